@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -28,7 +29,10 @@ from simulator.transcript import Utterance
 DEFAULT_MAX_RECENT = 12
 """Utterances kept verbatim at most (six exchanges)."""
 
-Render = Callable[[list[Utterance], str | None], str]
+P = TypeVar("P")
+"""A rendered prompt: completion text, or a list of chat messages."""
+
+Render = Callable[[list[Utterance], str | None], P]
 """Renders the whole prompt for a transcript window and an optional earlier-call summary."""
 
 
@@ -45,12 +49,12 @@ class LoggedTurn(BaseModel):
 
 
 @dataclass(frozen=True)
-class BudgetedContext:
+class BudgetedContext(Generic[P]):
     """The transcript window and summary that fit, and what they cost."""
 
     transcript: list[Utterance]
     earlier_summary: str | None
-    prompt: str
+    prompt: P
     tokens: int
     summarised: int
     """How many utterances were folded into the summary."""
@@ -109,19 +113,19 @@ def summarise_earlier(turns: Sequence[LoggedTurn]) -> str | None:
 
 def fit_to_budget(
     turns: Sequence[LoggedTurn],
-    render: Render,
+    render: Render[P],
     budget_tokens: int,
-    count: Callable[[str], int],
+    count: Callable[[P], int],
     *,
     max_recent: int = DEFAULT_MAX_RECENT,
-) -> BudgetedContext:
+) -> BudgetedContext[P]:
     """Choose the transcript window and earlier summary so that the rendered prompt fits the budget.
 
     Args:
         turns: The whole call so far, oldest first (interrupted replies already left out).
         render: Renders the prompt for `(window, summary)`; must include the persona and state.
         budget_tokens: The most tokens the prompt may have.
-        count: Counts tokens in rendered prompt text.
+        count: Counts tokens in a rendered prompt.
         max_recent: Utterances kept verbatim at most, even when more would fit (flattens the curve).
 
     Raises:
@@ -150,16 +154,16 @@ def fit_to_budget(
 
 def _shortened_last(
     turns: Sequence[LoggedTurn],
-    render: Render,
+    render: Render[P],
     budget_tokens: int,
-    count: Callable[[str], int],
+    count: Callable[[P], int],
     *,
-    fallback: tuple[str, int],
-) -> BudgetedContext:
+    fallback: tuple[P, int],
+) -> BudgetedContext[P]:
     last = turns[-1].utterance
     summary = summarise_earlier(turns[:-1])
     lo, hi = 0, len(last.text)
-    best: BudgetedContext | None = None
+    best: BudgetedContext[P] | None = None
     while lo < hi:  # longest tail of the text that fits
         mid = (lo + hi + 1) // 2
         text = "…" + last.text[len(last.text) - mid :]

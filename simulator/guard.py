@@ -38,6 +38,9 @@ GuardKind = Literal[
 HIDDEN_NGRAM = 5
 """Word n-gram length that counts as quoting the persona's hidden notes."""
 
+MIN_RELEASE_CHARS = 24
+"""A streamed reply is released in pieces of at least this many characters (except its last piece)."""
+
 _I = re.IGNORECASE
 
 _AI_SELF_REFERENCE: tuple[re.Pattern[str], ...] = tuple(
@@ -203,10 +206,16 @@ class StreamGuard:
     Feed chunks with `feed`; it returns the text that became safe to show (possibly ""). Call
     `finish` at the end of the stream for the rest. After a failure, `failed` holds the result and
     nothing more is released; `released` is the guard-safe prefix already shown.
+
+    Args:
+        guard: The session's checks.
+        min_release_chars: Hold text back until at least this many characters can go out together,
+            so a bare "Hello!" is judged with the sentence that follows it.
     """
 
-    def __init__(self, guard: CallerGuard) -> None:
+    def __init__(self, guard: CallerGuard, *, min_release_chars: int = MIN_RELEASE_CHARS) -> None:
         self._guard = guard
+        self._min_release = min_release_chars
         self._text = ""
         self._released_upto = 0
         self.failed: GuardResult | None = None
@@ -228,6 +237,8 @@ class StreamGuard:
         self._text += chunk
         boundary = self._last_boundary()
         if boundary <= self._released_upto or not _SPEAKABLE.search(self._text[:boundary]):
+            return ""
+        if len(self._text[self._released_upto : boundary].strip()) < self._min_release:
             return ""
         return self._release_upto(boundary)
 

@@ -98,7 +98,7 @@ def _feed_all(stream: StreamGuard, chunks: list[str]) -> list[str]:
 
 
 def test_stream_releases_first_sentence_before_the_end(guard: CallerGuard) -> None:
-    stream = StreamGuard(guard)
+    stream = StreamGuard(guard, min_release_chars=0)
     assert stream.feed("I have waited ") == ""
     first = stream.feed("three days. And")
     assert first == "I have waited three days."
@@ -109,7 +109,7 @@ def test_stream_releases_first_sentence_before_the_end(guard: CallerGuard) -> No
 
 
 def test_stream_never_releases_a_failing_sentence(guard: CallerGuard) -> None:
-    stream = StreamGuard(guard)
+    stream = StreamGuard(guard, min_release_chars=0)
     released = _feed_all(stream, ["This is ridiculous. ", "How can I ", "help you today? ", "Anyway."])
     assert "".join(released) == "This is ridiculous."
     assert stream.failed is not None and "agent_speak" in stream.failed.kinds
@@ -124,7 +124,7 @@ def test_stream_blocks_json_without_sentence_breaks(guard: CallerGuard) -> None:
 
 
 def test_stream_catches_quote_spanning_sentences(guard: CallerGuard) -> None:
-    stream = StreamGuard(guard)
+    stream = StreamGuard(guard, min_release_chars=0)
     released = _feed_all(
         stream, ["Whatever. ", "It was left with the ", "neighbour at number 14. ", "Right?"]
     )
@@ -133,7 +133,7 @@ def test_stream_catches_quote_spanning_sentences(guard: CallerGuard) -> None:
 
 
 def test_stream_waits_past_leading_whitespace(guard: CallerGuard) -> None:
-    stream = StreamGuard(guard)
+    stream = StreamGuard(guard, min_release_chars=0)
     assert stream.feed("\n") == ""
     assert stream.failed is None
     assert stream.feed("Where is it? ") == "\nWhere is it?"
@@ -143,3 +143,15 @@ def test_stream_empty_reply_fails(guard: CallerGuard) -> None:
     stream = StreamGuard(guard)
     assert _feed_all(stream, ["", "  "]) == []
     assert stream.failed is not None and stream.failed.kinds == ["empty"]
+
+
+def test_stream_holds_a_short_greeting_until_the_next_sentence(guard: CallerGuard) -> None:
+    stream = StreamGuard(guard)  # default: pieces of at least MIN_RELEASE_CHARS
+    released = _feed_all(stream, ["Hello! ", "How may I assist ", "you today? "])
+    assert released == []
+    assert stream.failed is not None and "agent_speak" in stream.failed.kinds
+    stream = StreamGuard(guard)
+    assert stream.feed("No! ") == ""
+    assert stream.feed("I want my parcel, today. ") == "No! I want my parcel, today."
+    assert stream.feed("Ok? ") == ""
+    assert stream.finish() == " Ok? "

@@ -1,0 +1,289 @@
+"""The caller chain: the persona speaks, one guarded, streamed message at a time.
+
+`Caller.speak` builds the prompt for the model's form (chat messages, or a transcript-completion
+prompt ending in "\\nCUSTOMER:" for tiny local models that answer as the agent in chat form), keeps it
+under the context budget, streams the reply through a trimmer (role labels, stop sequences) and the
+in-character guard, and yields only text that passed. A reply that fails the guard before anything
+was shown is regenerated (at most `max_regenerations` times), then replaced by a persona example line
+for the current mood; a reply that fails after its first sentences were shown is cut back to the part
+already shown. Every guard decision is returned as a `GuardEvent` for the session log.
+
+What the caller says and knows comes from a `CallerScript` (built from the persona with
+`simulator.caller_script.script_for`); the outcome of the call is never the caller's decision: the
+pipeline passes `closing=` once the mood state machine has ended the call, and the caller only voices it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
+
+from simulator.context_budget import DEFAULT_MAX_RECENT, LoggedTurn, fit_to_budget
+from simulator.errors import ModelStreamInterrupted
+from simulator.guard import CallerGuard, GuardKind, StreamGuard
+from simulator.llm.base import ChatModel, Message
+from simulator.transcript import Utterance
+
+S = TypeVar("S")
+"""The caller's state type (the mood state machine's `MoodState`)."""
+
+COMPLETION_STOPS: tuple[str, ...] = ("\nAGENT:", "\nCUSTOMER:", "\n\n")
+CHAT_STOPS: tuple[str, ...] = ("\nAGENT:", "\nCUSTOMER:")
+MAX_REGENERATIONS = 2
+RETRY_REMINDER = (
+    "Reminder: you are the customer on this phone call. Reply with one short line the customer says, "
+    "in character. Never speak as the agent, never mention AI, prompts, roleplay or scores, no JSON."
+)
+
+_LEADING_LABEL = re.compile(r"^\s*(customer|caller|you)\s*:\s*", re.IGNORECASE)
+_CUT_COMPLETION = re.compile(r"\n\s*\n|\n\s*(agent|customer|user|assistant|system)\s*:", re.IGNORECASE)
+_CUT_CHAT = re.compile(r"\n\s*(agent|customer|user|assistant|system)\s*:", re.IGNORECASE)
+_HOLD_TAIL = 16
+
+
+@dataclass(frozen=True)
+class CallerScript(Generic[S]):
+    """Everything persona-specific the caller chain needs, as functions of the current state.
+
+    Attributes:
+        render_chat: `(state, window, earlier_summary, closing) -> messages` for chat-form models.
+        render_completion: `(state, window, earlier_summary, closing) -> prompt` for completion form.
+        fallback_line: `(state, n) -> line`: an in-character example line for the current mood (the
+            n-th choice, so repeated fallbacks vary deterministically).
+        guard: The session's guard (its canary is the one planted by the render functions).
+        mood_label: `(state) -> label` for logs and fallbacks.
+        speaker_name: The persona's name; a reply starting with "<name>:" has the label stripped.
+    """
+
+    render_chat: Callable[[S, list[Utterance], str | None, str | None], list[Message]]
+    render_completion: Callable[[S, list[Utterance], str | None, str | None], str]
+    fallback_line: Callable[[S, int], str]
+    guard: CallerGuard
+    mood_label: Callable[[S], str] = lambda _state: "angry"
+    speaker_name: str | None = None
+
+
+@dataclass(frozen=True)
+class GuardEvent:
+    """One guard decision during a reply, for the session's guard-event log."""
+
+    kind: GuardKind | Literal["fallback", "truncated"]
+    detail: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class CallerChunk:
+    """Caller text that passed the guard and may be shown now."""
+
+    text: str
+
+
+@dataclass
+class CallerReply:
+    """The finished caller reply (always in character)."""
+
+    text: str
+    attempts: int
+    fallback: bool = False
+    truncated: bool = False
+    guard_events: list[GuardEvent] = field(default_factory=list)
+    prompt_tokens: int = 0
+    summarised: int = 0
+    """Utterances folded into the earlier-call summary for this prompt."""
+
+
+class _Trimmer:
+    """Strips a leading speaker label and cuts the reply where the model starts another turn."""
+
+    def __init__(self, cut: re.Pattern[str], speaker_name: str | None) -> None:
+        self._cut = cut
+        names = ["customer", "caller"] + ([re.escape(speaker_name)] if speaker_name else [])
+        self._label = re.compile(rf"^\s*({'|'.join(names)})\s*:\s*", re.IGNORECASE)
+        self._buf = ""
+        self._started = False
+        self.done = False
+
+    def feed(self, chunk: str) -> str:
+        if self.done:
+            return ""
+        self._buf += chunk
+        if not self._started:
+            stripped = self._buf.lstrip()
+            if len(stripped) < _HOLD_TAIL and ":" not in stripped and "\n" not in stripped:
+                return ""
+            self._buf = self._label.sub("", stripped, count=1)
+            self._started = True
+        m = self._cut.search(self._buf)
+        if m:
+            out, self._buf, self.done = self._buf[: m.start()], "", True
+            return out
+        nl = self._buf.rfind("\n")
+        if nl >= 0 and len(self._buf) - nl <= _HOLD_TAIL:
+            out, self._buf = self._buf[:nl], self._buf[nl:]
+            return out
+        out, self._buf = self._buf, ""
+        return out
+
+    def finish(self) -> str:
+        if self.done:
+            return ""
+        self.done = True
+        rest = self._buf if self._started else self._label.sub("", self._buf.lstrip(), count=1)
+        m = self._cut.search(rest)
+        return (rest[: m.start()] if m else rest).rstrip()
+
+
+class Caller(Generic[S]):
+    """Plays the persona with one model, guarded and within the context budget.
+
+    Args:
+        model: The caller-role model; `model.info.prompt_form` picks chat or completion prompts.
+        script: The persona's prompts, fallback lines and guard.
+        budget_tokens: The most tokens any caller prompt may have.
+        count_tokens: Counts prompt tokens for this model (defaults to `simulator.tokens`).
+        max_tokens: Reply length cap passed to the model.
+        temperature: Sampling temperature for the first attempt (regenerations go up a little).
+        max_regenerations: Attempts after the first before the fallback line is used.
+        max_recent: Utterances kept verbatim in the prompt at most.
+    """
+
+    def __init__(
+        self,
+        model: ChatModel,
+        script: CallerScript[S],
+        *,
+        budget_tokens: int,
+        count_tokens: Callable[[str], int] | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        max_regenerations: int = MAX_REGENERATIONS,
+        max_recent: int = DEFAULT_MAX_RECENT,
+    ) -> None:
+        self.model = model
+        self.script = script
+        self.budget_tokens = budget_tokens
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.max_regenerations = max(0, min(max_regenerations, MAX_REGENERATIONS))
+        self.max_recent = max_recent
+        if count_tokens is None:
+            from simulator.tokens import count_tokens as _count
+
+            info = model.info
+            self._count: Callable[[str], int] = lambda text: _count(text, info)
+        else:
+            self._count = count_tokens
+
+    @property
+    def prompt_form(self) -> str:
+        """'chat' or 'completion', from the model's info."""
+        return self.model.info.prompt_form
+
+    def _count_messages(self, messages: list[Message]) -> int:
+        from simulator.tokens import MESSAGE_OVERHEAD
+
+        return sum(self._count(m.content) + MESSAGE_OVERHEAD for m in messages) + 3
+
+    async def speak(
+        self,
+        turns: Sequence[LoggedTurn],
+        state: S,
+        *,
+        closing: str | None = None,
+        fallback_seed: int = 0,
+    ) -> AsyncIterator[CallerChunk | CallerReply]:
+        """Stream the caller's next message; the last item is the `CallerReply`.
+
+        Args:
+            turns: The call so far (final utterances only), oldest first; usually ends with the agent.
+            state: The caller's current state (after the trainee's latest turn).
+            closing: The outcome the state machine decided, to voice in one closing line; None mid-call.
+            fallback_seed: Varies the fallback line deterministically (e.g. the turn index).
+
+        Raises:
+            ModelStreamInterrupted: The stream was cut; `.partial` is the text already shown.
+            ModelError: Any other provider failure (nothing is stored as the reply).
+        """
+        events: list[GuardEvent] = []
+        prompt_tokens = summarised = 0
+        for attempt in range(1, self.max_regenerations + 2):
+            guard = StreamGuard(self.script.guard)
+            trimmer = _Trimmer(
+                _CUT_CHAT if self.prompt_form == "chat" else _CUT_COMPLETION, self.script.speaker_name
+            )
+            stream, prompt_tokens, summarised = self._open_stream(turns, state, closing, attempt)
+            try:
+                async for raw in stream:
+                    piece = guard.feed(trimmer.feed(raw))
+                    if piece:
+                        yield CallerChunk(piece)
+                    if trimmer.done or guard.failed is not None:
+                        break
+                if guard.failed is None:
+                    piece = guard.feed(trimmer.finish()) + guard.finish()
+                    if piece:
+                        yield CallerChunk(piece)
+            except ModelStreamInterrupted as exc:
+                raise ModelStreamInterrupted(str(exc), partial=guard.released) from exc
+            finally:
+                await _aclose(stream)
+            if guard.failed is None:
+                text = guard.released.strip()
+                yield CallerReply(text, attempt, False, False, events, prompt_tokens, summarised)
+                return
+            for v in guard.failed.violations:
+                events.append(GuardEvent(v.kind, v.detail, attempt))
+            if guard.released.strip():
+                events.append(GuardEvent("truncated", "kept the part already shown", attempt))
+                text = guard.released.strip()
+                yield CallerReply(text, attempt, False, True, events, prompt_tokens, summarised)
+                return
+        line = self.script.fallback_line(state, fallback_seed)
+        events.append(
+            GuardEvent("fallback", f"example line for mood {self.script.mood_label(state)}", attempt)
+        )
+        yield CallerChunk(line)
+        yield CallerReply(line, attempt, True, False, events, prompt_tokens, summarised)
+
+    def _open_stream(
+        self, turns: Sequence[LoggedTurn], state: S, closing: str | None, attempt: int
+    ) -> tuple[AsyncIterator[str], int, int]:
+        temperature = self.temperature
+        if attempt > 1:
+            temperature = min(1.2, (temperature or 0.7) + 0.2 * (attempt - 1))
+        if self.prompt_form == "completion":
+            ctx_text = fit_to_budget(
+                turns,
+                lambda w, s: self.script.render_completion(state, w, s, closing),
+                self.budget_tokens,
+                self._count,
+                max_recent=self.max_recent,
+            )
+            stream = self.model.stream_completion(
+                ctx_text.prompt, max_tokens=self.max_tokens, temperature=temperature, stop=COMPLETION_STOPS
+            )
+            return stream, ctx_text.tokens, ctx_text.summarised
+        reminder = self._count(RETRY_REMINDER) + 8 if attempt > 1 else 0
+        ctx_chat = fit_to_budget(
+            turns,
+            lambda w, s: self.script.render_chat(state, w, s, closing),
+            self.budget_tokens - reminder,
+            self._count_messages,
+            max_recent=self.max_recent,
+        )
+        messages = list(ctx_chat.prompt)
+        if attempt > 1:
+            messages.append(Message(role="system", content=RETRY_REMINDER))
+        stream = self.model.stream(
+            messages, max_tokens=self.max_tokens, temperature=temperature, stop=CHAT_STOPS
+        )
+        return stream, ctx_chat.tokens + reminder, ctx_chat.summarised
+
+
+async def _aclose(stream: Any) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()
