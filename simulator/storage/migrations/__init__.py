@@ -1,0 +1,1 @@
+"""Alembic migrations for the Cooldown database (run programmatically by `Store.open`)."""

@@ -1,0 +1,653 @@
+"""`Store`: the one way Cooldown reads and writes sessions, turns, moods, grades and guard events.
+
+Every write is its own short transaction that is committed before the method returns, so the caller
+can rely on "returned ⇒ durable" (SQLite WAL + synchronous=FULL). Writes that hit lock contention are
+retried a few times with backoff; "database is locked" is never surfaced under normal load. Every
+string is canonicalised (`simulator.storage.text`) before it is stored, identically on every backend.
+
+The store is thread-safe: one engine (connection pool) per store and a new ORM session per call, with
+no per-call state on the instance. From async code call it through `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import JsonValue, TypeAdapter, ValidationError
+from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from simulator.errors import StorageError
+from simulator.labels import TurnGrade
+from simulator.storage import convert
+from simulator.storage.engine import WRITE_OPTION, build_engine, is_retryable, resolve_url
+from simulator.storage.export import ExportFormat, render
+from simulator.storage.migrate import upgrade
+from simulator.storage.models import CallSession, Grade, GuardEvent, Mood, Trainee, Turn, utcnow
+from simulator.storage.records import (
+    GuardEventRecord,
+    Mode,
+    MoodRecord,
+    SessionId,
+    SessionRecord,
+    SessionSummary,
+    SweepReport,
+    TraineeRecord,
+    TurnRecord,
+    TurnStatus,
+)
+from simulator.storage.text import TEXT_CANON, canonical_json, canonical_text, persona_content_hash
+from simulator.transcript import Speaker
+
+T = TypeVar("T")
+
+WRITE_ATTEMPTS = 6
+_ROLES = ("agent", "customer")
+_STATUSES = ("received", "final", "interrupted")
+_MODES = ("coach", "exam")
+_FIRED_RULES = TypeAdapter(list[JsonValue])
+
+
+def _uuid(value: str | uuid.UUID, what: str) -> str:
+    try:
+        return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+    except ValueError:
+        raise StorageError(f"{what} {value!r} is not a valid id (expected a UUID).") from None
+
+
+def _bounded(value: str, what: str, limit: int) -> str:
+    value = canonical_text(value)
+    if not value.strip():
+        raise StorageError(f"{what} must not be empty.")
+    if len(value) > limit:
+        raise StorageError(f"{what} is {len(value)} characters long; the limit is {limit}.")
+    return value
+
+
+def _choice(value: str, what: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise StorageError(f"{what} {value!r} is not one of {', '.join(allowed)}.")
+    return value
+
+
+class Store:
+    """Durable storage for practice calls. Create with `Store.open(...)`; close with `close()` or `with`.
+
+    Attributes:
+        url: The database URL (password hidden).
+        backend: 'sqlite' or 'postgresql'.
+        last_sweep: What the sweeper did when the store was opened (None if it did not run).
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        """Wrap an engine built by `simulator.storage.engine.build_engine`. Prefer `Store.open`."""
+        self._engine = engine
+        self._read = sessionmaker(bind=engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            bind=engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
+        self._fault_hook: Callable[[str], None] | None = None  # tests inject faults at named points
+        self.url = engine.url.render_as_string(hide_password=True)
+        self.backend = engine.dialect.name
+        self.last_sweep: SweepReport | None = None
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        data_dir: Path | None = None,
+        *,
+        migrate: bool = True,
+        sweep_stale_after: float | None = 0.0,
+    ) -> Store:
+        """Open (creating and upgrading if needed) the database.
+
+        Args:
+            url: Any SQLAlchemy URL. Default `sqlite:///<data_dir>/cooldown.db`.
+            data_dir: Where the default SQLite file lives. Default `$COOLDOWN_DATA_DIR`, else the
+                platform user data directory for "cooldown".
+            migrate: Upgrade the schema to the newest revision (Alembic) before use.
+            sweep_stale_after: Run the sweeper on turns left `received` for at least this many seconds
+                (0 = all of them: the app restarting after a crash). None skips the sweep; pass None
+                from tools that may run while the app is serving calls.
+
+        Raises:
+            StorageError: The database cannot be reached, created or upgraded.
+        """
+        engine = build_engine(resolve_url(url, data_dir))
+        store = cls(engine)
+        try:
+            if migrate:
+                upgrade(engine)
+            if sweep_stale_after is not None:
+                store.last_sweep = store.sweep(stale_after=sweep_stale_after)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StorageError(
+                f"Cannot open the database at {store.url}: {exc}. Check that the server is running, "
+                "the path is writable and the URL is right (setting COOLDOWN_DATABASE_URL)."
+            ) from exc
+        return store
+
+    def close(self) -> None:
+        """Release all pooled connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _fault(self, point: str) -> None:
+        if self._fault_hook is not None:
+            self._fault_hook(point)
+
+    def _write_tx(self, fn: Callable[[Session], T]) -> T:
+        """Run `fn` in one write transaction, committed before returning; retry on lock contention."""
+        for attempt in range(1, WRITE_ATTEMPTS + 1):
+            try:
+                with self._write() as session, session.begin():
+                    return fn(session)
+            except IntegrityError as exc:
+                # A concurrent writer won a unique race (same id or index): retry, re-reading state.
+                if attempt == WRITE_ATTEMPTS:
+                    raise StorageError(f"Write conflicted repeatedly with other writers: {exc.orig}") from exc
+            except SQLAlchemyError as exc:
+                if not is_retryable(exc) or attempt == WRITE_ATTEMPTS:
+                    raise StorageError(
+                        f"Could not write to {self.url}: {exc}. Check disk space and permissions, and "
+                        "that no other program holds a long write lock on the database."
+                    ) from exc
+            time.sleep(min(1.0, 0.02 * 2**attempt) * (0.5 + random.random()))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read_tx(self, fn: Callable[[Session], T]) -> T:
+        try:
+            with self._read() as session, session.begin():
+                return fn(session)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"Could not read from {self.url}: {exc}") from exc
+
+    @staticmethod
+    def _session_row(session: Session, session_id: str, *, lock: bool = False) -> CallSession:
+        query = select(CallSession).where(CallSession.id == session_id)
+        row = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+        if row is None:
+            raise StorageError(f"No session {session_id}; list sessions with `cooldown sessions list`.")
+        return row
+
+    @staticmethod
+    def _turn_row(session: Session, turn_id: str, *, lock: bool = False) -> Turn:
+        query = select(Turn).where(Turn.id == turn_id)
+        row = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+        if row is None:
+            raise StorageError(f"No turn {turn_id}: store the turn with add_turn first.")
+        return row
+
+    @staticmethod
+    def _trainee_row(session: Session, name: str) -> Trainee:
+        row = session.execute(select(Trainee).where(Trainee.name == name)).scalar_one_or_none()
+        if row is None:
+            row = Trainee(id=str(uuid.uuid4()), name=name, created_at=utcnow())
+            session.add(row)
+            session.flush()
+        return row
+
+    # -- trainees and sessions --------------------------------------------------------------------
+
+    def get_or_create_trainee(self, name: str) -> TraineeRecord:
+        """The trainee called `name`, created if new (names are unique, canonicalised, ≤ 200 chars)."""
+        name = _bounded(name, "Trainee name", 200)
+        return self._write_tx(lambda s: convert.trainee_record(self._trainee_row(s, name)))
+
+    def create_session(
+        self,
+        *,
+        trainee: str,
+        persona_name: str,
+        persona_text: str,
+        difficulty: str,
+        caller_model: str,
+        grader: str,
+        mode: Mode = "coach",
+        session_id: str | None = None,
+    ) -> SessionId:
+        """Start a session, snapshotting the persona file text and its content hash.
+
+        Args:
+            trainee: The trainee's name (created if new).
+            persona_name: The persona's name in the library.
+            persona_text: The persona file's full text, stored as the session's snapshot.
+            difficulty: The difficulty the call runs at.
+            caller_model: A label for the model playing the caller (e.g. 'local:qwen2.5-3b').
+            grader: The grader's name (e.g. 'local:appraiser').
+            mode: 'coach' (feedback after each turn) or 'exam' (feedback at the end).
+            session_id: Use this id instead of a new random UUID.
+        """
+        values = {
+            "persona_name": _bounded(persona_name, "Persona name", 200),
+            "persona_text": canonical_text(persona_text),
+            "difficulty": _bounded(difficulty, "Difficulty", 50),
+            "caller_model": _bounded(caller_model, "Caller model label", 200),
+            "grader": _bounded(grader, "Grader name", 200),
+            "mode": _choice(mode, "Mode", _MODES),
+        }
+        values["persona_hash"] = persona_content_hash(values["persona_text"])
+        name = _bounded(trainee, "Trainee name", 200)
+        sid = _uuid(session_id, "Session id") if session_id else str(uuid.uuid4())
+
+        def write(s: Session) -> SessionId:
+            if s.get(CallSession, sid) is not None:
+                raise StorageError(f"Session {sid} already exists.")
+            trainee_row = self._trainee_row(s, name)
+            s.add(CallSession(id=sid, trainee_id=trainee_row.id, created_at=utcnow(), **values))
+            return SessionId(sid)
+
+        return self._write_tx(write)
+
+    def end_session(self, session_id: str, outcome: str, reason: str | None = None) -> SessionSummary:
+        """Record how the call ended. Repeating the same call is a no-op; a different outcome is an error."""
+        sid = _uuid(session_id, "Session id")
+        outcome = _bounded(outcome, "Outcome", 50)
+        reason = None if reason is None else canonical_text(reason)
+
+        def write(s: Session) -> SessionSummary:
+            row = self._session_row(s, sid, lock=True)
+            if row.ended_at is not None:
+                if (row.outcome, row.outcome_reason) != (outcome, reason):
+                    raise StorageError(
+                        f"Session {sid} already ended with outcome {row.outcome!r}; it cannot end twice."
+                    )
+            else:
+                row.ended_at, row.outcome, row.outcome_reason = utcnow(), outcome, reason
+                s.flush()
+            return self._summary(s, row)
+
+        return self._write_tx(write)
+
+    @staticmethod
+    def _summary(s: Session, row: CallSession) -> SessionSummary:
+        name = s.execute(select(Trainee.name).where(Trainee.id == row.trainee_id)).scalar_one()
+        count = s.execute(
+            select(func.count()).select_from(Turn).where(Turn.session_id == row.id)
+        ).scalar_one()
+        return convert.session_summary(row, name, count)
+
+    def list_sessions(self, trainee: str | None = None, *, limit: int | None = None) -> list[SessionSummary]:
+        """Sessions, newest first, optionally only one trainee's."""
+        counts = select(Turn.session_id, func.count().label("n")).group_by(Turn.session_id).subquery()
+        query = (
+            select(CallSession, Trainee.name, func.coalesce(counts.c.n, 0))
+            .join(Trainee, Trainee.id == CallSession.trainee_id)
+            .outerjoin(counts, counts.c.session_id == CallSession.id)
+            .order_by(CallSession.created_at.desc(), CallSession.id)
+        )
+        if trainee is not None:
+            query = query.where(Trainee.name == canonical_text(trainee))
+        if limit is not None:
+            query = query.limit(limit)
+        return self._read_tx(
+            lambda s: [convert.session_summary(r, n, c) for r, n, c in s.execute(query).all()]
+        )
+
+    def load_session(self, session_id: str) -> SessionRecord:
+        """Everything about a session: persona snapshot, turns with moods and grades, guard events."""
+        sid = _uuid(session_id, "Session id")
+
+        def read(s: Session) -> SessionRecord:
+            row = self._session_row(s, sid)
+            name = s.execute(select(Trainee.name).where(Trainee.id == row.trainee_id)).scalar_one()
+            turns = list(s.execute(select(Turn).where(Turn.session_id == sid).order_by(Turn.idx)).scalars())
+            ids = [t.id for t in turns]
+            moods = {m.turn_id: m for m in s.execute(select(Mood).where(Mood.turn_id.in_(ids))).scalars()}
+            grades: dict[str, list[Grade]] = {}
+            for g in s.execute(select(Grade).where(Grade.turn_id.in_(ids))).scalars():
+                grades.setdefault(g.turn_id, []).append(g)
+            events = s.execute(
+                select(GuardEvent).where(GuardEvent.session_id == sid).order_by(GuardEvent.id)
+            ).scalars()
+            return SessionRecord(
+                **convert.session_fields(row, name, len(turns)),
+                persona_text=row.persona_text,
+                turns=[convert.turn_record(t, moods.get(t.id), grades.get(t.id)) for t in turns],
+                guard_events=[convert.guard_event_record(e) for e in events],
+            )
+
+        return self._read_tx(read)
+
+    def delete_session(self, session_id: str) -> bool:
+        """Delete a session and everything in it (turns, moods, grades, guard events). False if absent."""
+        sid = _uuid(session_id, "Session id")
+
+        def write(s: Session) -> bool:
+            turn_ids = select(Turn.id).where(Turn.session_id == sid)
+            # Explicit deletes as well as ON DELETE CASCADE, so deletion never depends on FK enforcement.
+            s.execute(delete(GuardEvent).where(GuardEvent.session_id == sid))
+            s.execute(delete(Grade).where(Grade.turn_id.in_(turn_ids)))
+            s.execute(delete(Mood).where(Mood.turn_id.in_(turn_ids)))
+            s.execute(delete(Turn).where(Turn.session_id == sid))
+            return bool(s.execute(delete(CallSession).where(CallSession.id == sid)).rowcount)  # type: ignore[attr-defined]
+
+        return self._write_tx(write)
+
+    def export_session(self, session_id: str, fmt: ExportFormat = "md") -> str:
+        """The session as Markdown ('md') or round-trippable JSON ('json')."""
+        return render(self.load_session(session_id), fmt)
+
+    def import_session(self, exported: str | SessionRecord) -> SessionId:
+        """Store a session from its JSON export (ids and timestamps kept). The id must not exist yet.
+
+        Raises:
+            StorageError: The JSON is not a valid export, its persona hash does not match its persona
+                text, or the session already exists.
+        """
+        try:
+            record = (
+                exported
+                if isinstance(exported, SessionRecord)
+                else SessionRecord.model_validate_json(exported)
+            )
+        except ValidationError as exc:
+            raise StorageError(f"Not a Cooldown session export: {exc}") from exc
+        if persona_content_hash(record.persona_text) != record.persona_hash:
+            raise StorageError("The export's persona_hash does not match its persona_text; it was edited.")
+        name = _bounded(record.trainee, "Trainee name", 200)
+
+        def write(s: Session) -> SessionId:
+            if s.get(CallSession, record.id) is not None:
+                raise StorageError(f"Session {record.id} already exists; delete it first to re-import.")
+            s.add(
+                CallSession(
+                    id=record.id,
+                    trainee_id=self._trainee_row(s, name).id,
+                    persona_name=record.persona_name,
+                    persona_text=canonical_text(record.persona_text),
+                    persona_hash=record.persona_hash,
+                    difficulty=record.difficulty,
+                    caller_model=record.caller_model,
+                    grader=record.grader,
+                    mode=record.mode,
+                    created_at=record.created_at,
+                    ended_at=record.ended_at,
+                    outcome=record.outcome,
+                    outcome_reason=record.outcome_reason,
+                )
+            )
+            s.flush()
+            for t in record.turns:
+                s.add(
+                    Turn(
+                        id=t.id,
+                        session_id=record.id,
+                        idx=t.index,
+                        role=t.role,
+                        text=canonical_text(t.text),
+                        status=t.status,
+                        text_canon=t.text_canon,
+                        text_altered=t.text_altered,
+                        created_at=t.created_at,
+                        updated_at=t.updated_at,
+                    )
+                )
+            s.flush()
+            for t in record.turns:
+                if t.mood is not None:
+                    m = t.mood
+                    s.add(
+                        Mood(
+                            turn_id=t.id,
+                            anger=m.anger,
+                            trust=m.trust,
+                            entrenchment=m.entrenchment,
+                            label=m.label,
+                            fired_rules=canonical_json(m.fired_rules),
+                            created_at=m.created_at,
+                        )
+                    )
+                for g in t.grades:
+                    row = Grade(turn_id=t.id, grader=g.grader, created_at=t.updated_at)
+                    convert.fill_grade_row(row, convert.canonical_grade(g))
+                    s.add(row)
+            for e in record.guard_events:
+                s.add(
+                    GuardEvent(
+                        session_id=record.id,
+                        turn_id=e.turn_id,
+                        kind=e.kind,
+                        detail=e.detail,
+                        created_at=e.created_at,
+                    )
+                )
+            return SessionId(record.id)
+
+        return self._write_tx(write)
+
+    # -- turns ------------------------------------------------------------------------------------
+
+    def add_turn(
+        self,
+        session_id: str,
+        role: Speaker,
+        text: str,
+        *,
+        turn_id: str | None = None,
+        status: TurnStatus = "final",
+    ) -> TurnRecord:
+        """Append a turn and commit it before returning.
+
+        Idempotent by `turn_id`: if a turn with that id exists (a retried handler), the stored turn is
+        returned unchanged and nothing is added; it must be the same session, role and canonical text.
+
+        Args:
+            session_id: The session to add to (must not have ended, unless the turn already exists).
+            role: 'agent' (the trainee) or 'customer' (the caller persona).
+            text: The text; stored canonicalised (`text_altered` says whether that changed it).
+            turn_id: A UUID chosen by the caller (recommended, so retries are idempotent); new if None.
+            status: 'received' for a trainee turn about to be processed, 'final' or 'interrupted'.
+        """
+        sid = _uuid(session_id, "Session id")
+        tid = _uuid(turn_id, "Turn id") if turn_id else str(uuid.uuid4())
+        role = _choice(role, "Role", _ROLES)  # type: ignore[assignment]
+        status = _choice(status, "Turn status", _STATUSES)  # type: ignore[assignment]
+        canon = canonical_text(text)
+
+        def write(s: Session) -> TurnRecord:
+            session_row = self._session_row(s, sid, lock=True)  # serialises index allocation
+            existing = s.get(Turn, tid)
+            if existing is not None:
+                if (existing.session_id, existing.role, existing.text) != (sid, role, canon):
+                    raise StorageError(
+                        f"Turn id {tid} is already used by a different turn; use a new id for new text."
+                    )
+                return convert.turn_record(existing)
+            if session_row.ended_at is not None:
+                raise StorageError(f"Session {sid} has ended ({session_row.outcome}); start a new session.")
+            index = s.execute(
+                select(func.coalesce(func.max(Turn.idx) + 1, 0)).where(Turn.session_id == sid)
+            ).scalar_one()
+            now = utcnow()
+            row = Turn(
+                id=tid,
+                session_id=sid,
+                idx=index,
+                role=role,
+                text=canon,
+                status=status,
+                text_canon=TEXT_CANON,
+                text_altered=canon != text,
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            s.flush()
+            return convert.turn_record(row)
+
+        return self._write_tx(write)
+
+    def set_turn_status(self, turn_id: str, status: TurnStatus) -> TurnRecord:
+        """Move a turn to `final` or `interrupted` (a turn never goes back to `received`)."""
+        tid = _uuid(turn_id, "Turn id")
+        status = _choice(status, "Turn status", _STATUSES)  # type: ignore[assignment]
+
+        def write(s: Session) -> TurnRecord:
+            row = self._turn_row(s, tid, lock=True)
+            if status == "received" and row.status != "received":
+                raise StorageError(f"Turn {tid} is {row.status!r}; it cannot go back to 'received'.")
+            if row.status != status:
+                row.status, row.updated_at = status, utcnow()
+                s.flush()
+            return convert.turn_record(row)
+
+        return self._write_tx(write)
+
+    def add_mood(
+        self,
+        turn_id: str,
+        *,
+        anger: float,
+        trust: float,
+        entrenchment: float,
+        label: str,
+        fired_rules: Sequence[JsonValue] = (),
+    ) -> MoodRecord:
+        """Store the mood state after a turn (replacing any earlier one for that turn)."""
+        tid = _uuid(turn_id, "Turn id")
+        for what, value in (("anger", anger), ("trust", trust), ("entrenchment", entrenchment)):
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                raise StorageError(f"Mood {what} must be a finite number, got {value!r}.")
+        label = _bounded(label, "Mood label", 50)
+        try:
+            rules = canonical_json(_FIRED_RULES.validate_python(list(fired_rules)))
+        except ValidationError as exc:
+            raise StorageError(f"fired_rules must be JSON values: {exc}") from exc
+
+        def write(s: Session) -> MoodRecord:
+            self._turn_row(s, tid, lock=True)
+            row = s.get(Mood, tid)
+            if row is None:
+                row = Mood(turn_id=tid)
+                s.add(row)
+            row.anger, row.trust, row.entrenchment = float(anger), float(trust), float(entrenchment)
+            row.label, row.fired_rules, row.created_at = label, rules, utcnow()
+            s.flush()
+            return convert.mood_record(row)
+
+        return self._write_tx(write)
+
+    def add_grade(self, turn_id: str, grade: TurnGrade) -> TurnGrade:
+        """Store a trainee turn's grade, replacing that grader's earlier grade for the turn.
+
+        Atomic: the grade row and the turn's `updated_at` change in one transaction, and the database
+        refuses a `graded` row without a verdict, so a half-written grade never appears. Returns the
+        grade as stored (canonicalised).
+        """
+        tid = _uuid(turn_id, "Turn id")
+        try:
+            stored = convert.canonical_grade(TurnGrade.model_validate(grade.model_dump()))
+        except ValidationError as exc:
+            raise StorageError(f"Refusing to store an invalid grade: {exc}") from exc
+        grader = _bounded(stored.grader, "Grader name", 200)
+
+        def write(s: Session) -> TurnGrade:
+            turn = self._turn_row(s, tid, lock=True)
+            if turn.role != "agent":
+                raise StorageError(f"Turn {tid} is the caller's; only trainee ('agent') turns are graded.")
+            row = s.execute(
+                select(Grade).where(Grade.turn_id == tid, Grade.grader == grader)
+            ).scalar_one_or_none()
+            if row is None:
+                row = Grade(turn_id=tid, grader=grader)
+                s.add(row)
+            convert.fill_grade_row(row, stored)
+            row.created_at = utcnow()
+            s.flush()
+            self._fault("grade:row-written")
+            turn.updated_at = row.created_at
+            s.flush()
+            self._fault("grade:turn-updated")
+            return convert.grade_from_row(row)
+
+        return self._write_tx(write)
+
+    def turns_missing_grade(self, grader: str, *, session_id: str | None = None) -> list[TurnRecord]:
+        """Trainee turns with no grade from `grader` (for the re-grade job), oldest first."""
+        graded = select(Grade.turn_id).where(Grade.grader == grader)
+        query = select(Turn).where(Turn.role == "agent", Turn.id.not_in(graded))
+        if session_id is not None:
+            query = query.where(Turn.session_id == _uuid(session_id, "Session id"))
+        query = query.order_by(Turn.created_at, Turn.session_id, Turn.idx)
+        return self._read_tx(lambda s: [convert.turn_record(t) for t in s.execute(query).scalars()])
+
+    def add_guard_event(
+        self, session_id: str, kind: str, detail: str = "", *, turn_id: str | None = None
+    ) -> GuardEventRecord:
+        """Record something a guard noticed or did (kind e.g. 'input_rejected', 'reply_regenerated')."""
+        sid = _uuid(session_id, "Session id")
+        tid = _uuid(turn_id, "Turn id") if turn_id else None
+        kind = _bounded(kind, "Guard event kind", 100)
+        detail = canonical_text(detail)
+
+        def write(s: Session) -> GuardEventRecord:
+            self._session_row(s, sid)
+            if tid is not None and self._turn_row(s, tid).session_id != sid:
+                raise StorageError(f"Turn {tid} does not belong to session {sid}.")
+            row = GuardEvent(session_id=sid, turn_id=tid, kind=kind, detail=detail, created_at=utcnow())
+            s.add(row)
+            s.flush()
+            return convert.guard_event_record(row)
+
+        return self._write_tx(write)
+
+    # -- maintenance ------------------------------------------------------------------------------
+
+    def sweep(self, *, stale_after: float = 0.0) -> SweepReport:
+        """Settle turns left `received` by a crash: `interrupted` if nothing followed, else `final`.
+
+        Args:
+            stale_after: Only touch turns created at least this many seconds ago.
+        """
+        cutoff = utcnow() - timedelta(seconds=stale_after)
+
+        def write(s: Session) -> SweepReport:
+            stuck = list(
+                s.execute(
+                    select(Turn.id, Turn.session_id, Turn.idx).where(
+                        Turn.status == "received", Turn.created_at <= cutoff
+                    )
+                ).all()
+            )
+            interrupted = finalised = 0
+            now = utcnow()
+            for tid, sid, idx in stuck:
+                replied = s.execute(
+                    select(func.count()).select_from(Turn).where(Turn.session_id == sid, Turn.idx > idx)
+                ).scalar_one()
+                new_status = "final" if replied else "interrupted"
+                s.execute(update(Turn).where(Turn.id == tid).values(status=new_status, updated_at=now))
+                if replied:
+                    finalised += 1
+                else:
+                    interrupted += 1
+            return SweepReport(interrupted=interrupted, finalised=finalised)
+
+        return self._write_tx(write)
+
+    def integrity_check(self) -> str:
+        """'ok' when the database is intact (SQLite `PRAGMA integrity_check`; PostgreSQL: a round trip)."""
+        with self._engine.connect() as conn:
+            if self.backend == "sqlite":
+                rows = conn.exec_driver_sql("PRAGMA integrity_check").scalars().all()
+                return "\n".join(str(r) for r in rows)
+            conn.exec_driver_sql("SELECT 1")
+            return "ok"
