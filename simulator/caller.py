@@ -8,14 +8,16 @@ was shown is regenerated (at most `max_regenerations` times), then replaced by a
 for the current mood; a reply that fails after its first sentences were shown is cut back to the part
 already shown. Every guard decision is returned as a `GuardEvent` for the session log.
 
-What the caller says and knows comes from a `CallerScript` (built from the persona with
-`simulator.caller_script.script_for`); the outcome of the call is never the caller's decision: the
-pipeline passes `closing=` once the mood state machine has ended the call, and the caller only voices it.
+What the caller says and knows comes from a `CallerScript` (built from a persona with `script_for`,
+which uses the persona's prompt templates in `simulator.caller_prompt`). The outcome of the call is
+never the caller's decision: the pipeline passes `closing=` once the mood state machine has ended the
+call, and the caller only voices it.
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
@@ -24,6 +26,8 @@ from simulator.context_budget import DEFAULT_MAX_RECENT, LoggedTurn, fit_to_budg
 from simulator.errors import ModelStreamInterrupted
 from simulator.guard import CallerGuard, GuardKind, StreamGuard
 from simulator.llm.base import ChatModel, Message
+from simulator.mood import MoodState, mood_label
+from simulator.persona import MOODS, DifficultyName, Persona
 from simulator.transcript import Utterance
 
 S = TypeVar("S")
@@ -50,8 +54,8 @@ class CallerScript(Generic[S]):
     Attributes:
         render_chat: `(state, window, earlier_summary, closing) -> messages` for chat-form models.
         render_completion: `(state, window, earlier_summary, closing) -> prompt` for completion form.
-        fallback_line: `(state, n) -> line`: an in-character example line for the current mood (the
-            n-th choice, so repeated fallbacks vary deterministically).
+        fallback_line: `(state, n, closing) -> line`: an in-character example line for the current
+            mood, or a closing line for the outcome (the n-th choice, so fallbacks vary deterministically).
         guard: The session's guard (its canary is the one planted by the render functions).
         mood_label: `(state) -> label` for logs and fallbacks.
         speaker_name: The persona's name; a reply starting with "<name>:" has the label stripped.
@@ -59,7 +63,7 @@ class CallerScript(Generic[S]):
 
     render_chat: Callable[[S, list[Utterance], str | None, str | None], list[Message]]
     render_completion: Callable[[S, list[Utterance], str | None, str | None], str]
-    fallback_line: Callable[[S, int], str]
+    fallback_line: Callable[[S, int, str | None], str]
     guard: CallerGuard
     mood_label: Callable[[S], str] = lambda _state: "angry"
     speaker_name: str | None = None
@@ -209,8 +213,9 @@ class Caller(Generic[S]):
         """
         events: list[GuardEvent] = []
         prompt_tokens = summarised = 0
+        agent_said = [t.utterance.text for t in turns if t.utterance.role == "agent"]
         for attempt in range(1, self.max_regenerations + 2):
-            guard = StreamGuard(self.script.guard)
+            guard = StreamGuard(self.script.guard, context=agent_said)
             trimmer = _Trimmer(
                 _CUT_CHAT if self.prompt_form == "chat" else _CUT_COMPLETION, self.script.speaker_name
             )
@@ -241,7 +246,7 @@ class Caller(Generic[S]):
                 text = guard.released.strip()
                 yield CallerReply(text, attempt, False, True, events, prompt_tokens, summarised)
                 return
-        line = self.script.fallback_line(state, fallback_seed)
+        line = self.script.fallback_line(state, fallback_seed, closing)
         events.append(
             GuardEvent("fallback", f"example line for mood {self.script.mood_label(state)}", attempt)
         )
@@ -281,6 +286,65 @@ class Caller(Generic[S]):
             messages, max_tokens=self.max_tokens, temperature=temperature, stop=CHAT_STOPS
         )
         return stream, ctx_chat.tokens + reminder, ctx_chat.summarised
+
+
+def script_for(persona: Persona, difficulty: DifficultyName, canary: str) -> CallerScript[MoodState]:
+    """The caller script for a persona: its prompts (with `canary` planted), lines and guard.
+
+    Args:
+        persona: The persona on the line.
+        difficulty: The session's difficulty.
+        canary: A fresh random token for this session (see `new_canary`).
+    """
+    from simulator.caller_prompt import render_caller_chat, render_caller_completion
+
+    def chat(
+        state: MoodState, window: list[Utterance], summary: str | None, closing: str | None
+    ) -> list[Message]:
+        return render_caller_chat(
+            persona, difficulty, state, window, canary=canary, earlier_summary=summary, closing=closing
+        )
+
+    def completion(
+        state: MoodState, window: list[Utterance], summary: str | None, closing: str | None
+    ) -> str:
+        return render_caller_completion(
+            persona, difficulty, state, window, canary=canary, earlier_summary=summary, closing=closing
+        )
+
+    def fallback(state: MoodState, n: int, closing: str | None) -> str:
+        if closing is not None:
+            line = getattr(persona.closing_lines, closing, None)
+            if line:
+                return str(line)
+        lines = persona.example_lines.for_mood(mood_label(state))
+        return lines[n % len(lines)]
+
+    s = persona.scenario
+    visible = [
+        persona.identity.situation,
+        persona.identity.speaking_style,
+        *persona.opening_lines,
+        *(line for mood in MOODS for line in persona.example_lines.for_mood(mood)),
+        *(f.text for f in s.knows),
+        *s.does_not_know,
+        *s.demands,
+        *s.real_needs,
+    ]
+    guard = CallerGuard(canary=canary, hidden_texts=persona.hidden_texts(), allowed_texts=visible)
+    return CallerScript(
+        render_chat=chat,
+        render_completion=completion,
+        fallback_line=fallback,
+        guard=guard,
+        mood_label=mood_label,
+        speaker_name=persona.identity.name.split()[0],
+    )
+
+
+def new_canary() -> str:
+    """A fresh random canary token for one session's caller prompt."""
+    return "ZQX-" + secrets.token_hex(8)
 
 
 async def _aclose(stream: Any) -> None:

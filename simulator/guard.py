@@ -158,11 +158,14 @@ class CallerGuard:
         hidden_texts: The persona's hidden notes (ground truth, resolution rules): text the caller
             must never quote. Word `HIDDEN_NGRAM`-grams of these are matched against replies.
         hidden_ngram: Override for the n-gram length.
+        allowed_texts: Text the caller may say (its known facts, example lines): n-grams shared with
+            the hidden notes that also occur here are not leaks.
     """
 
     canary: str
     hidden_texts: Sequence[str] = ()
     hidden_ngram: int = HIDDEN_NGRAM
+    allowed_texts: Sequence[str] = ()
     _hidden: frozenset[tuple[str, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -171,10 +174,17 @@ class CallerGuard:
         grams: set[tuple[str, ...]] = set()
         for text in self.hidden_texts:
             grams |= _ngrams(_words(text), self.hidden_ngram)
+        for text in self.allowed_texts:
+            grams -= _ngrams(_words(text), self.hidden_ngram)
         object.__setattr__(self, "_hidden", frozenset(grams))
 
-    def check(self, text: str) -> GuardResult:
-        """Check a caller reply (or a prefix of one); every failed check is reported."""
+    def check(self, text: str, *, context: Sequence[str] = ()) -> GuardResult:
+        """Check a caller reply (or a prefix of one); every failed check is reported.
+
+        Args:
+            text: The reply.
+            context: What the agent said on the call: repeating the agent's own words is not a leak.
+        """
         found: list[GuardViolation] = []
         if not _SPEAKABLE.search(text):
             found.append(GuardViolation(kind="empty", detail="no words in the reply"))
@@ -183,6 +193,8 @@ class CallerGuard:
             found.append(GuardViolation(kind="canary_leak", detail="the system-prompt canary appeared"))
         if self._hidden:
             overlap = _ngrams(_words(text), self.hidden_ngram) & self._hidden
+            for said in context if overlap else ():
+                overlap -= _ngrams(_words(said), self.hidden_ngram)
             if overlap:
                 first = " ".join(sorted(overlap)[0])
                 found.append(GuardViolation(kind="hidden_leak", detail=f"quoted hidden notes: {first!r}"))
@@ -211,10 +223,18 @@ class StreamGuard:
         guard: The session's checks.
         min_release_chars: Hold text back until at least this many characters can go out together,
             so a bare "Hello!" is judged with the sentence that follows it.
+        context: What the agent said (see `CallerGuard.check`).
     """
 
-    def __init__(self, guard: CallerGuard, *, min_release_chars: int = MIN_RELEASE_CHARS) -> None:
+    def __init__(
+        self,
+        guard: CallerGuard,
+        *,
+        min_release_chars: int = MIN_RELEASE_CHARS,
+        context: Sequence[str] = (),
+    ) -> None:
         self._guard = guard
+        self._context = tuple(context)
         self._min_release = min_release_chars
         self._text = ""
         self._released_upto = 0
@@ -257,7 +277,7 @@ class StreamGuard:
         return last
 
     def _release_upto(self, end: int) -> str:
-        result = self._guard.check(self._text[:end])
+        result = self._guard.check(self._text[:end], context=self._context)
         if not result.ok:
             self.failed = result
             return ""

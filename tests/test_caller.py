@@ -38,7 +38,7 @@ def _render_completion(state: str, window: list[Utterance], summary: str | None,
 SCRIPT: CallerScript[str] = CallerScript(
     render_chat=_render_chat,
     render_completion=_render_completion,
-    fallback_line=lambda state, n: ["Just fix it.", "Are you fixing this or not?"][n % 2],
+    fallback_line=lambda state, n, closing: ["Just fix it.", "Are you fixing this or not?"][n % 2],
     guard=CallerGuard(canary=CANARY, hidden_texts=["the parcel is actually at the depot in Leeds"]),
     mood_label=lambda state: state,
     speaker_name="Dana",

@@ -155,3 +155,18 @@ def test_stream_holds_a_short_greeting_until_the_next_sentence(guard: CallerGuar
     assert stream.feed("I want my parcel, today. ") == "No! I want my parcel, today."
     assert stream.feed("Ok? ") == ""
     assert stream.finish() == " Ok? "
+
+
+def test_hidden_leak_ignores_allowed_text_and_agent_words() -> None:
+    guard = CallerGuard(
+        canary=CANARY,
+        hidden_texts=["The courier left the bench behind the side gate at 14:14."],
+        allowed_texts=["Nobody ever uses the side gate at the back."],
+    )
+    assert not guard.check("the courier left the bench behind the gate").ok
+    assert guard.check("Why would anyone use the side gate at the back?").ok  # shares 'the side gate at'
+    said = ["The courier left the bench behind the side gate, I think."]
+    assert guard.check("You're saying the courier left the bench behind the side gate?", context=said).ok
+    stream = StreamGuard(guard, context=said)
+    assert _feed_all(stream, ["So the courier left the bench behind the side gate? Really?"])
+    assert stream.failed is None
