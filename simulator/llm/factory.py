@@ -1,0 +1,113 @@
+"""Build the `ChatModel` for a role from settings: OpenAI, an OpenAI-compatible URL, or the embedded server."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import httpx
+
+from simulator.config import EMBEDDED_MODEL_NAME, SMOLLM2_FILE, RoleSettings, Settings, embedded_gguf
+from simulator.errors import ConfigError
+from simulator.llm.base import ChatModel, ModelInfo, ModelRole, PromptForm
+from simulator.llm.embedded import POOL, EmbeddedServer
+from simulator.llm.openai_compat import OpenAICompatModel
+
+StructuredMethod = Literal["json_schema", "function_calling", "json_mode"]
+
+
+def describe_role(role: ModelRole, settings: Settings) -> ModelInfo:
+    """Who will serve `role`, without starting or calling anything."""
+    rs: RoleSettings = settings.role(role)
+    provider = rs.resolved_provider()
+    gguf_path: str | None = None
+    if provider == "embedded":
+        gguf = embedded_gguf(settings)
+        gguf_path = str(gguf)
+        model = EMBEDDED_MODEL_NAME if gguf.name == SMOLLM2_FILE else gguf.stem
+        base_url = None
+    elif provider == "openai":
+        if not rs.model:
+            raise ConfigError(f"set COOLDOWN_{role.upper()}__MODEL to an OpenAI model name, e.g. gpt-4o-mini")
+        if settings.api_key_for(role) is None:
+            raise ConfigError(
+                f"the {role} role uses OpenAI model '{rs.model}' but no key is set: set OPENAI_API_KEY "
+                f"(or COOLDOWN_{role.upper()}__API_KEY), or set COOLDOWN_{role.upper()}__BASE_URL for a local server."
+            )
+        model, base_url = rs.model, rs.base_url
+    else:
+        if not rs.base_url:
+            raise ConfigError(f"set COOLDOWN_{role.upper()}__BASE_URL for an OpenAI-compatible server")
+        if not rs.model:
+            raise ConfigError(
+                f"set COOLDOWN_{role.upper()}__MODEL to the model name the server at {rs.base_url} serves"
+            )
+        model, base_url = rs.model, rs.base_url
+    prompt_form: PromptForm
+    if rs.prompt_form != "auto":
+        prompt_form = rs.prompt_form
+    else:
+        prompt_form = "completion" if provider == "embedded" and role == "caller" else "chat"
+    method: StructuredMethod
+    if rs.structured_method != "auto":
+        method = rs.structured_method
+    else:
+        method = "json_schema" if provider == "openai" else "function_calling"
+    return ModelInfo(
+        role=role,
+        provider=provider,
+        model=model,
+        base_url=base_url,
+        prompt_form=prompt_form,
+        structured_method=method,
+        demo_grade=provider == "embedded" and gguf_path is not None and gguf_path.endswith(SMOLLM2_FILE),
+        gguf_path=gguf_path,
+    )
+
+
+def get_model(
+    role: ModelRole, settings: Settings, *, http_async_client: httpx.AsyncClient | None = None
+) -> ChatModel:
+    """The model serving `role`. The embedded server starts on the first call, not here."""
+    rs = settings.role(role)
+    info = describe_role(role, settings)
+    common = dict(
+        temperature=rs.temperature,
+        max_tokens=rs.max_tokens,
+        timeout_s=rs.timeout_s,
+        max_retries=rs.max_retries,
+        budget_s=rs.budget_s,
+        http_async_client=http_async_client,
+    )
+    if info.provider == "embedded":
+        assert info.gguf_path is not None
+        from pathlib import Path
+
+        server = POOL.get(
+            Path(info.gguf_path),
+            role,
+            n_ctx=settings.embedded_n_ctx,
+            n_threads=settings.embedded_threads,
+            log_dir=settings.data_dir / "logs",
+        )
+        server.alias = info.model
+
+        def start() -> str:
+            return server.start(timeout_s=settings.embedded_start_timeout_s)
+
+        return OpenAICompatModel(info, base_url_factory=start, **common)  # type: ignore[arg-type]
+    return OpenAICompatModel(
+        info, base_url=info.base_url, api_key=settings.api_key_for(role), **common  # type: ignore[arg-type]
+    )
+
+
+def embedded_server_for(role: ModelRole, settings: Settings) -> EmbeddedServer | None:
+    """The embedded server object behind a role (None for other providers); for doctor and benchmarks."""
+    info = describe_role(role, settings)
+    if info.provider != "embedded" or info.gguf_path is None:
+        return None
+    from pathlib import Path
+
+    return POOL.get(
+        Path(info.gguf_path), role, n_ctx=settings.embedded_n_ctx, n_threads=settings.embedded_threads,
+        log_dir=settings.data_dir / "logs",
+    )  # fmt: skip
