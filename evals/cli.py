@@ -1,0 +1,240 @@
+"""`cooldown evals`: run grading suites, report, compare runs, export the suite schema.
+
+Register with `main.add_command(evals)` in `simulator/cli.py`; also runs as `python -m evals.cli`.
+
+Exit codes of `run` and `report`: 0 passed; 3 a suite failed (more than 2% ungraded); 4 the run was
+aborted by its token budget (resume it with `--resume`); 1 an error (bad suite file, missing grader...).
+`compare` exits 5 when a metric regressed outside run A's confidence interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from evals.cases import SCHEMA_PATH, schema_text
+from evals.compare import compare_lines, compare_runs
+from evals.external import ADAPTERS
+from evals.graders import GraderChoice, GraderSet, make_graders
+from evals.html_report import render_html
+from evals.metering import Estimate, Usage
+from evals.report import build_report
+from evals.runner import check_budget, estimate, execute
+from evals.runstore import GraderInfo, Manifest, RunStore, default_run_dir
+from evals.suites import SUITES_DIR, Suite, load_specs
+from evals.terminal import summary_lines
+from simulator.errors import CooldownError
+
+EXIT_SUITE_FAILED = 3
+EXIT_ABORTED = 4
+EXIT_REGRESSION = 5
+
+
+class _EvalsGroup(click.Group):
+    """Friendly one-line errors when run on its own (under `cooldown` the main group does this)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CooldownError as exc:
+            if os.environ.get("COOLDOWN_RAISE_ERRORS"):
+                raise
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_EvalsGroup)
+def evals() -> None:
+    """Offline grading suites: measure graders against gold and proxy labels.
+
+    \b
+    SUITE is a shipped suite name (gold_listening), a .jsonl/.yaml path, or NAME:PATH for an
+    external dataset: esconv:, annomi:, mentalmanip:, mentalmanip-consensus:, darkpatterns:.
+    """
+
+
+def _default_cache_dir() -> Path:
+    try:
+        from simulator.config import load_settings
+
+        return load_settings().data_dir / "eval-cache"
+    except Exception:  # settings unreadable: still cache, under the user's cache folder
+        return Path.home() / ".cache" / "cooldown" / "eval-cache"
+
+
+def _usage_dict(usage: Usage, price: tuple[float, float] | None) -> dict[str, Any]:
+    cost = usage.cost(price)
+    return {"model_calls": usage.calls, "tokens_in": usage.tokens_in, "tokens_out": usage.tokens_out,
+            "cost_usd": None if cost is None else round(cost, 4)}
+
+
+def _echo_estimate(est: Estimate) -> None:
+    cost = "unknown price (set --price-in/--price-out)" if est.cost is None else f"≈ ${est.cost:.4f}"
+    click.echo(
+        f"before: {est.requests} model calls to make ({est.cached} answered from cache); "
+        f"≈ {est.tokens_in:,} tokens in + {est.tokens_out:,} out; {cost}", err=True)
+    for note in est.notes:
+        click.echo(f"        ({note})", err=True)
+
+
+def _suite_info(suites: list[Suite]) -> dict[str, dict[str, str]]:
+    return {s.name: {"kind": s.kind, "note": s.note, "description": s.description} for s in suites}
+
+
+def write_reports(store: RunStore, *, html: bool = True) -> dict[str, Any]:
+    """Rebuild `report.json` (and `report.html`) from the run's results; return the report."""
+    manifest = store.read_manifest()
+    report = build_report(manifest, store.read_results(), manifest.suite_info)
+    store.write_json("report.json", report)
+    if html:
+        (store.dir / "report.html").write_text(render_html(report), encoding="utf-8")
+    return report
+
+
+async def _run(suites: list[Suite], graders: GraderSet, store: RunStore, manifest: Manifest, *,
+               concurrency: int, budget: int | None, price: tuple[float, float] | None,
+               progress: bool) -> Manifest:
+    try:
+        est = estimate(suites, graders, store, price=price)
+        _echo_estimate(est)
+        check_budget(est, budget)
+        outcome = await execute(suites, graders, store, concurrency=concurrency, budget_tokens=budget,
+                                progress=progress)
+    finally:
+        await graders.aclose()
+    price = est.price
+    manifest.status = outcome.status
+    manifest.status_reason = outcome.reason
+    manifest.usage = {**_usage_dict(outcome.usage, price), "cache_hits": outcome.cache_hits,
+                      "cache_misses": outcome.cache_misses, "items_graded_now": outcome.done_now,
+                      "items_already_done": outcome.skipped_done, "seconds": round(outcome.elapsed_s, 2)}
+    store.write_manifest(manifest)
+    u = manifest.usage
+    cost = "unknown price" if u["cost_usd"] is None else f"${u['cost_usd']:.4f}"
+    click.echo(
+        f"after: {outcome.done_now} items graded now, {outcome.skipped_done} already done; "
+        f"{u['model_calls']} model calls, {u['tokens_in']:,} tokens in + {u['tokens_out']:,} out ({cost}); "
+        f"cache {outcome.cache_hits} hits / {outcome.cache_misses} misses; {outcome.elapsed_s:.1f} s",
+        err=True)
+    return manifest
+
+
+@evals.command("run")
+@click.argument("suite_specs", metavar="SUITE...", nargs=-1)
+@click.option("--grader", "grader_choice", type=click.Choice(["local", "llm", "both"]), default="local",
+              show_default=True, help="Which grader(s) to measure.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Grading calls in flight at once.")
+@click.option("--limit", type=click.IntRange(1), help="Grade only the first N cases of each suite.")
+@click.option("--split", type=click.Choice(["test", "train", "all"]), default="test", show_default=True,
+              help="Which split of the gold suites (cases without a split are always included).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory (default ./evals-runs/<timestamp>-<name>).")
+@click.option("--resume", "resume_dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Continue a killed or aborted run in this directory (same suites and options).")
+@click.option("--budget-tokens", type=click.IntRange(1), help="Refuse or stop when model tokens exceed this.")
+@click.option("--price-in", type=float, help="USD per million input tokens (for the cost estimate).")
+@click.option("--price-out", type=float, help="USD per million output tokens.")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Grade cache folder (default <data dir>/eval-cache).")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the grade cache.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option("--quiet", is_flag=True, help="Print only the pass/fail line, not the summary.")
+def run_command(suite_specs: tuple[str, ...], grader_choice: GraderChoice, concurrency: int, limit: int | None,
+                split: str, out_dir: Path | None, resume_dir: Path | None, budget_tokens: int | None,
+                price_in: float | None, price_out: float | None, cache_dir: Path | None, no_cache: bool,
+                no_progress: bool, quiet: bool) -> None:
+    """Grade SUITE... with the chosen grader(s); write results, report.json and report.html."""
+    if resume_dir is not None:
+        store = RunStore.open(resume_dir)
+        manifest = store.read_manifest()
+        if suite_specs:
+            raise click.UsageError("--resume takes the suites from the run's manifest; give no SUITE")
+        specs, split, limit, grader_choice = manifest.specs, manifest.split, manifest.limit, manifest.grader
+        budget_tokens = budget_tokens or manifest.budget_tokens
+        manifest.status, manifest.status_reason = "running", None
+    else:
+        if not suite_specs:
+            raise click.UsageError("give at least one SUITE (see `cooldown evals list`)")
+        specs = list(suite_specs)
+        store = None
+    suites = load_specs(specs, split=split, limit=limit)  # type: ignore[arg-type]
+    graders = make_graders(grader_choice, cache_dir=None if no_cache else (cache_dir or _default_cache_dir()))
+    if store is None:
+        name = "+".join(s.name.replace(":", "-") for s in suites)[:50]
+        manifest = Manifest(name=name, created=datetime.now(UTC).isoformat(timespec="seconds"), specs=specs,
+                            split=split, limit=limit, grader=grader_choice, concurrency=concurrency,
+                            budget_tokens=budget_tokens)
+        store = RunStore.create(out_dir or default_run_dir(name), manifest)
+    manifest.graders = [GraderInfo(name=g.name, version=g.version) for g in graders.graders]
+    manifest.suite_info = _suite_info(suites)
+    store.write_manifest(manifest)
+    click.echo(f"run directory: {store.dir}", err=True)
+    price = (price_in, price_out) if price_in is not None and price_out is not None else None
+    manifest = asyncio.run(_run(suites, graders, store, manifest, concurrency=concurrency,
+                                budget=budget_tokens, price=price, progress=not no_progress))
+    report = write_reports(store)
+    lines = summary_lines(report)
+    click.echo("\n".join(lines[-1:] if quiet else lines))
+    click.echo(f"report: {store.dir / 'report.html'}", err=True)
+    if manifest.status == "aborted":
+        raise SystemExit(EXIT_ABORTED)
+    if report["failed_suites"]:
+        raise SystemExit(EXIT_SUITE_FAILED)
+
+
+@evals.command("report")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--no-html", is_flag=True, help="Write only report.json.")
+def report_command(run_dir: Path, no_html: bool) -> None:
+    """Rebuild report.json / report.html of RUN_DIR from its results and print the summary."""
+    report = write_reports(RunStore.open(run_dir), html=not no_html)
+    click.echo("\n".join(summary_lines(report)))
+    if report["failed_suites"]:
+        raise SystemExit(EXIT_SUITE_FAILED)
+
+
+@evals.command("compare")
+@click.argument("run_a", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.argument("run_b", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare_command(run_a: Path, run_b: Path, as_json: bool) -> None:
+    """Show what changed from RUN_A to RUN_B; exit 5 if a metric regressed outside A's 95% CI."""
+    result = compare_runs(run_a, run_b)
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        click.echo("\n".join(compare_lines(result)))
+    if result["regressions"]:
+        raise SystemExit(EXIT_REGRESSION)
+
+
+@evals.command("schema")
+@click.option("--write", is_flag=True, help=f"Write {SCHEMA_PATH.name} next to the suites.")
+def schema_command(write: bool) -> None:
+    """Print (or write) the JSON Schema of a suite case."""
+    if write:
+        SCHEMA_PATH.write_text(schema_text(), encoding="utf-8")
+        click.echo(f"wrote {SCHEMA_PATH}", err=True)
+    else:
+        click.echo(schema_text(), nl=False)
+
+
+@evals.command("list")
+def list_command() -> None:
+    """List the shipped suites and the external dataset adapters."""
+    click.echo("shipped suites (evals/suites/):")
+    for path in sorted(SUITES_DIR.glob("*.jsonl")):
+        click.echo(f"  {path.stem}")
+    click.echo("external datasets (NAME:PATH; files are not shipped):")
+    for name, adapter in sorted(ADAPTERS.items()):
+        click.echo(f"  {name:<22} {adapter.description}")
+
+
+if __name__ == "__main__":
+    evals()
