@@ -1,5 +1,7 @@
 """The LLM seam. Import `ChatModel`/`Message` from here; build real models with `get_model`."""
 
+from __future__ import annotations
+
 from typing import TYPE_CHECKING, Any
 
 from simulator.llm.base import ChatModel, Message, ModelInfo, ModelRole, PromptForm
