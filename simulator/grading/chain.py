@@ -140,6 +140,10 @@ class LLMGrader:
             f"|context={self.max_context_turns}/{self.max_context_chars}|turn_cap={self.max_turn_chars}"
         )
 
+    async def aclose(self) -> None:
+        """Close the grader model's connections (idempotent)."""
+        await self._model.aclose()
+
     def _stamp(self) -> dict[str, str]:
         return {
             "grader_version": self.version,

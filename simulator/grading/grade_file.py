@@ -1,0 +1,259 @@
+"""Grade a JSONL file of trainee turns: the logic behind `cooldown grade`.
+
+Input, one JSON object per line (other fields are ignored)::
+
+    {"id": "t-1", "context": [{"role": "customer", "text": "..."}], "trainee_turn": "...",
+     "scenario": "optional facts", "persona": "optional persona name"}
+
+Output, one line per valid input line, in input order::
+
+    {"id", "perspective_taking", "behaviours", "techniques": [{"technique", "use", "evidence"}],
+     "manipulation_tactics", "manipulative", "status": "graded"|"ungraded", "integrity_flags", "grader"}
+
+An ungraded line carries nulls and empty lists, never a default score. A bad input line is reported
+with its line number and skipped; the rest are graded. The LLM grader runs with bounded concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+
+from simulator.errors import CooldownError
+from simulator.grading.base import GradeRequest, TurnGrader
+from simulator.labels import Behaviour, GradeStatus, Tactic, TechniqueUse, TurnGrade
+from simulator.llm.base import ChatModel
+from simulator.transcript import Utterance
+
+log = logging.getLogger(__name__)
+
+GraderKind = Literal["local", "llm"]
+MAX_LINE_BYTES = 1_000_000
+
+
+class GradeInputLine(BaseModel):
+    """One input line. Unknown fields are ignored (datasets carry their own labels alongside)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: StrictStr | StrictInt
+    context: list[Utterance] = Field(default_factory=list)
+    trainee_turn: StrictStr
+    scenario: StrictStr | None = None
+    persona: StrictStr | None = None
+
+    def request(self) -> GradeRequest:
+        """The grading request for this line."""
+        return GradeRequest(
+            trainee_turn=self.trainee_turn, context=self.context, scenario=self.scenario, persona=self.persona
+        )
+
+
+class GradeOutputLine(BaseModel):
+    """One output line (the `cooldown grade` format)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | int
+    perspective_taking: int | None
+    behaviours: list[Behaviour]
+    techniques: list[TechniqueUse]
+    manipulation_tactics: list[Tactic]
+    manipulative: bool | None
+    status: GradeStatus
+    integrity_flags: list[str]
+    grader: str
+
+    @classmethod
+    def from_grade(cls, line_id: str | int, grade: TurnGrade) -> GradeOutputLine:
+        """The output line for a grade; an ungraded grade gives nulls and empty lists."""
+        verdict = grade.verdict if grade.status == "graded" else None
+        return cls(
+            id=line_id,
+            perspective_taking=verdict.perspective_taking if verdict else None,
+            behaviours=list(verdict.behaviours) if verdict else [],
+            techniques=list(verdict.techniques) if verdict else [],
+            manipulation_tactics=list(verdict.manipulation_tactics) if verdict else [],
+            manipulative=verdict.manipulative if verdict else None,
+            status=grade.status,
+            integrity_flags=list(grade.integrity_flags),
+            grader=grade.grader,
+        )
+
+
+class LineProblem(BaseModel):
+    """An input line that could not be read, or a line the grader left ungraded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    line: int
+    id: str | int | None = None
+    message: str
+
+
+class GradeFileSummary(BaseModel):
+    """What a run did. `exit_code` is what `cooldown grade` exits with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    graded: int = 0
+    ungraded: list[LineProblem] = Field(default_factory=list)
+    bad_lines: list[LineProblem] = Field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all graded; 1 some input lines were bad (skipped); 3 all lines read but some ungraded."""
+        if self.bad_lines:
+            return 1
+        if self.ungraded:
+            return 3
+        return 0
+
+
+def read_lines(raw_lines: Iterable[bytes | str]) -> Iterator[tuple[int, GradeInputLine | LineProblem]]:
+    """Parse input lines; blank lines are skipped, bad ones come back as `LineProblem` (1-based numbers)."""
+    for number, raw in enumerate(raw_lines, start=1):
+        if len(raw) > MAX_LINE_BYTES:
+            yield number, LineProblem(line=number, message=f"line is over {MAX_LINE_BYTES} bytes; split it")
+            continue
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            yield number, LineProblem(line=number, message=f"not UTF-8 ({exc.reason}); re-save the file as UTF-8")
+            continue
+        text = text.lstrip("\ufeff") if number == 1 else text
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield number, LineProblem(line=number, message=f"invalid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        if not isinstance(data, dict):
+            yield number, LineProblem(line=number, message="expected a JSON object with id and trainee_turn")
+            continue
+        try:
+            yield number, GradeInputLine.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {e['msg']}" for e in exc.errors()[:5]
+            )
+            yield number, LineProblem(line=number, id=_id_of(data), message=problems)
+
+
+def _id_of(data: dict[str, object]) -> str | int | None:
+    value = data.get("id")
+    return value if isinstance(value, (str, int)) and not isinstance(value, bool) else None
+
+
+async def _grade_one(grader: TurnGrader, line: GradeInputLine, sem: asyncio.Semaphore) -> TurnGrade:
+    async with sem:
+        try:
+            return await grader.grade(line.request())
+        except Exception as exc:  # the protocol says never raise; if a grader does, fail closed per line
+            log.exception("grader %s raised on line id %r", grader.name, line.id)
+            return TurnGrade.ungraded(grader.name, f"grader raised {type(exc).__name__}: {exc}")
+
+
+async def grade_lines(
+    raw_lines: Iterable[bytes | str],
+    grader: TurnGrader,
+    write: Callable[[str], object],
+    *,
+    concurrency: int = 4,
+    on_problem: Callable[[LineProblem], object] | None = None,
+) -> GradeFileSummary:
+    """Grade every valid line and write output lines in input order.
+
+    Args:
+        raw_lines: the input file's lines (bytes or text).
+        grader: any `TurnGrader`.
+        write: called with each output line (JSON plus a newline).
+        concurrency: how many turns are graded at once.
+        on_problem: called with each bad or ungraded line as soon as it is known.
+
+    Returns:
+        Counts and problems; `exit_code` says whether any line failed.
+    """
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    summary = GradeFileSummary()
+    sem = asyncio.Semaphore(concurrency)
+    pending: deque[tuple[int, GradeInputLine, asyncio.Task[TurnGrade]]] = deque()
+
+    async def flush_one() -> None:
+        number, line, task = pending.popleft()
+        grade = await task
+        write(GradeOutputLine.from_grade(line.id, grade).model_dump_json() + "\n")
+        if grade.status == "graded":
+            summary.graded += 1
+        else:
+            problem = LineProblem(line=number, id=line.id, message=f"ungraded: {grade.reason or 'no reason'}")
+            summary.ungraded.append(problem)
+            if on_problem:
+                on_problem(problem)
+
+    try:
+        for number, item in read_lines(raw_lines):
+            if isinstance(item, LineProblem):
+                summary.bad_lines.append(item)
+                if on_problem:
+                    on_problem(item)
+                continue
+            pending.append((number, item, asyncio.create_task(_grade_one(grader, item, sem))))
+            while len(pending) >= 4 * concurrency:
+                await flush_one()
+        while pending:
+            await flush_one()
+    finally:
+        for _, _, task in pending:
+            task.cancel()
+    return summary
+
+
+def library_persona_summary(name: str) -> str | None:
+    """A one-line description of a library persona for the grader prompt, or None if there is none."""
+    try:
+        from simulator.persona_loader import find_persona, load_persona
+
+        persona = load_persona(find_persona(name))
+    except (CooldownError, ImportError, OSError):
+        return None
+    who = persona.identity
+    return f"{who.name} ({who.temperament}): {who.situation} Scenario: {persona.scenario.summary}"
+
+
+def make_grader(kind: GraderKind, *, model: ChatModel | None = None) -> TurnGrader:
+    """The grader for `--grader local|llm`.
+
+    Args:
+        kind: `local` (the offline appraiser) or `llm` (the grading chain).
+        model: the grader model to use; by default `simulator.llm.get_model("grader", load_settings())`.
+
+    Raises:
+        CooldownError: the grader cannot be built (settings, model or appraiser weights missing).
+    """
+    if kind == "local":
+        from simulator.appraiser import LocalAppraiser
+
+        appraiser: TurnGrader = LocalAppraiser()
+        return appraiser
+    from simulator.grading.chain import LLMGrader
+
+    if model is not None:
+        return LLMGrader(model, persona_summary=library_persona_summary)
+    from simulator.config import load_settings
+    from simulator.llm import get_model
+
+    settings = load_settings()
+    return LLMGrader(
+        get_model("grader", settings),
+        max_tokens=settings.grader.max_tokens,
+        persona_summary=library_persona_summary,
+    )

@@ -1,0 +1,174 @@
+"""`cooldown grade`: JSONL in, one verdict line per valid input line out, bad lines reported and skipped."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from simulator import cli_grade
+from simulator.errors import ConfigError
+from simulator.grading.base import GradeRequest
+from simulator.grading.chain import LLMGrader
+from simulator.grading.grade_file import GradeInputLine, LineProblem, grade_lines, make_grader, read_lines
+from simulator.labels import TurnGrade, TurnVerdict
+from simulator.llm.fake import FakeChatModel, FakeRequest
+
+OUTPUT_KEYS = {
+    "id", "perspective_taking", "behaviours", "techniques", "manipulation_tactics", "manipulative", "status",
+    "integrity_flags", "grader",
+}  # fmt: skip
+
+
+def reply(request: FakeRequest) -> dict[str, Any]:
+    """A valid structured reply whatever the turn: 'BAD' turns get an invalid one."""
+    if "BAD" in request.messages[1].content:
+        return {"perspective_taking": 9}
+    return {
+        "reasoning": "Asks what happened.",
+        "behaviours": ["open_question"],
+        "perspective_taking": 3,
+        "techniques": [],
+        "manipulation_tactics": [],
+        "manipulative": False,
+        "tip": "Keep asking.",
+        "better_phrasing": "What happened?",
+    }
+
+
+def line(i: int | str, turn: str = "What happened?", **extra: Any) -> str:
+    return json.dumps({"id": i, "context": [{"role": "customer", "text": "Nobody came!"}], "trainee_turn": turn,
+                       **extra})  # fmt: skip
+
+
+def test_read_lines_reports_bad_lines_with_numbers_and_ignores_extra_fields() -> None:
+    raw = [
+        ("\ufeff" + line("a", label="gold")).encode(),
+        b"   \n",
+        b"{not json",
+        b"[1, 2]",
+        json.dumps({"id": "c"}).encode(),
+        json.dumps({"id": True, "trainee_turn": "x"}).encode(),
+        json.dumps({"id": "d", "trainee_turn": "x", "context": [{"role": "boss", "text": "x"}]}).encode(),
+        b"\xff\xfe bad bytes",
+        line(7, scenario="Late parcel.", persona="backfire_brian").encode(),
+    ]
+    items = dict(read_lines(raw))
+    assert isinstance(items[1], GradeInputLine) and items[1].id == "a"
+    assert 2 not in items  # blank lines are skipped silently
+    problems = {n: p for n, p in items.items() if isinstance(p, LineProblem)}
+    assert sorted(problems) == [3, 4, 5, 6, 7, 8]
+    assert "invalid JSON" in problems[3].message
+    assert "JSON object" in problems[4].message
+    assert "trainee_turn" in problems[5].message and problems[5].id == "c"
+    assert "id" in problems[6].message
+    assert "context.0.role" in problems[7].message
+    assert "UTF-8" in problems[8].message
+    ok = items[9]
+    assert isinstance(ok, GradeInputLine) and ok.request().persona == "backfire_brian"
+
+
+def run(lines: list[str], grader: Any, concurrency: int = 3) -> tuple[list[dict[str, Any]], Any]:
+    written: list[str] = []
+    summary = asyncio.run(grade_lines(lines, grader, written.append, concurrency=concurrency))
+    return [json.loads(w) for w in written], summary
+
+
+def test_llm_grading_keeps_input_order_and_never_writes_a_default_score() -> None:
+    fake = FakeChatModel([reply] * 40, role="grader", strict=True, latency_s=0.001)
+    lines = [line(i) for i in range(10)] + [line("bad", turn="BAD turn"), "oops", line(11)]
+    out, summary = run(lines, LLMGrader(fake))
+    assert [o["id"] for o in out] == [*range(10), "bad", 11]
+    assert all(set(o) == OUTPUT_KEYS for o in out)
+    good = [o for o in out if o["id"] != "bad"]
+    assert all(o["status"] == "graded" and o["perspective_taking"] == 3 for o in good)
+    assert all(o["behaviours"] == ["open_question"] and o["manipulative"] is False for o in good)
+    bad = next(o for o in out if o["id"] == "bad")
+    assert bad["status"] == "ungraded"
+    assert bad["perspective_taking"] is None and bad["manipulative"] is None and bad["behaviours"] == []
+    assert summary.graded == 11 and len(summary.ungraded) == 1 and summary.ungraded[0].line == 11
+    assert [p.line for p in summary.bad_lines] == [12]
+    assert summary.exit_code == 1
+
+
+class SlowGrader:
+    """A TurnGrader that records how many grades run at once."""
+
+    name = "test:slow"
+    version = "1"
+
+    def __init__(self) -> None:
+        self.active = self.peak = 0
+
+    async def grade(self, request: GradeRequest) -> TurnGrade:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        await asyncio.sleep(0.01)
+        self.active -= 1
+        if request.trainee_turn == "raise":
+            raise RuntimeError("boom")
+        return TurnGrade(status="graded", verdict=TurnVerdict(perspective_taking=2), grader=self.name)
+
+
+def test_concurrency_is_bounded_and_a_raising_grader_fails_closed() -> None:
+    grader = SlowGrader()
+    out, summary = run([line(i) for i in range(20)] + [line("r", turn="raise")], grader, concurrency=3)
+    assert grader.peak == 3
+    assert len(out) == 21 and out[-1]["status"] == "ungraded" and out[-1]["perspective_taking"] is None
+    assert summary.exit_code == 3 and "boom" in summary.ungraded[0].message
+
+
+def test_exit_code_zero_when_everything_is_graded() -> None:
+    out, summary = run([line(1), line(2)], SlowGrader())
+    assert summary.exit_code == 0 and len(out) == 2
+
+
+def test_make_grader_with_an_injected_model() -> None:
+    grader = make_grader("llm", model=FakeChatModel(role="grader"))
+    assert isinstance(grader, LLMGrader) and grader.name == "llm:fake-model"
+
+
+@pytest.fixture
+def fake_llm(monkeypatch: pytest.MonkeyPatch) -> FakeChatModel:
+    fake = FakeChatModel([reply] * 20, role="grader", strict=True)
+    monkeypatch.setattr(cli_grade, "make_grader", lambda kind: LLMGrader(fake))
+    return fake
+
+
+def test_cli_writes_out_file_reports_bad_lines_and_exits_1(tmp_path: Path, fake_llm: FakeChatModel) -> None:
+    source = tmp_path / "turns.jsonl"
+    source.write_text("\n".join([line("a"), "{broken", line("b")]) + "\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(cli_grade.grade, [str(source), "--grader", "llm", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert f"{source}:2: invalid JSON" in result.stderr
+    assert "graded 2, ungraded 0, skipped 1" in result.stderr
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["a", "b"] and rows[0]["grader"] == "llm:fake-model"
+    assert fake_llm.closed
+
+
+def test_cli_reads_stdin_and_exits_0_or_3(fake_llm: FakeChatModel) -> None:
+    ok = CliRunner().invoke(cli_grade.grade, ["-", "--grader", "llm"], input=line(1) + "\n")
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout.splitlines()[0])["perspective_taking"] == 3
+    ungraded = CliRunner().invoke(cli_grade.grade, ["-", "--grader", "llm"], input=line(2, turn="BAD") + "\n")
+    assert ungraded.exit_code == 3
+    assert json.loads(ungraded.stdout.splitlines()[0])["status"] == "ungraded"
+
+
+def test_cli_exits_4_when_the_grader_cannot_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(kind: str) -> Any:
+        raise ConfigError("no grader model configured; set COOLDOWN_GRADER__MODEL")
+
+    monkeypatch.setattr(cli_grade, "make_grader", broken)
+    monkeypatch.delenv("COOLDOWN_RAISE_ERRORS", raising=False)
+    source = tmp_path / "t.jsonl"
+    source.write_text(line(1), encoding="utf-8")
+    result = CliRunner().invoke(cli_grade.grade, [str(source), "--grader", "llm"])
+    assert result.exit_code == 4 and "COOLDOWN_GRADER__MODEL" in result.stderr
+    assert CliRunner().invoke(cli_grade.grade, [str(source), "--grader", "nope"]).exit_code == 2
