@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -22,7 +22,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class FriendlyGroup(click.Group):
-    """A click group that turns Cooldown's own errors into short messages at the edge."""
+    """A click group that turns Cooldown's own errors into short messages at the edge.
+
+    Subcommands that live in other modules are imported only when used (`LAZY`), so `cooldown --help`
+    stays fast and one area's heavy imports (plots, Gradio) never slow another's.
+    """
+
+    LAZY: ClassVar[dict[str, str]] = {
+        "grade": "simulator.cli_grade:grade",
+        "evals": "evals.cli:evals",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.LAZY and cmd_name not in self.commands:
+            import importlib
+
+            module, _, attr = self.LAZY[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attr)
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
