@@ -1,0 +1,278 @@
+"""`cooldown personas ...`: designer tools for persona files (list, show, lint, schema, new, test).
+
+Registered by the main CLI as `main.add_command(personas)`. Library errors become friendly messages
+here (`click.ClickException`); `lint` and `test` exit with status 1 when anything fails.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+
+import click
+
+from simulator.errors import CooldownError
+from simulator.mood import initial_state, mood_label
+from simulator.persona import DIFFICULTIES, DifficultyName, Persona, persona_schema_text
+from simulator.persona_loader import (
+    PERSONAS_DIR,
+    PersonaProblem,
+    check_persona_file,
+    find_persona,
+    list_personas,
+    load_persona,
+    persona_files,
+    persona_hash,
+    validate_yaml_file,
+)
+from simulator.transcript import Utterance
+
+PROMPT_BUDGET_TOKENS = 900
+"""The persona + state part of the caller prompt must fit in this (a 2k-context model must fit)."""
+SCAFFOLD = PERSONAS_DIR / "_scaffold.yaml.in"
+SCHEMA_FILE = PERSONAS_DIR / "schema.json"
+
+_dir_option = click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=PERSONAS_DIR,
+    show_default=True,
+    help="The personas folder.",
+)
+_difficulty_option = click.option("--difficulty", type=click.Choice(DIFFICULTIES), default="normal", show_default=True)
+
+
+@click.group()
+def personas() -> None:
+    """Write, check and test caller personas."""
+
+
+@personas.command("list")
+@_dir_option
+def list_command(directory: Path) -> None:
+    """List the persona library."""
+    for entry in list_personas(directory):
+        if entry.error:
+            click.echo(f"{entry.id:<24} INVALID  {entry.error}")
+            continue
+        focus = f" [{entry.technique_focus}]" if entry.technique_focus else ""
+        click.echo(f"{entry.id:<24} {entry.name} ({entry.temperament}){focus}: {entry.situation}")
+
+
+def caller_prompt_parts(persona: Persona, difficulty: DifficultyName) -> tuple[str, str]:
+    """The rendered opening caller prompt (chat system message) and its persona + state part."""
+    from simulator.caller_prompt import persona_text, render_caller_chat, state_text
+
+    state = initial_state(persona, difficulty)
+    transcript = [Utterance(role="customer", text=persona.opening_lines[0])]
+    messages = render_caller_chat(persona, difficulty, state, transcript, canary=f"CANARY-{secrets.token_hex(6)}")
+    return messages[0].content, persona_text(persona, state, transcript) + "\n" + state_text(state)
+
+
+@personas.command()
+@click.argument("name")
+@_dir_option
+@_difficulty_option
+def show(name: str, directory: Path, difficulty: DifficultyName) -> None:
+    """Show a persona: facts, emotional model, and the rendered caller prompt with its token count."""
+    from simulator.tokens import count_tokens
+
+    try:
+        persona = load_persona(find_persona(name, directory))
+    except CooldownError as exc:
+        raise click.ClickException(str(exc)) from exc
+    who, scenario, emotion = persona.identity, persona.scenario, persona.emotion
+    click.echo(f"{persona.id}: {who.name} ({who.temperament})  {persona_hash(persona)}")
+    click.echo(f"  {who.situation}")
+    click.echo("\nFacts the caller knows:")
+    for fact in scenario.knows:
+        when = []
+        if fact.reveal_after_turn:
+            when.append(f"from turn {fact.reveal_after_turn}")
+        if fact.reveal_when_asked:
+            when.append("when asked about " + ", ".join(fact.reveal_when_asked))
+        click.echo(f"  - {fact.text}" + (f"  ({'; '.join(when)})" if when else ""))
+    click.echo("Ground truth (hidden from the caller):")
+    for truth in scenario.ground_truth:
+        click.echo(f"  - {truth.topic}: {truth.truth}")
+    click.echo("Acceptable remedies: " + "; ".join(f"{r.id} {r.match}" for r in scenario.acceptable_remedies))
+    click.echo("Will not accept: " + "; ".join(f"{r.description} {r.match}" for r in scenario.will_not_accept))
+    state = initial_state(persona, difficulty)
+    click.echo(
+        f"\nEmotional model at {difficulty}: start {state.short()} ({mood_label(state)}), "
+        f"cap ±{emotion.max_change_per_turn}/turn, {persona.turn_limit(difficulty)} turns"
+    )
+    for rule in emotion.rules:
+        moves = ", ".join(f"{k} {v:+d}" for k, v in rule.change.model_dump().items() if v)
+        click.echo(f"  {rule.when.label()}: {moves}" + (f"  ({rule.reason})" if rule.reason else ""))
+    outcomes = emotion.outcomes
+    for key in ("resolved", "hung_up", "escalated"):
+        threshold = getattr(outcomes, key)
+        if threshold is not None:
+            bounds = ", ".join(f"{k}={v}" for k, v in threshold.model_dump().items() if v is not None)
+            click.echo(f"  {key}: {bounds}" + (" + an acceptable remedy offered" if key == "resolved" else ""))
+    system, core = caller_prompt_parts(persona, difficulty)
+    click.echo("\n--- caller system prompt (opening turn) ---")
+    click.echo(system)
+    click.echo("--- end ---")
+    click.echo(
+        f"tokens: whole system prompt {count_tokens(system)}, "
+        f"persona + state {count_tokens(core)} (budget {PROMPT_BUDGET_TOKENS})"
+    )
+
+
+def lint_paths(paths: list[Path]) -> list[PersonaProblem]:
+    """Every problem in the given persona files (and strategies file), including the prompt budget."""
+    from simulator.persona_testing import StrategyBook
+    from simulator.tokens import count_tokens
+
+    problems: list[PersonaProblem] = []
+    strategy_names: set[str] | None = None
+    for path in paths:
+        if path.name == "strategies.yaml":
+            book, found = validate_yaml_file(path, StrategyBook)
+            problems += found
+            strategy_names = set(book.strategies) if book else strategy_names
+    for path in paths:
+        if path.name == "strategies.yaml":
+            continue
+        persona, found = check_persona_file(path)
+        problems += found
+        if persona is None:
+            continue
+        _, core = caller_prompt_parts(persona, "hard")
+        tokens = count_tokens(core)
+        if tokens > PROMPT_BUDGET_TOKENS:
+            problems.append(
+                PersonaProblem(
+                    file=str(path),
+                    line=1,
+                    column=1,
+                    field="",
+                    message=f"persona + state prompt is {tokens} tokens; keep it under "
+                    f"{PROMPT_BUDGET_TOKENS} (shorten facts, lines or needs)",
+                )
+            )
+        if strategy_names is not None:
+            known = ", ".join(sorted(strategy_names))
+            for i, expectation in enumerate(persona.expectations):
+                if expectation.strategy and expectation.strategy not in strategy_names:
+                    line = _line_of(path, f"strategy: {expectation.strategy}")
+                    problems.append(
+                        PersonaProblem(
+                            file=str(path),
+                            line=line,
+                            column=5,
+                            field=f"expectations.{i}.strategy",
+                            message=f"unknown strategy {expectation.strategy!r}; known: {known}",
+                        )
+                    )
+    return problems
+
+
+def _line_of(path: Path, needle: str) -> int:
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if needle in line:
+            return number
+    return 1
+
+
+@personas.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@_dir_option
+def lint(paths: tuple[Path, ...], directory: Path) -> None:
+    """Check persona files (default: the whole library). Prints `file:line:col: field: message`."""
+    targets = list(paths) or [*persona_files(directory), directory / "strategies.yaml"]
+    expanded: list[Path] = []
+    for target in targets:
+        expanded += persona_files(target) if target.is_dir() else [target]
+    if not any(p.name == "strategies.yaml" for p in expanded) and (directory / "strategies.yaml").is_file():
+        expanded.append(directory / "strategies.yaml")
+    problems = lint_paths(expanded)
+    for problem in problems:
+        click.echo(str(problem))
+    checked = len(expanded)
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {checked} file(s)", err=True)
+        raise SystemExit(1)
+    click.echo(f"{checked} file(s) OK")
+
+
+@personas.command()
+@click.option("--write", is_flag=True, help=f"Write {SCHEMA_FILE.name} next to the personas.")
+@click.option("--check", is_flag=True, help="Exit 1 if the committed schema.json is out of date.")
+@_dir_option
+def schema(write: bool, check: bool, directory: Path) -> None:
+    """Print the persona JSON Schema (or write/check personas/schema.json)."""
+    text = persona_schema_text()
+    target = directory / "schema.json"
+    if check:
+        current = target.read_text(encoding="utf-8") if target.is_file() else ""
+        if current != text:
+            raise click.ClickException(f"{target} is out of date; run `cooldown personas schema --write`")
+        click.echo(f"{target} is up to date")
+    elif write:
+        target.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {target}")
+    else:
+        click.echo(text, nl=False)
+
+
+@personas.command()
+@click.argument("name")
+@click.option("--display-name", default=None, help="The caller's name (default: from NAME).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@_dir_option
+def new(name: str, display_name: str | None, force: bool, directory: Path) -> None:
+    """Write a commented scaffold `personas/NAME.yaml` that lints clean."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]{1,47}", name):
+        raise click.ClickException("NAME must be lower_snake_case (letters, digits, _), e.g. 'sam_late_refund'")
+    target = directory / f"{name}.yaml"
+    if target.exists() and not force:
+        raise click.ClickException(f"{target} exists; pick another name or pass --force")
+    caller = display_name or " ".join(part.capitalize() for part in name.split("_")[:2])
+    text = SCAFFOLD.read_text(encoding="utf-8").replace("__ID__", name).replace("__NAME__", caller)
+    directory.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {target}; fill in the TODOs, then `cooldown personas lint {target}`")
+
+
+@personas.command("test")
+@click.argument("name", required=False)
+@_dir_option
+@_difficulty_option
+@click.option("--quiet", is_flag=True, help="Only print failures and the summary.")
+def test_command(name: str | None, directory: Path, difficulty: DifficultyName, quiet: bool) -> None:
+    """Play the scripted strategies against personas, check expectations, print mood trajectories."""
+    from simulator.persona_testing import format_trajectory, load_strategies, test_persona
+
+    try:
+        book = load_strategies(directory / "strategies.yaml")
+        paths = [find_persona(name, directory)] if name else persona_files(directory)
+        library = [load_persona(p) for p in paths]
+    except CooldownError as exc:
+        raise click.ClickException(str(exc)) from exc
+    failed = 0
+    for persona in library:
+        report = test_persona(persona, book, difficulty)
+        click.echo(f"== {persona.id}: {'PASS' if report.passed else 'FAIL'}")
+        for check in report.checks:
+            if not check.passed:
+                failed += 1
+                click.echo(f"  FAIL {check.name}: {'; '.join(check.failures)}")
+                if check.trajectory is not None:
+                    click.echo(_indent(format_trajectory(check.trajectory)))
+            elif not quiet:
+                click.echo(f"  ok   {check.name}")
+        if not quiet:
+            for trajectory in report.trajectories:
+                click.echo(_indent(format_trajectory(trajectory)))
+    click.echo(f"{len(library)} persona(s), {failed} failed check(s)")
+    if failed:
+        raise SystemExit(1)
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
