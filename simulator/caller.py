@@ -27,7 +27,7 @@ from simulator.errors import ModelStreamInterrupted
 from simulator.guard import CallerGuard, GuardKind, StreamGuard
 from simulator.llm.base import ChatModel, Message
 from simulator.mood import MoodState, mood_label
-from simulator.persona import MOODS, DifficultyName, Persona
+from simulator.persona import MOODS, DifficultyName, Outcome, Persona
 from simulator.transcript import Utterance
 
 S = TypeVar("S")
@@ -61,9 +61,9 @@ class CallerScript(Generic[S]):
         speaker_name: The persona's name; a reply starting with "<name>:" has the label stripped.
     """
 
-    render_chat: Callable[[S, list[Utterance], str | None, str | None], list[Message]]
-    render_completion: Callable[[S, list[Utterance], str | None, str | None], str]
-    fallback_line: Callable[[S, int, str | None], str]
+    render_chat: Callable[[S, list[Utterance], str | None, Outcome | None], list[Message]]
+    render_completion: Callable[[S, list[Utterance], str | None, Outcome | None], str]
+    fallback_line: Callable[[S, int, Outcome | None], str]
     guard: CallerGuard
     mood_label: Callable[[S], str] = lambda _state: "angry"
     speaker_name: str | None = None
@@ -196,7 +196,7 @@ class Caller(Generic[S]):
         turns: Sequence[LoggedTurn],
         state: S,
         *,
-        closing: str | None = None,
+        closing: Outcome | None = None,
         fallback_seed: int = 0,
     ) -> AsyncIterator[CallerChunk | CallerReply]:
         """Stream the caller's next message; the last item is the `CallerReply`.
@@ -254,7 +254,7 @@ class Caller(Generic[S]):
         yield CallerReply(line, attempt, True, False, events, prompt_tokens, summarised)
 
     def _open_stream(
-        self, turns: Sequence[LoggedTurn], state: S, closing: str | None, attempt: int
+        self, turns: Sequence[LoggedTurn], state: S, closing: Outcome | None, attempt: int
     ) -> tuple[AsyncIterator[str], int, int]:
         temperature = self.temperature
         if attempt > 1:
@@ -299,20 +299,20 @@ def script_for(persona: Persona, difficulty: DifficultyName, canary: str) -> Cal
     from simulator.caller_prompt import render_caller_chat, render_caller_completion
 
     def chat(
-        state: MoodState, window: list[Utterance], summary: str | None, closing: str | None
+        state: MoodState, window: list[Utterance], summary: str | None, closing: Outcome | None
     ) -> list[Message]:
         return render_caller_chat(
             persona, difficulty, state, window, canary=canary, earlier_summary=summary, closing=closing
         )
 
     def completion(
-        state: MoodState, window: list[Utterance], summary: str | None, closing: str | None
+        state: MoodState, window: list[Utterance], summary: str | None, closing: Outcome | None
     ) -> str:
         return render_caller_completion(
             persona, difficulty, state, window, canary=canary, earlier_summary=summary, closing=closing
         )
 
-    def fallback(state: MoodState, n: int, closing: str | None) -> str:
+    def fallback(state: MoodState, n: int, closing: Outcome | None) -> str:
         if closing is not None:
             line = getattr(persona.closing_lines, closing, None)
             if line:

@@ -1,0 +1,619 @@
+"""The turn pipeline: one practice call, durable and guarded, turn by turn.
+
+    session = CallSession.start(store, persona_path, caller=caller, local_grader=LocalAppraiser(), ...)
+    print(session.opening)
+    async for event in session.take_turn("I'm sorry, what happened?"):
+        ...  # CallerText chunks, MoodUpdate, GradeReady (local, then LLM when ready), CallEnded, TurnFailed
+
+Per trainee turn, in this order (each write commits before the next step, so a crash leaves a
+consistent prefix; RELIABILITY §6.1):
+
+1. validate the text (control characters stripped except newline and tab; not empty; character and
+   token caps) — `InputRejected` with a message for the trainee, nothing stored;
+2. store the trainee turn (`received`) — before any model is called;
+3. start the LLM grade (if configured) as a background task: it never delays the caller;
+4. grade locally (fast, no LLM) and store that grade;
+5. step the mood state machine on the local verdict and store the new state;
+6. stream the caller's reply through the guard and store it (`final`; a cut stream stores the part
+   shown as `interrupted`, never as final, and `retry()` regenerates it);
+7. when the state machine ended the call, the caller voices a closing line, the outcome is stored and
+   later turns are refused.
+
+The state machine decides the outcome; the caller's words never do. `CallSession.resume` rebuilds a
+stored session (replaying the deterministic state machine over the stored local verdicts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import tempfile
+import unicodedata
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from simulator.caller import Caller, CallerChunk, CallerReply, CallerScript, new_canary, script_for
+from simulator.config import Settings, load_settings
+from simulator.context_budget import LoggedTurn
+from simulator.errors import CooldownError, InputRejected, ModelError, ModelStreamInterrupted
+from simulator.grading.base import GradeRequest, TurnGrader
+from simulator.labels import TurnGrade, TurnVerdict
+from simulator.llm.base import ChatModel
+from simulator.mood import MoodState, MoodStep, initial_state, mood_label, step
+from simulator.persona import DifficultyName, Outcome, Persona
+from simulator.persona_loader import load_persona
+from simulator.storage import SessionId, SessionRecord, Store
+from simulator.transcript import Utterance
+
+GRADER_CONTEXT_UTTERANCES = 16
+"""Earlier utterances sent with each grade request."""
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+# --- events ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallerText:
+    """A piece of the caller's reply that passed the guard: show it now."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class CallerDone:
+    """The caller's reply is complete and stored."""
+
+    turn_id: str
+    text: str
+    fallback: bool = False
+    """The model's replies failed the guard; a persona example line was used."""
+    closing: bool = False
+
+
+@dataclass(frozen=True)
+class MoodUpdate:
+    """The caller's state after the trainee's turn."""
+
+    turn_id: str
+    state: MoodState
+    label: str
+    fired_rules: list[str]
+    notes: list[str]
+
+
+@dataclass(frozen=True)
+class GradeReady:
+    """A stored grade for a trainee turn (`source` 'local' at once, 'llm' when it finishes)."""
+
+    turn_id: str
+    grade: TurnGrade
+    source: Literal["local", "llm"]
+
+
+@dataclass(frozen=True)
+class CallEnded:
+    """The state machine ended the call; the session is closed."""
+
+    outcome: Outcome
+    reason: str
+
+
+@dataclass(frozen=True)
+class TurnFailed:
+    """The caller could not reply. The trainee's turn is stored; `retry()` asks the caller again."""
+
+    message: str
+    retryable: bool
+    interrupted: bool = False
+
+
+TurnEvent = CallerText | CallerDone | MoodUpdate | GradeReady | CallEnded | TurnFailed
+
+
+# --- input validation -----------------------------------------------------------------------------
+
+
+def clean_turn_text(text: str, *, max_chars: int, max_tokens: int, count: Callable[[str], int]) -> str:
+    """The trainee's text made safe to store, or `InputRejected` saying what to change.
+
+    Control characters are removed (newline and tab are kept; CR/CRLF become newlines), surrounding
+    whitespace is trimmed. Invisible format characters are kept: the integrity check flags them.
+    """
+    if not isinstance(text, str):
+        raise InputRejected("Type your reply to the caller as text.")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("", text).strip()
+    if not text or not any(unicodedata.category(c)[0] in "LNS" for c in text):
+        raise InputRejected("Your message is empty. Type what you want to say to the caller.")
+    if len(text) > max_chars:
+        raise InputRejected(
+            f"Your message is {len(text):,} characters; the limit is {max_chars:,}. Say it more briefly."
+        )
+    tokens = count(text)
+    if tokens > max_tokens:
+        raise InputRejected(f"Your message is too long ({tokens:,} tokens; the limit is {max_tokens:,}). Shorten it.")
+    return text
+
+
+# --- the session ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Limits:
+    max_chars: int
+    max_tokens: int
+
+
+@dataclass
+class _Memory:
+    history: list[LoggedTurn] = field(default_factory=list)
+    state: MoodState | None = None
+    outcome: Outcome | None = None
+    ended: bool = False
+    pending_reply: bool = False
+    agent_turns: int = 0
+
+
+class CallSession:
+    """One practice call. Build with `start` or `resume`; one turn at a time (`take_turn`, `retry`).
+
+    Attributes:
+        id: The stored session's id.
+        persona: The persona on the line (the session's snapshot).
+        difficulty: The difficulty the call runs at.
+        opening: The caller's first line.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        session_id: SessionId,
+        persona: Persona,
+        difficulty: DifficultyName,
+        caller: Caller[MoodState],
+        local_grader: TurnGrader,
+        llm_grader: TurnGrader | None,
+        limits: _Limits,
+        memory: _Memory,
+        opening: str,
+    ) -> None:
+        self.store = store
+        self.id = session_id
+        self.persona = persona
+        self.difficulty: DifficultyName = difficulty
+        self.caller = caller
+        self.local_grader = local_grader
+        self.llm_grader = llm_grader
+        self.opening = opening
+        self._limits = limits
+        self._mem = memory
+        self._lock = asyncio.Lock()
+        self._grade_tasks: set[asyncio.Task[GradeReady]] = set()
+        self._grades_ready: list[GradeReady] = []
+
+    # -- construction ----------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        store: Store,
+        persona_file: Path | str,
+        *,
+        caller_model: ChatModel,
+        local_grader: TurnGrader,
+        llm_grader: TurnGrader | None = None,
+        difficulty: DifficultyName = "normal",
+        trainee: str = "trainee",
+        mode: Literal["coach", "exam"] = "coach",
+        settings: Settings | None = None,
+        script: CallerScript[MoodState] | None = None,
+        opening_index: int | None = None,
+    ) -> CallSession:
+        """Open a new call: snapshot the persona, store the caller's opening line.
+
+        Args:
+            store: Where the call is recorded.
+            persona_file: The persona YAML file (its text is snapshotted with the session).
+            caller_model: The model playing the caller.
+            local_grader: The fast local appraiser (grades every turn; drives the state machine).
+            llm_grader: The LLM grading chain, or None to grade locally only.
+            difficulty: easy, normal or hard.
+            trainee: The trainee's name.
+            mode: coach or exam (stored with the session).
+            settings: Limits and budgets (default `load_settings()`).
+            script: Override the persona's caller script (tests).
+            opening_index: Which opening line to use (default: chosen at random).
+        """
+        settings = settings or load_settings()
+        path = Path(persona_file)
+        persona = load_persona(path)
+        if difficulty not in ("easy", "normal", "hard"):
+            raise InputRejected(f"unknown difficulty {difficulty!r}: use easy, normal or hard")
+        graders = local_grader.name + (f" + {llm_grader.name}" if llm_grader else "")
+        sid = store.create_session(
+            trainee=trainee,
+            persona_name=persona.id,
+            persona_text=path.read_text(encoding="utf-8"),
+            difficulty=difficulty,
+            caller_model=caller_model.info.label,
+            grader=graders,
+            mode=mode,
+        )
+        if opening_index is None:
+            import secrets
+
+            opening_index = secrets.randbelow(len(persona.opening_lines))
+        opening = persona.opening_lines[opening_index % len(persona.opening_lines)]
+        store.add_turn(sid, "customer", opening)
+        memory = _Memory(
+            history=[LoggedTurn(utterance=Utterance(role="customer", text=opening))],
+            state=initial_state(persona, difficulty),
+        )
+        return cls._build(
+            store,
+            sid,
+            persona,
+            difficulty,
+            caller_model,
+            local_grader,
+            llm_grader,
+            settings,
+            script,
+            memory,
+            opening,
+        )
+
+    @classmethod
+    def _build(
+        cls,
+        store: Store,
+        sid: SessionId,
+        persona: Persona,
+        difficulty: DifficultyName,
+        caller_model: ChatModel,
+        local_grader: TurnGrader,
+        llm_grader: TurnGrader | None,
+        settings: Settings,
+        script: CallerScript[MoodState] | None,
+        memory: _Memory,
+        opening: str,
+    ) -> CallSession:
+        caller = Caller(
+            caller_model,
+            script or script_for(persona, difficulty, new_canary()),
+            budget_tokens=settings.context_budget_tokens,
+            max_tokens=settings.caller.max_tokens,
+            temperature=settings.caller.temperature,
+        )
+        limits = _Limits(settings.max_turn_chars, settings.max_turn_tokens)
+        return cls(
+            store=store,
+            session_id=sid,
+            persona=persona,
+            difficulty=difficulty,
+            caller=caller,
+            local_grader=local_grader,
+            llm_grader=llm_grader,
+            limits=limits,
+            memory=memory,
+            opening=opening,
+        )
+
+    @classmethod
+    async def resume(
+        cls,
+        store: Store,
+        session_id: str,
+        *,
+        caller_model: ChatModel,
+        local_grader: TurnGrader,
+        llm_grader: TurnGrader | None = None,
+        settings: Settings | None = None,
+        script: CallerScript[MoodState] | None = None,
+    ) -> CallSession:
+        """Rebuild a stored call (after a restart, or to look at it again).
+
+        The persona comes from the session's snapshot; the caller's state is replayed through the
+        state machine from the stored local verdicts (turns a crash left ungraded are graded again).
+        An outcome reached but not recorded before a crash is recorded now.
+        """
+        settings = settings or load_settings()
+        record = store.load_session(session_id)
+        persona = _persona_from_snapshot(record)
+        difficulty: DifficultyName = record.difficulty  # type: ignore[assignment]
+        memory = _Memory(state=initial_state(persona, difficulty), ended=record.ended_at is not None)
+        outcome_step: MoodStep | None = None
+        last_agent: str | None = None
+        for turn in record.turns:
+            if turn.role == "customer":
+                if turn.status == "final":
+                    memory.history.append(LoggedTurn(utterance=turn.utterance()))
+                    last_agent = None
+                continue
+            verdict = await _stored_or_new_verdict(store, local_grader, turn.id, turn.text, turn.grades, memory)
+            assert memory.state is not None
+            mood = step(persona, difficulty, memory.state, verdict, turn.text)
+            memory.state, memory.agent_turns, last_agent = mood.state, memory.agent_turns + 1, turn.id
+            if mood.outcome is not None and outcome_step is None:
+                outcome_step = mood
+            memory.history.append(
+                LoggedTurn(utterance=turn.utterance(), verdict=verdict, mood_label=mood_label(mood.state))
+            )
+        if outcome_step is not None:
+            memory.outcome = outcome_step.outcome
+            if not memory.ended:
+                store.end_session(record.id, str(outcome_step.outcome), _outcome_reason(outcome_step))
+                memory.ended = True
+        if record.outcome is not None:
+            memory.outcome = record.outcome  # type: ignore[assignment]
+        memory.pending_reply = last_agent is not None and not memory.ended
+        opening = record.turns[0].text if record.turns else ""
+        return cls._build(
+            store,
+            record.id,
+            persona,
+            difficulty,
+            caller_model,
+            local_grader,
+            llm_grader,
+            settings,
+            script,
+            memory,
+            opening,
+        )
+
+    # -- state -----------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> MoodState:
+        """The caller's current state."""
+        assert self._mem.state is not None
+        return self._mem.state
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """How the call ended, or None while it is going."""
+        return self._mem.outcome
+
+    @property
+    def ended(self) -> bool:
+        """True once the call has ended; further turns are refused."""
+        return self._mem.ended
+
+    @property
+    def pending_reply(self) -> bool:
+        """True when the last trainee turn has no caller reply yet (`retry()` asks again)."""
+        return self._mem.pending_reply
+
+    @property
+    def transcript(self) -> list[Utterance]:
+        """The call so far (final utterances), oldest first."""
+        return [t.utterance for t in self._mem.history]
+
+    def record(self) -> SessionRecord:
+        """Everything stored about this call."""
+        return self.store.load_session(self.id)
+
+    # -- turns -----------------------------------------------------------------------------------
+
+    def _clean(self, text: str) -> str:
+        if self._mem.ended:
+            raise InputRejected(
+                f"This call has ended ({self._mem.outcome or 'closed'}). Start a new call to practise again."
+            )
+        if self._lock.locked():
+            raise InputRejected("The caller is still answering your last message; wait for the reply.")
+        from simulator.tokens import count_tokens
+
+        info = self.caller.model.info
+        try:
+            return clean_turn_text(
+                text,
+                max_chars=self._limits.max_chars,
+                max_tokens=self._limits.max_tokens,
+                count=lambda t: count_tokens(t, info),
+            )
+        except InputRejected as exc:
+            with contextlib.suppress(CooldownError):
+                self.store.add_guard_event(self.id, "input_rejected", str(exc))
+            raise
+
+    async def take_turn(self, text: str) -> AsyncIterator[TurnEvent]:
+        """Play one trainee turn; yields events as they happen (see the module docstring).
+
+        Raises:
+            InputRejected: The text was refused (empty, too long) or the call has ended; nothing stored.
+            StorageError: The turn could not be stored (nothing was sent to any model).
+        """
+        clean = self._clean(text)
+        async with self._lock:
+            context = self.transcript[-GRADER_CONTEXT_UTTERANCES:]
+            turn = self.store.add_turn(self.id, "agent", clean, status="received")
+            request = GradeRequest(
+                trainee_turn=clean,
+                context=context,
+                scenario=self.persona.grader_brief(),
+                persona=self.persona.id,
+            )
+            if self.llm_grader is not None:
+                self._start_llm_grade(turn.id, request)
+            local = await _safe_grade(self.local_grader, request)
+            local = self.store.add_grade(turn.id, local)
+            yield GradeReady(turn.id, local, "local")
+            verdict = local.verdict or _neutral_verdict()
+            mood = step(self.persona, self.difficulty, self.state, verdict, clean)
+            self.store.add_mood(
+                turn.id,
+                anger=mood.state.anger,
+                trust=mood.state.trust,
+                entrenchment=mood.state.entrenchment,
+                label=mood_label(mood.state),
+                fired_rules=[*mood.reasons, *([f"outcome: {mood.outcome}"] if mood.outcome else [])],
+            )
+            self.store.set_turn_status(turn.id, "final")
+            self._mem.state = mood.state
+            self._mem.agent_turns += 1
+            self._mem.history.append(
+                LoggedTurn(
+                    utterance=Utterance(role="agent", text=clean),
+                    verdict=verdict,
+                    mood_label=mood_label(mood.state),
+                )
+            )
+            self._mem.pending_reply = True
+            yield MoodUpdate(turn.id, mood.state, mood_label(mood.state), [f.reason for f in mood.fired], mood.notes)
+            async for event in self._reply(turn.id, mood):
+                yield event
+            for ready in self._take_ready_grades():
+                yield ready
+
+    async def retry(self) -> AsyncIterator[TurnEvent]:
+        """Ask the caller again for the reply to the last trainee turn (after `TurnFailed`)."""
+        if not self._mem.pending_reply or self._mem.ended:
+            raise InputRejected("There is no caller reply to retry; type your next message.")
+        if self._lock.locked():
+            raise InputRejected("The caller is still answering; wait for the reply.")
+        async with self._lock:
+            async for event in self._reply(None, None):
+                yield event
+            for ready in self._take_ready_grades():
+                yield ready
+
+    async def _reply(self, turn_id: str | None, mood: MoodStep | None) -> AsyncIterator[TurnEvent]:
+        closing = mood.outcome if mood is not None else None
+        shown: list[str] = []
+        reply: CallerReply | None = None
+        try:
+            async for item in self.caller.speak(
+                self._mem.history, self.state, closing=closing, fallback_seed=self._mem.agent_turns
+            ):
+                if isinstance(item, CallerChunk):
+                    shown.append(item.text)
+                    yield CallerText(item.text)
+                    for ready in self._take_ready_grades():
+                        yield ready
+                else:
+                    reply = item
+        except ModelStreamInterrupted as exc:
+            partial = exc.partial.strip()
+            if partial:
+                row = self.store.add_turn(self.id, "customer", partial, status="interrupted")
+                self.store.add_guard_event(self.id, "reply_interrupted", str(exc), turn_id=row.id)
+            if closing is None:
+                yield TurnFailed("The caller's line dropped mid-sentence. Press Retry to hear the reply.", True, True)
+                return
+        except ModelError as exc:
+            with contextlib.suppress(CooldownError):
+                self.store.add_guard_event(self.id, "reply_failed", f"{type(exc).__name__}: {exc}")
+            if closing is None:
+                yield TurnFailed(f"The caller could not reply: {exc}", exc.retryable)
+                return
+        if reply is None:  # only when closing: voice the outcome with a persona line instead
+            assert closing is not None
+            line = self.caller.script.fallback_line(self.state, self._mem.agent_turns, closing)
+            yield CallerText(line)
+            reply = CallerReply(line, 0, fallback=True)
+        stored = self.store.add_turn(self.id, "customer", reply.text)
+        for ev in reply.guard_events:
+            self.store.add_guard_event(
+                self.id, f"guard_{ev.kind}", f"attempt {ev.attempt}: {ev.detail}", turn_id=stored.id
+            )
+        self._mem.history.append(LoggedTurn(utterance=Utterance(role="customer", text=reply.text)))
+        self._mem.pending_reply = False
+        yield CallerDone(stored.id, reply.text, reply.fallback, closing is not None)
+        if closing is not None and mood is not None:
+            reason = _outcome_reason(mood)
+            self.store.end_session(self.id, closing, reason)
+            self._mem.outcome, self._mem.ended = closing, True
+            yield CallEnded(closing, reason)
+
+    # -- LLM grades ------------------------------------------------------------------------------
+
+    def _start_llm_grade(self, turn_id: str, request: GradeRequest) -> None:
+        assert self.llm_grader is not None
+        grader = self.llm_grader
+
+        async def run() -> GradeReady:
+            grade = await _safe_grade(grader, request)
+            stored = self.store.add_grade(turn_id, grade)
+            ready = GradeReady(turn_id, stored, "llm")
+            self._grades_ready.append(ready)
+            return ready
+
+        task = asyncio.create_task(run(), name=f"llm-grade-{turn_id}")
+        self._grade_tasks.add(task)
+        task.add_done_callback(self._grade_tasks.discard)
+
+    def _take_ready_grades(self) -> list[GradeReady]:
+        ready, self._grades_ready = self._grades_ready, []
+        return ready
+
+    async def wait_for_grades(self, timeout: float | None = None) -> list[GradeReady]:
+        """Wait (up to `timeout` seconds) for LLM grades still running; returns the ones not yet yielded."""
+        tasks = list(self._grade_tasks)
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        return self._take_ready_grades()
+
+    async def aclose(self) -> None:
+        """Cancel grading still running (missing grades can be re-graded later from the store)."""
+        for task in list(self._grade_tasks):
+            task.cancel()
+        if self._grade_tasks:
+            await asyncio.gather(*self._grade_tasks, return_exceptions=True)
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+async def _safe_grade(grader: TurnGrader, request: GradeRequest) -> TurnGrade:
+    """A grader's result; a grader that raises despite the protocol yields an ungraded result."""
+    try:
+        return await grader.grade(request)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # fail closed: never a default score
+        return TurnGrade.ungraded(grader.name, f"grader failed: {type(exc).__name__}: {exc}")
+
+
+def _neutral_verdict() -> TurnVerdict:
+    """Labels for a turn the local grader could not grade: no rule fires on behaviours or techniques."""
+    return TurnVerdict(perspective_taking=1)
+
+
+def _outcome_reason(mood: MoodStep) -> str:
+    reasons = "; ".join(mood.reasons[:4])
+    base = f"{mood.outcome} at trainee turn {mood.state.turn}"
+    return f"{base}: {reasons}" if reasons else base
+
+
+async def _stored_or_new_verdict(
+    store: Store,
+    local_grader: TurnGrader,
+    turn_id: str,
+    text: str,
+    grades: list[TurnGrade],
+    memory: _Memory,
+) -> TurnVerdict:
+    for grade in grades:
+        if grade.grader == local_grader.name and grade.verdict is not None:
+            return grade.verdict
+    context = [t.utterance for t in memory.history][-GRADER_CONTEXT_UTTERANCES:]
+    grade = await _safe_grade(local_grader, GradeRequest(trainee_turn=text, context=context))
+    if not memory.ended:
+        with contextlib.suppress(CooldownError):
+            store.add_grade(turn_id, grade)
+    return grade.verdict or _neutral_verdict()
+
+
+def _persona_from_snapshot(record: SessionRecord) -> Persona:
+    with tempfile.TemporaryDirectory(prefix="cooldown-persona-") as tmp:
+        path = Path(tmp) / f"{record.persona_name}.yaml"
+        path.write_text(record.persona_text, encoding="utf-8")
+        return load_persona(path)
