@@ -38,14 +38,10 @@ def _customer(text: str) -> LoggedTurn:
 def _call(n_exchanges: int) -> list[LoggedTurn]:
     turns: list[LoggedTurn] = []
     for i in range(n_exchanges):
-        turns.append(
-            _customer(f"Turn {i}: I am still waiting for my parcel and nobody has helped me at all.")
-        )
+        turns.append(_customer(f"Turn {i}: I am still waiting for my parcel and nobody has helped me at all."))
         b = [Behaviour.APOLOGY] if i % 2 else [Behaviour.FACT_CONFRONTATION]
         mood = "furious" if i < n_exchanges // 2 else "wary"
-        turns.append(
-            _agent(f"Agent line {i}: I'm looking at your order details right now, one moment.", *b, mood=mood)
-        )
+        turns.append(_agent(f"Agent line {i}: I'm looking at your order details right now, one moment.", *b, mood=mood))
     return turns
 
 
@@ -122,3 +118,43 @@ def test_huge_last_turn_is_shortened_not_dropped() -> None:
 def test_budget_smaller_than_persona_says_how_to_fix() -> None:
     with pytest.raises(ConfigError, match="raise context_budget_tokens to at least"):
         fit_to_budget(_call(2), render, 100, count_tokens)
+
+
+# --- with the real persona, caller prompt and token counter ------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("form", ["chat", "completion"])
+async def test_real_caller_prompt_within_budget_at_turn_60_and_flat(form: str) -> None:
+    from pathlib import Path
+
+    from simulator.caller import Caller, CallerReply, new_canary, script_for
+    from simulator.llm.base import ModelInfo
+    from simulator.llm.fake import FakeChatModel
+    from simulator.mood import initial_state
+    from simulator.persona_loader import load_persona
+    from simulator.tokens import count_messages
+
+    persona = load_persona(Path(__file__).resolve().parent.parent / "personas" / "backfire_brian.yaml")
+    state = initial_state(persona, "normal")
+    model = FakeChatModel(default_reply="Still waiting.")
+    model._info = ModelInfo(role="caller", provider="fake", model="fake", prompt_form=form)  # type: ignore[arg-type]
+    budget = 1600
+    caller = Caller(model, script_for(persona, "normal", new_canary()), budget_tokens=budget)
+    turns = _call(100)
+    sizes = []
+    for n in range(1, 101):
+        reply = None
+        async for ev in caller.speak(turns[: 2 * n], state):
+            if isinstance(ev, CallerReply):
+                reply = ev
+        assert reply is not None
+        req = model.requests[-1]
+        sent = count_tokens(req.prompt) if form == "completion" else count_messages(req.messages)
+        assert sent <= budget, f"turn {n}: {sent} tokens sent"
+        sizes.append(sent)
+    assert sizes[59] <= budget
+    late = sizes[40:]
+    assert max(late) - min(late) <= 25, late  # flat: only summary digits and mood words change
+    assert sizes[99] <= sizes[20] + 25
+    print(f"\n{form}: prompt tokens at turns 1/10/20/60/100 = {[sizes[i] for i in (0, 9, 19, 59, 99)]}")
