@@ -1,0 +1,139 @@
+"""The safe persona loader: shipped files load, hostile files are rejected with positions."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from simulator.errors import PersonaError
+from simulator.persona import persona_schema_text
+from simulator.persona_loader import (
+    PERSONAS_DIR,
+    check_persona_file,
+    find_persona,
+    list_personas,
+    load_persona,
+    persona_files,
+    persona_hash,
+)
+
+BAD = Path(__file__).parent / "fixtures" / "personas_bad"
+LOCATED = re.compile(r"^.+\.yaml:\d+:\d+: ")
+
+# fixture -> (expected line, field path or "", a fragment of the message)
+EXPECTED = {
+    "alias_bomb.yaml": (5, "", "aliases"),
+    "binary.yaml": (3, "", "NUL bytes"),
+    "bom.yaml": (1, "", "byte-order mark"),
+    "custom_tag.yaml": (35, "max_turns", "'!include' is not allowed"),
+    "deep_nesting.yaml": (2, "", "nested deeper"),
+    "duplicate_key.yaml": (36, "max_turns", "duplicate key 'max_turns'"),
+    "empty.yaml": (1, "", "file is empty"),
+    "id_mismatch.yaml": (5, "id", "must equal the file name"),
+    "merge_key.yaml": (82, "emotion.start", "merge keys"),
+    "missing_required.yaml": (6, "identity.situation", "required field is missing"),
+    "non_utf8.yaml": (9, "", "not UTF-8"),
+    "out_of_range.yaml": (80, "emotion.start.anger", "less than or equal to 100"),
+    "python_object.yaml": (35, "max_turns", "python/object/apply:os.system"),
+    "remedy_conflicts_refusal.yaml": (72, "scenario.acceptable_remedies.1.example_offer", "will_not_accept"),
+    "starts_hung_up.yaml": (132, "emotion.outcomes.hung_up", "already meets it"),
+    "tabs.yaml": (8, "", "tab in indentation"),
+    "thresholds_contradictory.yaml": (131, "emotion.outcomes.resolved.anger_at_most", "contradicts"),
+    "thresholds_missing.yaml": (130, "emotion.outcomes.resolved", "required field is missing"),
+    "unclosed_quote.yaml": (14, "", "YAML syntax"),
+    "unknown_field.yaml": (12, "identity.temprament", "unknown field"),
+    "wrong_type.yaml": (35, "max_turns", "valid integer"),
+}
+
+
+def test_every_fixture_has_an_expectation() -> None:
+    assert sorted(p.name for p in BAD.glob("*.yaml")) == sorted(EXPECTED)
+    assert len(EXPECTED) >= 15
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_hostile_fixture_is_rejected_with_position(name: str) -> None:
+    line, field, fragment = EXPECTED[name]
+    persona, problems = check_persona_file(BAD / name)
+    assert persona is None
+    first = problems[0]
+    assert (first.line, first.field) == (line, field), str(first)
+    assert fragment in first.message
+    with pytest.raises(PersonaError) as caught:
+        load_persona(BAD / name)
+    assert LOCATED.match(str(caught.value)), str(caught.value)
+    assert caught.value.location == f"{BAD / name}:{first.line}:{first.column}"
+
+
+def test_python_object_payload_never_runs(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    payload = f'id: python_object\nmax_turns: !!python/object/apply:os.system ["touch {marker}"]\n'
+    path = tmp_path / "python_object.yaml"
+    path.write_text(payload, encoding="utf-8")
+    with pytest.raises(PersonaError, match="not allowed"):
+        load_persona(path)
+    assert not marker.exists()
+
+
+def test_ten_megabyte_file_is_rejected_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_bytes(b"a: " + b"x" * (10 * 1024 * 1024) + b"\n")
+    with pytest.raises(PersonaError, match=r"huge.yaml:1:1: .*limited to 65536"):
+        load_persona(path)
+
+
+def test_long_string_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "long.yaml"
+    path.write_text("id: long\nnotes: " + "y" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(PersonaError, match=r"long.yaml:2:8: notes: text longer than"):
+        load_persona(path)
+
+
+def test_every_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
+    text = (PERSONAS_DIR / "backfire_brian.yaml").read_text(encoding="utf-8")
+    text = text.replace("\nmax_turns: 14\n", "\nmax_turns: 400\n").replace("  age: 54", "  age: old")
+    path = tmp_path / "backfire_brian.yaml"
+    path.write_text(text, encoding="utf-8")
+    _, problems = check_persona_file(path)
+    assert [p.field for p in problems] == ["identity.age", "max_turns"]
+    assert all(LOCATED.match(str(p)) for p in problems)
+
+
+def test_shipped_personas_load_and_list() -> None:
+    listing = list_personas()
+    assert len(listing) >= 10
+    assert all(entry.error is None for entry in listing), [e.error for e in listing if e.error]
+    assert {"strategies"}.isdisjoint(entry.id for entry in listing)
+    focus = {entry.technique_focus for entry in listing}
+    assert {"anchoring", "halo", "loss_aversion", "choice_architecture", "reciprocity"} <= focus
+
+
+def test_every_shipped_file_references_the_schema() -> None:
+    for path in persona_files():
+        assert path.read_text(encoding="utf-8").startswith("# yaml-language-server: $schema=./schema.json")
+
+
+def test_committed_schema_is_up_to_date() -> None:
+    committed = (PERSONAS_DIR / "schema.json").read_text(encoding="utf-8")
+    assert committed == persona_schema_text(), "run `cooldown personas schema --write`"
+
+
+def test_hash_ignores_comments_but_not_content(tmp_path: Path) -> None:
+    original = PERSONAS_DIR / "backfire_brian.yaml"
+    copy = tmp_path / "backfire_brian.yaml"
+    shutil.copy(original, copy)
+    base = persona_hash(original)
+    copy.write_text(original.read_text(encoding="utf-8") + "# a new comment\n", encoding="utf-8")
+    assert persona_hash(copy) == base
+    copy.write_text(original.read_text(encoding="utf-8").replace("age: 54", "age: 55"), encoding="utf-8")
+    assert persona_hash(copy) != base
+    assert base.startswith("sha256:")
+
+
+def test_find_persona_names_the_known_ones() -> None:
+    assert find_persona("backfire_brian") == PERSONAS_DIR / "backfire_brian.yaml"
+    with pytest.raises(PersonaError, match=r"known personas: .*backfire_brian"):
+        find_persona("../etc/passwd")
