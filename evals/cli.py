@@ -145,10 +145,11 @@ async def _run(suites: list[Suite], graders: GraderSet, store: RunStore, manifes
 @click.option("--no-cache", is_flag=True, help="Do not read or write the grade cache.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--quiet", is_flag=True, help="Print only the pass/fail line, not the summary.")
+@click.option("--no-html", is_flag=True, help="Write report.json only (no plots).")
 def run_command(suite_specs: tuple[str, ...], grader_choice: GraderChoice, concurrency: int, limit: int | None,
                 split: str, out_dir: Path | None, resume_dir: Path | None, budget_tokens: int | None,
                 price_in: float | None, price_out: float | None, cache_dir: Path | None, no_cache: bool,
-                no_progress: bool, quiet: bool) -> None:
+                no_progress: bool, quiet: bool, no_html: bool) -> None:
     """Grade SUITE... with the chosen grader(s); write results, report.json and report.html."""
     if resume_dir is not None:
         store = RunStore.open(resume_dir)
@@ -178,10 +179,10 @@ def run_command(suite_specs: tuple[str, ...], grader_choice: GraderChoice, concu
     price = (price_in, price_out) if price_in is not None and price_out is not None else None
     manifest = asyncio.run(_run(suites, graders, store, manifest, concurrency=concurrency,
                                 budget=budget_tokens, price=price, progress=not no_progress))
-    report = write_reports(store)
+    report = write_reports(store, html=not no_html)
     lines = summary_lines(report)
     click.echo("\n".join(lines[-1:] if quiet else lines))
-    click.echo(f"report: {store.dir / 'report.html'}", err=True)
+    click.echo(f"report: {store.dir / ('report.json' if no_html else 'report.html')}", err=True)
     if manifest.status == "aborted":
         raise SystemExit(EXIT_ABORTED)
     if report["failed_suites"]:

@@ -85,7 +85,7 @@ def estimate(
 ) -> Estimate:
     """Tokens and cost of the model calls the remaining work will make (cached and local work is free)."""
     todo, _ = pending_items(suites, graders, store)
-    rubric = rubric_tokens()
+    rubric = rubric_tokens() if any(not graders.is_free(g) for g in graders.graders) else 0
     requests = cached = t_in = t_out = 0
     for _, case, grader in todo:
         if graders.is_free(grader):

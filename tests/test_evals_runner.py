@@ -167,7 +167,7 @@ def test_killed_run_resumes_without_duplicates_or_gaps(tmp_path: Path) -> None:
     script = tmp_path / "child.py"
     script.write_text(_CHILD.format(root=str(ROOT), tests=str(ROOT / "tests")))
     run_dir = tmp_path / "run"
-    cmd = [sys.executable, str(script), "run", str(suite), "--out", str(run_dir), "--concurrency", "4",
+    cmd = [sys.executable, str(script), "run", str(suite), "--out", str(run_dir), "--concurrency", "4", "--no-html",
            "--no-progress", "--no-cache"]
     env = {**os.environ, "COOLDOWN_RAISE_ERRORS": "1"}
     kills = 0
