@@ -12,12 +12,12 @@ from simulator.storage.records import (
     MoodRecord,
     SessionId,
     SessionSummary,
+    Speaker,
     TraineeRecord,
     TurnRecord,
     TurnStatus,
 )
 from simulator.storage.text import canonical_json, canonical_optional, canonical_text
-from simulator.transcript import Speaker
 
 
 def trainee_record(row: Trainee) -> TraineeRecord:

@@ -57,13 +57,9 @@ def _turn_lines(turn: TurnRecord) -> list[str]:
     extra: list[str] = []
     if turn.mood is not None:
         m = turn.mood
-        extra.append(
-            f"- **Mood**: {m.label} (anger {m.anger:g}, trust {m.trust:g}, entrenchment {m.entrenchment:g})"
-        )
+        extra.append(f"- **Mood**: {m.label} (anger {m.anger:g}, trust {m.trust:g}, entrenchment {m.entrenchment:g})")
         if m.fired_rules:
-            extra.append(
-                "  - rules: " + ", ".join(r if isinstance(r, str) else json.dumps(r) for r in m.fired_rules)
-            )
+            extra.append("  - rules: " + ", ".join(r if isinstance(r, str) else json.dumps(r) for r in m.fired_rules))
     for grade in turn.grades:
         extra.extend(_grade_lines(grade))
     return lines + ([*extra, ""] if extra else [])
@@ -79,8 +75,7 @@ def to_markdown(record: SessionRecord) -> str:
         f"- Persona: {record.persona_name} ({record.persona_hash}), difficulty {record.difficulty}",
         f"- Mode: {record.mode}; caller model: {record.caller_model}; grader: {record.grader}",
         f"- Started: {record.created_at.isoformat()}; ended: {ended}",
-        f"- Outcome: {record.outcome or '—'}"
-        + (f" ({record.outcome_reason})" if record.outcome_reason else ""),
+        f"- Outcome: {record.outcome or '—'}" + (f" ({record.outcome_reason})" if record.outcome_reason else ""),
         "",
         "## Transcript",
         "",

@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from simulator.errors import StorageError
 from simulator.storage.engine import WRITE_OPTION
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -40,8 +41,31 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the database to `revision` (default: the newest) inside one write transaction."""
+    """Upgrade the database to `revision` (default: the newest) inside one write transaction.
+
+    On SQLite, foreign-key enforcement is switched off for the upgrade and the keys are checked before
+    commit (SQLite's documented table-rebuild procedure): otherwise a migration that rebuilds a table
+    (Alembic batch mode: copy, DROP, rename) would cascade-delete every row that references it.
+
+    Raises:
+        StorageError: The upgrade would leave rows whose foreign keys point nowhere (rolled back).
+    """
     config = _config()
-    with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+    with engine.execution_options(**{WRITE_OPTION: True}).connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # must happen outside a transaction, so on the raw connection before BEGIN
+            conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise StorageError(
+                            f"Schema upgrade to {revision} would break {len(broken)} foreign keys "
+                            f"(first: {tuple(broken[0])}); it was rolled back. Report this as a bug."
+                        )
+        finally:
+            if sqlite:
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]

@@ -7,15 +7,20 @@ sid, "json"))` gives back the same record, and `Store.import_session` stores it 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, NewType
+from typing import TYPE_CHECKING, Literal, NewType
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from simulator.labels import TurnGrade
-from simulator.transcript import Speaker, Utterance
+
+if TYPE_CHECKING:
+    from simulator.transcript import Utterance
 
 SessionId = NewType("SessionId", str)
 """A session's id: a UUID in canonical lowercase string form."""
+
+Speaker = Literal["agent", "customer"]
+"""Same as `simulator.transcript.Speaker` (kept here so storage does not import the LLM package)."""
 
 TurnStatus = Literal["received", "final", "interrupted"]
 """`received`: written before any LLM call; `final`: complete; `interrupted`: cut off or abandoned."""
@@ -73,6 +78,8 @@ class TurnRecord(_Record):
 
     def utterance(self) -> Utterance:
         """The turn as a transcript `Utterance`."""
+        from simulator.transcript import Utterance
+
         return Utterance(role=self.role, text=self.text)
 
 

@@ -39,13 +39,13 @@ from simulator.storage.records import (
     SessionId,
     SessionRecord,
     SessionSummary,
+    Speaker,
     SweepReport,
     TraineeRecord,
     TurnRecord,
     TurnStatus,
 )
 from simulator.storage.text import TEXT_CANON, canonical_json, canonical_text, persona_content_hash
-from simulator.transcript import Speaker
 
 T = TypeVar("T")
 
@@ -91,9 +91,7 @@ class Store:
         """Wrap an engine built by `simulator.storage.engine.build_engine`. Prefer `Store.open`."""
         self._engine = engine
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            bind=engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
-        )
+        self._write = sessionmaker(bind=engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False)
         self._fault_hook: Callable[[str], None] | None = None  # tests inject faults at named points
         self.url = engine.url.render_as_string(hide_password=True)
         self.backend = engine.dialect.name
@@ -279,9 +277,7 @@ class Store:
     @staticmethod
     def _summary(s: Session, row: CallSession) -> SessionSummary:
         name = s.execute(select(Trainee.name).where(Trainee.id == row.trainee_id)).scalar_one()
-        count = s.execute(
-            select(func.count()).select_from(Turn).where(Turn.session_id == row.id)
-        ).scalar_one()
+        count = s.execute(select(func.count()).select_from(Turn).where(Turn.session_id == row.id)).scalar_one()
         return convert.session_summary(row, name, count)
 
     def list_sessions(self, trainee: str | None = None, *, limit: int | None = None) -> list[SessionSummary]:
@@ -297,9 +293,7 @@ class Store:
             query = query.where(Trainee.name == canonical_text(trainee))
         if limit is not None:
             query = query.limit(limit)
-        return self._read_tx(
-            lambda s: [convert.session_summary(r, n, c) for r, n, c in s.execute(query).all()]
-        )
+        return self._read_tx(lambda s: [convert.session_summary(r, n, c) for r, n, c in s.execute(query).all()])
 
     def load_session(self, session_id: str) -> SessionRecord:
         """Everything about a session: persona snapshot, turns with moods and grades, guard events."""
@@ -314,9 +308,7 @@ class Store:
             grades: dict[str, list[Grade]] = {}
             for g in s.execute(select(Grade).where(Grade.turn_id.in_(ids))).scalars():
                 grades.setdefault(g.turn_id, []).append(g)
-            events = s.execute(
-                select(GuardEvent).where(GuardEvent.session_id == sid).order_by(GuardEvent.id)
-            ).scalars()
+            events = s.execute(select(GuardEvent).where(GuardEvent.session_id == sid).order_by(GuardEvent.id)).scalars()
             return SessionRecord(
                 **convert.session_fields(row, name, len(turns)),
                 persona_text=row.persona_text,
@@ -353,11 +345,7 @@ class Store:
                 text, or the session already exists.
         """
         try:
-            record = (
-                exported
-                if isinstance(exported, SessionRecord)
-                else SessionRecord.model_validate_json(exported)
-            )
+            record = exported if isinstance(exported, SessionRecord) else SessionRecord.model_validate_json(exported)
         except ValidationError as exc:
             raise StorageError(f"Not a Cooldown session export: {exc}") from exc
         if persona_content_hash(record.persona_text) != record.persona_hash:
@@ -467,9 +455,7 @@ class Store:
             existing = s.get(Turn, tid)
             if existing is not None:
                 if (existing.session_id, existing.role, existing.text) != (sid, role, canon):
-                    raise StorageError(
-                        f"Turn id {tid} is already used by a different turn; use a new id for new text."
-                    )
+                    raise StorageError(f"Turn id {tid} is already used by a different turn; use a new id for new text.")
                 return convert.turn_record(existing)
             if session_row.ended_at is not None:
                 raise StorageError(f"Session {sid} has ended ({session_row.outcome}); start a new session.")
@@ -563,9 +549,7 @@ class Store:
             turn = self._turn_row(s, tid, lock=True)
             if turn.role != "agent":
                 raise StorageError(f"Turn {tid} is the caller's; only trainee ('agent') turns are graded.")
-            row = s.execute(
-                select(Grade).where(Grade.turn_id == tid, Grade.grader == grader)
-            ).scalar_one_or_none()
+            row = s.execute(select(Grade).where(Grade.turn_id == tid, Grade.grader == grader)).scalar_one_or_none()
             if row is None:
                 row = Grade(turn_id=tid, grader=grader)
                 s.add(row)

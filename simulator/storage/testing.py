@@ -21,15 +21,15 @@ from pathlib import Path
 
 from simulator.errors import StorageError
 
+MIGRATED_TEMPLATE = "cooldown_migrated_template"
+
 
 class PostgresUnavailable(StorageError):
     """PostgreSQL server binaries are not installed, or the throwaway server did not start."""
 
 
 def _bin_dir() -> Path:
-    candidates = sorted(
-        glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name.split(".")[0])
-    )
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name.split(".")[0]))
     for directory in reversed(candidates):
         if Path(directory, "initdb").exists() and Path(directory, "pg_ctl").exists():
             return Path(directory)
@@ -60,6 +60,8 @@ class TempPostgres:
         self.log = self.root / "server.log"
         self._as_postgres = os.geteuid() == 0
         self.started = False
+        self._template_lock = threading.Lock()
+        self._template_ready = False
 
     def _run(self, *args: str) -> None:
         cmd = [str(self.bin / args[0]), *args[1:]]
@@ -76,16 +78,12 @@ class TempPostgres:
         """initdb + pg_ctl start; waits until the server accepts connections."""
         if self._as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
-        self._run(
-            "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale"
-        )
+        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale")
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
         )
-        self._run(
-            "pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "-t", "60", "start"
-        )
+        self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "-t", "60", "start")
         self.started = True
         return self
 
@@ -103,14 +101,25 @@ class TempPostgres:
         """SQLAlchemy URL for a database on this server (psycopg 3 over TCP loopback)."""
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, name: str | None = None) -> str:
-        """Create an empty database and return its URL."""
+    def create_database(self, name: str | None = None, *, template: str | None = None) -> str:
+        """Create a database (empty, or a copy of `template`) and return its URL."""
         import psycopg
 
         name = name or f"t_{uuid.uuid4().hex[:12]}"
+        clause = f' TEMPLATE "{template}"' if template else ""
         with psycopg.connect(host="127.0.0.1", port=self.port, user="postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+            conn.execute(f'CREATE DATABASE "{name}"{clause}')
         return self.url(name)
+
+    def migrated_database(self) -> str:
+        """A new database already at the newest schema revision (cloned from a template made once)."""
+        with self._template_lock:
+            if not self._template_ready:
+                from simulator.storage.store import Store
+
+                Store.open(self.create_database(MIGRATED_TEMPLATE), sweep_stale_after=None).close()
+                self._template_ready = True
+            return self.create_database(template=MIGRATED_TEMPLATE)
 
 
 _shared: TempPostgres | None = None

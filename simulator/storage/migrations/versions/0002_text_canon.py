@@ -22,13 +22,14 @@ SCHEME_V1 = "strip-nul+lone-surrogate-fffd/1"
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("turns") as batch:
-        batch.add_column(
-            sa.Column("text_canon", sa.String(64), nullable=False, server_default=sa.text(f"'{SCHEME_V1}'"))
-        )
-        batch.add_column(
-            sa.Column("text_altered", sa.Boolean(), nullable=False, server_default=sa.text("false"))
-        )
+    # Plain ADD COLUMN (no table rebuild) on both backends: SQLite supports it with a constant default.
+    op.add_column(
+        "turns",
+        sa.Column("text_canon", sa.String(64), nullable=False, server_default=sa.text(f"'{SCHEME_V1}'")),
+    )
+    op.add_column(
+        "turns", sa.Column("text_altered", sa.Boolean(), nullable=False, server_default=sa.text("false"))
+    )
 
 
 def downgrade() -> None:
