@@ -29,6 +29,7 @@ def test_fence_ids_are_fresh_and_16_hex() -> None:
 
 
 @pytest.mark.reliability
+@pytest.mark.slow
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(turn=tricky_text, earlier=tricky_text, scenario=tricky_text, persona=tricky_text)
 def test_prompt_has_exactly_one_boundary_pair(turn: str, earlier: str, scenario: str, persona: str) -> None:
@@ -82,9 +83,7 @@ def _reply_for(base: str) -> dict[str, Any]:
         "reasoning": "Graded on its effect on the caller.",
         "behaviours": ["information"],
         "perspective_taking": 1,
-        "techniques": [
-            {"technique": "anchoring", "evidence": quote, "reasoning": "untrue", "use": "manipulative"}
-        ],
+        "techniques": [{"technique": "anchoring", "evidence": quote, "reasoning": "untrue", "use": "manipulative"}],
         "manipulation_tactics": [],
         "manipulative": True,
         "tip": "Listen first.",
@@ -105,7 +104,7 @@ def test_payload_stays_inside_fence_and_grade_comes_from_structured_reply(
         prompts: dict[str, FakeRequest] = {}
         grades = {}
         for label, turn in (("base", base), ("attacked", base + payload)):
-            fake = FakeChatModel([_reply_for(base)], role="grader", strict=True)
+            fake = FakeChatModel([_reply_for(base)] * 2, role="grader", strict=True)  # + flagged cross-check
             grader = LLMGrader(fake, prompt_version="p")
             request = GradeRequest(trainee_turn=turn, scenario="Late parcel.")
             grades[label] = asyncio.run(grader.grade(request))

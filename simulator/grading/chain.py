@@ -6,7 +6,8 @@
 Steps for each turn:
 
 1. Integrity pre-check on the original text (`simulator.integrity.check_integrity`) and a sanitised copy
-   for grading (`sanitize_for_grading`); a flagged turn is still graded and carries the flags.
+   for grading (`sanitize_for_grading`); a flagged turn is still graded and carries the flags, and is
+   graded a second time without its injection spans: if the two grades disagree, it is `ungraded`.
 2. An empty or whitespace-only turn gets perspective-taking 1 without any model call (RELIABILITY A8).
 3. The rubric goes in the system message; scenario, persona, earlier turns and the fenced turn go in the
    user message (`simulator.grading.fence`).
@@ -100,6 +101,9 @@ class LLMGrader:
         max_turn_chars: longer turns are not sent to the model; they come back `ungraded`.
         persona_summary: turns `GradeRequest.persona` (a name) into a short description for the
             prompt; by default the name itself is shown.
+        cross_check_flagged: grade an integrity-flagged turn a second time with its injection spans
+            removed (`simulator.integrity.strip_injection_spans`); if perspective-taking moves by more
+            than 1 or `manipulative` flips, the turn is `ungraded` for human review.
     """
 
     def __init__(
@@ -113,6 +117,7 @@ class LLMGrader:
         max_context_chars: int = 8000,
         max_turn_chars: int = 8000,
         persona_summary: Callable[[str], str | None] | None = None,
+        cross_check_flagged: bool = True,
     ) -> None:
         if max_repairs < 0:
             raise ValueError("max_repairs must be 0 or more")
@@ -124,6 +129,7 @@ class LLMGrader:
         self.max_context_chars = max_context_chars
         self.max_turn_chars = max_turn_chars
         self._persona_summary = persona_summary
+        self.cross_check_flagged = cross_check_flagged
 
     @property
     def name(self) -> str:
@@ -138,6 +144,7 @@ class LLMGrader:
             f"{info.provider}/{info.model}|method={info.structured_method}|prompt={self.prompt_version}"
             f"|schema={SCHEMA_VERSION}|max_tokens={self.max_tokens}|repairs={self.max_repairs}"
             f"|context={self.max_context_turns}/{self.max_context_chars}|turn_cap={self.max_turn_chars}"
+            f"|cross_check={int(self.cross_check_flagged)}"
         )
 
     async def aclose(self) -> None:
@@ -174,8 +181,29 @@ class LLMGrader:
             return self._ungraded(
                 f"the turn is {len(turn)} characters, over the grader's cap of {self.max_turn_chars}", flags
             )
-        fence = Fence.new()
         context = [Utterance(role=u.role, text=sanitize(u.text)) for u in request.context]
+        result = await self._grade_text(turn, context, request, flags)
+        stripped = _without_payload(request.trainee_turn) if flags and self.cross_check_flagged else None
+        if result.verdict is None or stripped is None or not stripped.strip() or stripped == turn:
+            return result
+        check = await self._grade_text(stripped, context, request, flags)
+        if check.verdict is None:
+            return self._ungraded(f"flagged turn: the cross-check grade failed ({check.reason})", flags)
+        delta = abs(result.verdict.perspective_taking - check.verdict.perspective_taking)
+        if delta > 1 or result.verdict.manipulative != check.verdict.manipulative:
+            return self._ungraded(
+                "flagged turn: the grade moved with the injection spans removed (perspective-taking "
+                f"{result.verdict.perspective_taking} vs {check.verdict.perspective_taking}, manipulative "
+                f"{result.verdict.manipulative} vs {check.verdict.manipulative}); needs human review",
+                flags,
+            )
+        return result
+
+    async def _grade_text(
+        self, turn: str, context: list[Utterance], request: GradeRequest, flags: list[str]
+    ) -> TurnGrade:
+        """One fenced structured call with one repair; graded or `ungraded`, never a default."""
+        fence = Fence.new()
         messages = build_grader_messages(
             turn,
             fence,
@@ -216,6 +244,19 @@ class LLMGrader:
                 repair_message(fence, problems),
             ]
         return self._ungraded("invalid grader output after one repair: " + " | ".join(errors)[:2000], flags)
+
+
+def _without_payload(text: str) -> str | None:
+    """The turn with injection spans removed (None when `simulator.integrity` is not there)."""
+    try:
+        from simulator.integrity import strip_injection_spans
+    except ImportError:
+        return None
+    try:
+        return neutralise(strip_injection_spans(text))
+    except Exception:
+        log.exception("strip_injection_spans failed; no cross-check for this turn")
+        return None
 
 
 def _short_error(exc: Exception) -> str:
