@@ -215,6 +215,45 @@ def compare_command(run_a: Path, run_b: Path, as_json: bool) -> None:
         raise SystemExit(EXIT_REGRESSION)
 
 
+@evals.command("selfplay")
+@click.option("--grader", "grader_choice", type=click.Choice(["scripted", "local", "llm"]), default="local",
+              show_default=True, help="Whose verdicts drive the mood (scripted = the strategies' own labels).")
+@click.option("--persona", "persona_ids", multiple=True, help="Persona id to include (repeatable; default all).")
+@click.option("--difficulty", type=click.Choice(["easy", "normal", "hard"]), default="normal", show_default=True,
+              help="Difficulty level to play at.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write selfplay.json and selfplay.html (default ./evals-runs/<timestamp>-selfplay).")
+@click.option("--no-cache", is_flag=True, help="Do not use the grade cache (llm grader).")
+def selfplay_command(grader_choice: str, persona_ids: tuple[str, ...], difficulty: str, out_dir: Path | None,
+                     no_cache: bool) -> None:
+    """Play the scripted strategies against the personas; exit 3 if a caller softened unearned."""
+    from evals.html_report import render_selfplay_html
+    from evals.selfplay import run_selfplay, selfplay_lines
+
+    graders = None
+    if grader_choice != "scripted":
+        graders = make_graders(grader_choice,  # type: ignore[arg-type]
+                               cache_dir=None if no_cache else _default_cache_dir())
+
+    async def go() -> dict[str, Any]:
+        try:
+            return await run_selfplay(graders.graders[0] if graders else None,
+                                      personas=list(persona_ids) or None, difficulty=difficulty)
+        finally:
+            if graders is not None:
+                await graders.aclose()
+
+    result = asyncio.run(go())
+    out = out_dir or default_run_dir("selfplay")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "selfplay.json").write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    (out / "selfplay.html").write_text(render_selfplay_html(result), encoding="utf-8")
+    click.echo("\n".join(selfplay_lines(result)))
+    click.echo(f"report: {out / 'selfplay.html'}", err=True)
+    if result["flagged"]:
+        raise SystemExit(EXIT_SUITE_FAILED)
+
+
 @evals.command("schema")
 @click.option("--write", is_flag=True, help=f"Write {SCHEMA_PATH.name} next to the suites.")
 def schema_command(write: bool) -> None:

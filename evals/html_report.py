@@ -213,3 +213,47 @@ def render_html(report: dict[str, Any]) -> str:
                             f"<table><tr><th>label</th><th>agreement</th><th>κ</th></tr>{rows}</table>")
     return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Cooldown suite report</title>"
             f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n")
+
+
+def _trajectory_plot(persona: str, items: list[dict[str, Any]]) -> str:
+    fig = Figure(figsize=(10, 2.6))
+    axes = fig.subplots(1, 3, sharey=True)
+    for ax, var in zip(axes, ("anger", "trust", "entrenchment"), strict=True):
+        for item in items:
+            ys = [item["start"][var]] + [p[var] for p in item["points"] if var in p]
+            ax.plot(range(len(ys)), ys, marker=".", label=item["strategy"])
+        ax.set_title(var, fontsize=9)
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("turn", fontsize=8)
+    axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle(persona, fontsize=10)
+    return _png(fig)
+
+
+def render_selfplay_html(result: dict[str, Any]) -> str:
+    """Self-play report: outcome rates per strategy, trajectories per persona, unearned-softening flags."""
+    who = result["grader"]["name"] if result["grader"] else "the strategies' own labels"
+    outcomes = sorted({o for r in result["outcome_rates"].values() for o in r})
+    head = "".join(f"<th>{escape(o)}</th>" for o in outcomes)
+    rows = "".join(
+        f"<tr><td>{escape(s)}</td>" + "".join(f"<td>{r.get(o, 0):.0%}</td>" for o in outcomes) + "</tr>"
+        for s, r in result["outcome_rates"].items())
+    body = [f"<h1>Cooldown self-play — mood driven by {escape(who)}</h1>",
+            f"<p>Difficulty {escape(result['difficulty'])}. Each scripted strategy is played against each "
+            "persona; flags mark a caller that softened without the trainee earning it.</p>",
+            f"<h2>Outcome rates per strategy</h2><table><tr><th>strategy</th>{head}</tr>{rows}</table>"]
+    flagged = result["flagged"]
+    body.append(f"<h2>Flags ({len(flagged)})</h2>")
+    body.append("<ul>" + "".join(f"<li class=fail>{escape(f)}</li>" for f in flagged) + "</ul>"
+                if flagged else "<p class=ok>No unearned softening.</p>")
+    by_persona: dict[str, list[dict[str, Any]]] = {}
+    for item in result["items"]:
+        by_persona.setdefault(item["persona"], []).append(item)
+    body.append("<h2>Mood trajectories</h2>")
+    for persona, items in by_persona.items():
+        body.append(_trajectory_plot(persona, items))
+        body.append("<table><tr><th>strategy</th><th>outcome</th><th>turns</th><th>ungraded</th></tr>" + "".join(
+            f"<tr><td>{escape(i['strategy'])}</td><td>{escape(str(i['outcome']))}</td><td>{i['turns']}</td>"
+            f"<td>{i['ungraded']}</td></tr>" for i in items) + "</table>")
+    return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Cooldown self-play</title>"
+            f"<style>{_CSS}</style></head><body>{''.join(body)}</body></html>\n")
