@@ -31,6 +31,7 @@ class FriendlyGroup(click.Group):
     LAZY: ClassVar[dict[str, str]] = {
         "grade": "simulator.cli_grade:grade",
         "evals": "evals.cli:evals",
+        "personas": "simulator.cli_personas:personas",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
