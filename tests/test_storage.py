@@ -65,7 +65,7 @@ def graded(grader: str = "local:appraiser", score: int = 3, **extra: object) -> 
         behaviours=[Behaviour.REFLECTION, Behaviour.OPEN_QUESTION],
         techniques=[TechniqueUse(technique="reciprocity", use="ethical", evidence="free shipping")],
     )
-    return TurnGrade(status="graded", verdict=verdict, grader=grader, grader_version="1", **extra)  # type: ignore[arg-type]
+    return TurnGrade(status="graded", verdict=verdict, grader=grader, grader_version="1", **extra)
 
 
 def test_default_location_and_sqlite_pragmas(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
-from simulator.storage import TEXT_CANON, Store
+from simulator.storage import TEXT_CANON, Store, migrate
 from simulator.storage.engine import build_engine
 from simulator.storage.migrate import current_revision, head_revision, upgrade
 from simulator.storage.models import Base
@@ -84,6 +84,10 @@ def test_models_match_the_migrated_schema(empty_url: str) -> None:
     assert diff == [], "models.py and the migrations disagree: add a migration for " + repr(diff)
 
 
+def test_head_constant_matches_the_scripts() -> None:
+    assert migrate.HEAD == head_revision(), "update simulator.storage.migrate.HEAD to the newest revision"
+
+
 def test_reopening_an_upgraded_database_is_a_no_op(empty_url: str) -> None:
     Store.open(empty_url).close()
     with Store.open(empty_url) as store:
@@ -111,7 +115,6 @@ def test_sqlite_table_rebuild_does_not_cascade_delete(tmp_path: Path, monkeypatc
     import shutil
 
     from simulator.labels import TurnGrade
-    from simulator.storage import migrate
 
     url = f"sqlite:///{tmp_path / 'cooldown.db'}"
     with Store.open(url) as store:
@@ -125,6 +128,7 @@ def test_sqlite_table_rebuild_does_not_cascade_delete(tmp_path: Path, monkeypatc
     shutil.copytree(migrate.MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
     (scripts / "versions" / "0003_rebuild.py").write_text(REBUILD)
     monkeypatch.setattr(migrate, "MIGRATIONS_DIR", scripts)
+    monkeypatch.setattr(migrate, "HEAD", "0003_rebuild")
     with Store.open(url) as store:
         assert current_revision(store._engine) == "0003_rebuild"
         (loaded,) = store.load_session(sid).turns

@@ -8,27 +8,35 @@ transactional DDL).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from simulator.errors import StorageError
 from simulator.storage.engine import WRITE_OPTION
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+HEAD = "0002_text_canon"
+"""The newest revision; update it with every new migration (a test checks it against the scripts).
+Knowing it lets `Store.open` skip importing Alembic when the database is already current."""
 
 
 def _config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
 
 
 def head_revision() -> str:
-    """The newest migration's revision id."""
+    """The newest migration's revision id, read from the scripts."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_config()).get_current_head()
     assert head is not None
     return head
@@ -36,8 +44,20 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at, or None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def is_current(engine: Engine) -> bool:
+    """True when the database is already at `HEAD` (one cheap query, no Alembic import)."""
+    try:
+        with engine.connect() as conn:
+            versions = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except SQLAlchemyError:
+        return False
+    return versions == [HEAD]
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
@@ -50,6 +70,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     Raises:
         StorageError: The upgrade would leave rows whose foreign keys point nowhere (rolled back).
     """
+    from alembic import command
+
     config = _config()
     with engine.execution_options(**{WRITE_OPTION: True}).connect() as conn:
         sqlite = conn.dialect.name == "sqlite"

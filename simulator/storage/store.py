@@ -30,7 +30,7 @@ from simulator.labels import TurnGrade
 from simulator.storage import convert
 from simulator.storage.engine import WRITE_OPTION, build_engine, is_retryable, resolve_url
 from simulator.storage.export import ExportFormat, render
-from simulator.storage.migrate import upgrade
+from simulator.storage.migrate import is_current, upgrade
 from simulator.storage.models import CallSession, Grade, GuardEvent, Mood, Trainee, Turn, utcnow
 from simulator.storage.records import (
     GuardEventRecord,
@@ -123,7 +123,7 @@ class Store:
         engine = build_engine(resolve_url(url, data_dir))
         store = cls(engine)
         try:
-            if migrate:
+            if migrate and not is_current(engine):
                 upgrade(engine)
             if sweep_stale_after is not None:
                 store.last_sweep = store.sweep(stale_after=sweep_stale_after)
