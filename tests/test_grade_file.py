@@ -172,3 +172,14 @@ def test_cli_exits_4_when_the_grader_cannot_start(tmp_path: Path, monkeypatch: p
     result = CliRunner().invoke(cli_grade.grade, [str(source), "--grader", "llm"])
     assert result.exit_code == 4 and "COOLDOWN_GRADER__MODEL" in result.stderr
     assert CliRunner().invoke(cli_grade.grade, [str(source), "--grader", "nope"]).exit_code == 2
+
+
+def test_local_grader_end_to_end_through_the_cli(tmp_path: Path) -> None:
+    source = tmp_path / "t.jsonl"
+    source.write_text(line("x", turn="Our tracking shows it was delivered at 2 pm.") + "\n" + line("e", turn=""))
+    result = CliRunner().invoke(cli_grade.grade, [str(source), "--grader", "local"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in result.stdout.splitlines()]
+    assert [r["grader"] for r in rows] == ["local:appraiser"] * 2
+    assert rows[0]["status"] == "graded" and isinstance(rows[0]["perspective_taking"], int)
+    assert rows[1]["perspective_taking"] is not None and rows[1]["perspective_taking"] <= 1
