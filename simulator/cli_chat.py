@@ -1,0 +1,357 @@
+"""Terminal play: `cooldown chat` runs a whole call; `cooldown sessions` lists, shows and exports calls.
+
+    cooldown chat --persona backfire_brian [--difficulty hard] [--trainee sam]
+    printf 'Hello\\nWhat happened?\\n' | cooldown chat --persona backfire_brian   # scripted, EOF ends
+    cooldown sessions list | show ID | export ID --format md|json [--out FILE]
+
+Turns are read from the terminal, or line by line from stdin when it is not a terminal (EOF ends the
+call). After each turn the caller's mood is shown; at the end, the debrief. Errors are shown as one
+friendly line (no tracebacks) unless COOLDOWN_RAISE_ERRORS is set.
+
+Test hook (tests only): COOLDOWN_CHAT_TEST_HOOK="module:function" names a zero-argument function
+returning `(caller_model, local_grader, llm_grader_or_None)` used instead of the configured models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal, TypeVar, cast
+
+import click
+
+from simulator.errors import ConfigError, CooldownError, InputRejected
+
+TEST_HOOK_ENV = "COOLDOWN_CHAT_TEST_HOOK"
+MAX_AUTO_RETRIES = 2
+GRADE_WAIT_S = 120.0
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(fn: F) -> F:
+    """Show Cooldown's own errors as one line (exit 1) at this edge; COOLDOWN_RAISE_ERRORS re-raises."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except CooldownError as exc:
+            if os.environ.get("COOLDOWN_RAISE_ERRORS"):
+                raise
+            raise click.ClickException(str(exc)) from exc
+
+    return cast(F, wrapper)
+
+
+# --- dependencies ---------------------------------------------------------------------------------
+
+
+Deps = tuple[Any, Any, Any]
+
+
+def build_dependencies(llm_grading: bool | None) -> Deps:
+    """The caller model, local grader and (optionally) LLM grader, from settings or the test hook."""
+    hook = os.environ.get(TEST_HOOK_ENV)
+    if hook:
+        module, _, attr = hook.partition(":")
+        factory = getattr(importlib.import_module(module), attr)
+        return cast(Deps, factory())
+    from simulator.config import load_settings
+    from simulator.llm import get_model
+
+    settings = load_settings()
+    try:
+        from simulator.appraiser import LocalAppraiser  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise ConfigError(
+            "the local appraiser is not installed with its weights; reinstall Cooldown (scripts/setup.sh)"
+        ) from exc
+    local = LocalAppraiser()
+    llm = None
+    if settings.llm_grading if llm_grading is None else llm_grading:
+        from simulator.grading.chain import LLMGrader
+
+        llm = LLMGrader(get_model("grader", settings))
+    return get_model("caller", settings), local, llm
+
+
+def _open_store() -> Any:
+    from simulator.config import load_settings
+    from simulator.storage import Store
+
+    settings = load_settings()
+    return Store.open(settings.database_url, settings.data_dir)
+
+
+# --- cooldown chat --------------------------------------------------------------------------------
+
+
+def _grade_line(grade: Any, source: str) -> str:
+    if grade.status != "graded" or grade.verdict is None:
+        return f"  [{source} grade: ungraded — {grade.reason or 'no reason given'}]"
+    v = grade.verdict
+    parts = [f"perspective {v.perspective_taking}/4"]
+    if v.behaviours:
+        parts.append(", ".join(str(b) for b in v.behaviours))
+    for t in v.techniques:
+        parts.append(f"{t.technique} ({t.use})")
+    if v.manipulative:
+        parts.append("MANIPULATIVE")
+    line = f"  [{source} grade: " + " · ".join(parts) + "]"
+    if grade.tip:
+        line += f"\n  tip: {grade.tip}"
+    return line
+
+
+def _mood_line(event: Any) -> str:
+    s = event.state
+    line = f"  [mood: {event.label} — anger {s.anger}, trust {s.trust}, entrenchment {s.entrenchment}]"
+    if event.fired_rules:
+        line += "\n  [" + "; ".join(event.fired_rules) + "]"
+    return line
+
+
+def _reader() -> Callable[[], str | None]:
+    interactive = sys.stdin.isatty()
+
+    def read() -> str | None:
+        try:
+            if interactive:
+                return input("You: ")
+            line = sys.stdin.readline()
+            return line.rstrip("\n") if line else None
+        except EOFError:
+            return None
+
+    return read
+
+
+async def _play(
+    persona: str,
+    difficulty: Literal["easy", "normal", "hard"],
+    trainee: str,
+    mode: Literal["coach", "exam"],
+    llm_grading: bool | None,
+) -> None:
+    from simulator.call import CallEnded, CallerDone, CallerText, CallSession, GradeReady, MoodUpdate, TurnFailed
+    from simulator.config import load_settings
+    from simulator.persona_loader import find_persona
+
+    settings = load_settings()
+    path = find_persona(persona)
+    caller_model, local, llm = build_dependencies(llm_grading)
+    store = _open_store()
+    session = None
+    try:
+        session = CallSession.start(
+            store, path, caller_model=caller_model, local_grader=local, llm_grader=llm,
+            difficulty=difficulty, trainee=trainee, mode=mode, settings=settings,
+        )  # fmt: skip
+        who = session.persona.identity.name.split()[0]
+        click.echo(f"Call with {session.persona.identity.name} ({session.persona.identity.temperament}), "
+                   f"difficulty {difficulty}. Caller model: {caller_model.info.label}.")  # fmt: skip
+        if caller_model.info.demo_grade:
+            click.echo("  (demo-grade model: fine for trying Cooldown, not for realistic callers)")
+        click.echo(f"Session {session.id}. Type your replies; Ctrl-D (end of input) ends the call.\n")
+        click.echo(f"{who}: {session.opening}")
+        read = _reader()
+        coach = mode == "coach"
+        while not session.ended:
+            text = await asyncio.to_thread(read)
+            if text is None:
+                break
+            if not text.strip():
+                continue
+            if not sys.stdin.isatty():
+                click.echo(f"You: {text}")
+            events = session.take_turn(text)
+            retries = 0
+            while True:
+                failed = None
+                started = False
+                mood = None
+                try:
+                    async for ev in events:
+                        if isinstance(ev, CallerText):
+                            piece = ev.text if started else f"{who}: {ev.text.lstrip()}"
+                            started = True
+                            click.echo(piece, nl=False)
+                        elif isinstance(ev, CallerDone):
+                            click.echo("")
+                        elif isinstance(ev, MoodUpdate):
+                            mood = ev
+                        elif isinstance(ev, GradeReady) and coach:
+                            click.echo(_grade_line(ev.grade, ev.source))
+                        elif isinstance(ev, TurnFailed):
+                            failed = ev
+                        elif isinstance(ev, CallEnded):
+                            click.echo(f"\n*** The call ended: {ev.outcome.replace('_', ' ')} ({ev.reason})")
+                except InputRejected as exc:
+                    click.echo(f"  ! {exc}", err=True)
+                    break
+                if mood is not None:
+                    click.echo(_mood_line(mood))
+                if failed is None:
+                    break
+                if started:
+                    click.echo("")
+                click.echo(f"  ! {failed.message}", err=True)
+                if not failed.retryable or retries >= MAX_AUTO_RETRIES:
+                    click.echo("  ! Type your next message to carry on.", err=True)
+                    break
+                retries += 1
+                click.echo(f"  (retrying, attempt {retries + 1})", err=True)
+                events = session.retry()
+        if not session.ended:
+            store.end_session(session.id, "abandoned", "the trainee ended the call before an outcome")
+            click.echo("\n*** You ended the call before it was resolved.")
+        if llm is not None:
+            click.echo("\nWaiting for the grader to finish...", err=True)
+            for ready in await session.wait_for_grades(timeout=GRADE_WAIT_S):
+                if coach:
+                    click.echo(_grade_line(ready.grade, ready.source))
+        click.echo("\n" + _debrief_markdown(store, session))
+        click.echo(f"Saved as session {session.id}.  Export: cooldown sessions export {session.id[:8]} --format md")
+    finally:
+        if session is not None:
+            await session.aclose()
+        for model in {id(m): m for m in (caller_model, getattr(llm, "model", None)) if m is not None}.values():
+            close = getattr(model, "aclose", None)
+            if close is not None:
+                await close()
+        store.close()
+
+
+def _debrief_markdown(store: Any, session: Any) -> str:
+    from simulator.grading.debrief import CallRecord, MoodPoint, build_debrief
+    from simulator.mood import initial_state, mood_label
+
+    start = initial_state(session.persona, session.difficulty)
+    initial = MoodPoint(anger=start.anger, trust=start.trust, entrenchment=start.entrenchment, label=mood_label(start))
+    record = CallRecord.from_session(store.load_session(session.id), initial_mood=initial)
+    return str(build_debrief(record).to_markdown())
+
+
+@click.command()
+@click.option("--persona", required=True, help="Persona name (see `cooldown personas list`) or a YAML file.")
+@click.option("--difficulty", type=click.Choice(["easy", "normal", "hard"]), default="normal", show_default=True)
+@click.option("--trainee", default=None, help="Your name, stored with the session (default: your login).")
+@click.option(
+    "--mode", type=click.Choice(["coach", "exam"]), default="coach", show_default=True,
+    help="coach: grades after every turn; exam: only the debrief at the end.",
+)  # fmt: skip
+@click.option("--llm-grading/--no-llm-grading", default=None, help="Also grade with the grader model.")
+@friendly
+def chat(
+    persona: str,
+    difficulty: Literal["easy", "normal", "hard"],
+    trainee: str | None,
+    mode: Literal["coach", "exam"],
+    llm_grading: bool | None,
+) -> None:
+    """Play a whole call in the terminal, from the caller's first line to the outcome and debrief."""
+    if trainee is None:
+        import getpass
+
+        try:
+            trainee = getpass.getuser()
+        except (KeyError, OSError):
+            trainee = "trainee"
+    try:
+        asyncio.run(_play(persona, difficulty, trainee, mode, llm_grading))
+    except KeyboardInterrupt:
+        click.echo("\nCall interrupted; everything said so far is saved.", err=True)
+        sys.exit(130)
+
+
+# --- cooldown sessions ----------------------------------------------------------------------------
+
+
+def _resolve_id(store: Any, session_id: str) -> str:
+    session_id = session_id.strip().lower()
+    if len(session_id) == 36:
+        return session_id
+    matches = [s.id for s in store.list_sessions() if s.id.startswith(session_id)]
+    if not matches:
+        raise click.ClickException(f"no session starts with {session_id!r}; see `cooldown sessions list`")
+    if len(matches) > 1:
+        raise click.ClickException(f"{len(matches)} sessions start with {session_id!r}; give more characters")
+    return str(matches[0])
+
+
+@click.group()
+def sessions() -> None:
+    """Recorded practice calls: list, show, export."""
+
+
+@sessions.command("list")
+@click.option("--trainee", default=None, help="Only this trainee's calls.")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
+@friendly
+def sessions_list(trainee: str | None, limit: int) -> None:
+    """Recorded calls, newest first."""
+    store = _open_store()
+    try:
+        rows = store.list_sessions(trainee, limit=limit)
+    finally:
+        store.close()
+    if not rows:
+        click.echo("No calls recorded yet. Start one with `cooldown chat --persona NAME`.")
+        return
+    click.echo(f"{'id':8}  {'started':16}  {'trainee':12}  {'persona':24}  {'level':6}  turns  outcome")
+    for s in rows:
+        started = s.created_at.strftime("%Y-%m-%d %H:%M")
+        outcome = s.outcome or ("in progress" if s.ended_at is None else "ended")
+        click.echo(
+            f"{s.id[:8]}  {started:16}  {s.trainee[:12]:12}  {s.persona_name[:24]:24}  "
+            f"{s.difficulty[:6]:6}  {s.turn_count:5}  {outcome}"
+        )
+
+
+@sessions.command("show")
+@click.argument("session_id")
+@friendly
+def sessions_show(session_id: str) -> None:
+    """The transcript with moods and grades, then the debrief. SESSION_ID may be a unique prefix."""
+    store = _open_store()
+    try:
+        sid = _resolve_id(store, session_id)
+        click.echo(store.export_session(sid, "md"))
+        record = store.load_session(sid)
+        from simulator.grading.debrief import CallRecord, build_debrief
+
+        click.echo(build_debrief(CallRecord.from_session(record)).to_markdown())
+    finally:
+        store.close()
+
+
+@sessions.command("export")
+@click.argument("session_id")
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to FILE.")
+@friendly
+def sessions_export(session_id: str, fmt: Literal["md", "json"], out: str | None) -> None:
+    """Export one call as Markdown or round-trippable JSON (to stdout, or atomically to --out)."""
+    from simulator.storage import write_export_file
+
+    store = _open_store()
+    try:
+        text = store.export_session(_resolve_id(store, session_id), fmt)
+    finally:
+        store.close()
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    write_export_file(Path(out), text)
+    click.echo(f"Wrote {out}", err=True)
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m simulator.cli_chat` for tests without the group
+    group = click.Group(commands={"chat": chat, "sessions": sessions})
+    group()
