@@ -75,6 +75,7 @@ _ROLE_WORDS = r"(?:system|assistant|user|developer|human|ai|grader|evaluator|jud
 _RE_ROLE_LINE = re.compile(rf"(?im)^[ \t>*#\-\[]*{_ROLE_WORDS}[ \t]*\]?[ \t]*:")
 _RE_ROLE_INLINE = re.compile(
     r"\b(?:SYSTEM|ASSISTANT|DEVELOPER|GRADER|EVALUATOR)\s*:|\[(?:SYSTEM|ADMIN|GRADER)\]"
+    r"|(?<=[.!?]\s)\s*(?i:system|assistant|developer|grader|evaluator)\s*:"
 )
 _RE_TEMPLATE = re.compile(
     r"<\|[^|<>\n]{1,40}\|>|\[/?INST\]|<</?SYS>>|</?s>|<(?:start|end)_of_turn>|<(?:bos|eos)>"
@@ -86,9 +87,7 @@ _FIELD_NAMES = (
     r"grader_version|prompt_version|schema_version|techniques|behaviours|behaviors|evidence|"
     r"manipulative|verdict|score|grade|rating|status"
 )
-_RE_FIELD_SNAKE = re.compile(
-    r"\b(?:perspective_taking|manipulation_tactics|integrity_flags|better_phrasing)\b"
-)
+_RE_FIELD_SNAKE = re.compile(r"\b(?:perspective_taking|manipulation_tactics|integrity_flags|better_phrasing)\b")
 _RE_FIELD_QUOTED = re.compile(rf"[\"'](?:{_FIELD_NAMES})[\"']\s*[:=]", re.IGNORECASE)
 _KV_NAMES = r"perspective[_ -]taking|manipulation_tactics|manipulative|techniques|behaviours|verdict|score"
 _RE_FIELD_KV = re.compile(
@@ -222,6 +221,9 @@ def check_integrity(text: str, *, max_chars: int = 4000) -> list[str]:
         if _has_homoglyphs(sanitize_for_grading(text)):
             found.add(HOMOGLYPH)
     skeleton = _skeleton(sanitize_for_grading(text))
+    hidden = "".join(chr(ord(ch) - 0xE0000) for ch in text if 0xE0020 <= ord(ch) <= 0xE007E)
+    if hidden:
+        skeleton = f"{skeleton}\n{hidden}"  # what TAG characters smuggle is checked like visible text
     if _RE_ROLE_LINE.search(skeleton) or _RE_ROLE_INLINE.search(skeleton):
         found.add(ROLE_LABEL)
     if _RE_TEMPLATE.search(skeleton):
