@@ -1,0 +1,1 @@
+"""Reliability and security tests (RELIABILITY.md §8): faults, attacks and bad input; each prints its figures."""
