@@ -1,0 +1,11 @@
+"""View helpers for the trainee's page (`app.py`): plain functions, testable without a browser.
+
+- `text`: escaping, safe Markdown, evidence highlighting (nothing the trainee or a model wrote is ever
+  rendered as HTML);
+- `panels`: the persona cards, the mood panel, per-turn feedback cards, the model banner, the outcome;
+- `plots`: the debrief's mood curve and per-turn scores (matplotlib figures);
+- `review`: a stored call as the debrief and history tabs show it, and its download files;
+- `designer`: persona preview and lint of pasted YAML for persona designers;
+- `live`: one browser session's running call (events from `CallSession` folded into what the page shows);
+- `deps`: the models, graders and store the page runs on, auth and trainee names.
+"""

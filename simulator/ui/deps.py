@@ -1,0 +1,132 @@
+"""What the page runs on: the caller model, the graders and the store; auth; trainee names.
+
+`default_deps(settings)` builds the real ones (the same models `cooldown chat` uses). Tests pass their
+own `AppDeps` (a `FakeChatModel` caller) to `app.build(settings, deps=...)`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from simulator.config import Settings
+from simulator.errors import ConfigError, InputRejected
+from simulator.grading.base import GradeRequest, TurnGrader
+from simulator.labels import TurnGrade
+from simulator.llm.base import ChatModel, ModelInfo
+from simulator.storage import Store
+
+AUTH_ENV = "COOLDOWN_AUTH"
+MAX_NAME = 40
+_NAME_OK = re.compile(r"[\w .'\-]+")
+
+
+@dataclass
+class AppDeps:
+    """Shared, stateless-per-trainee resources of one running page.
+
+    Attributes:
+        caller: The model playing the caller.
+        local_grader: The local appraiser (grades every turn; drives the mood).
+        llm_grader: The LLM grading chain, or None.
+        store: Where calls are kept.
+        grader_info: The LLM grader's model, for the banner.
+    """
+
+    caller: ChatModel
+    local_grader: TurnGrader
+    llm_grader: TurnGrader | None
+    store: Store
+    grader_info: ModelInfo | None = None
+
+    def grader_names(self) -> list[str]:
+        """Every grader's name, local first."""
+        return [self.local_grader.name] + ([self.llm_grader.name] if self.llm_grader else [])
+
+
+class _AppraiserAdapter:
+    """`TurnGrader` over `simulator.appraiser.appraise`, used only if `LocalAppraiser` is not exported.
+
+    (Should move to `simulator.appraiser` as `LocalAppraiser`; it is here so the page works meanwhile.)
+    """
+
+    name = "local:appraiser"
+    version = "adapter-1"
+
+    async def grade(self, request: GradeRequest) -> TurnGrade:
+        from simulator.appraiser.appraise import appraise
+
+        try:
+            verdict = appraise(request.trainee_turn, request.context, request.scenario)
+        except Exception as exc:  # fail closed: never a default score
+            return TurnGrade.ungraded(self.name, f"appraiser failed: {type(exc).__name__}")
+        return TurnGrade(status="graded", verdict=verdict, grader=self.name, grader_version=self.version)
+
+
+def local_grader() -> TurnGrader:
+    """The shipped local appraiser as a `TurnGrader`."""
+    try:
+        from simulator.appraiser import LocalAppraiser  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return _AppraiserAdapter()
+    grader: TurnGrader = LocalAppraiser()
+    return grader
+
+
+def default_deps(settings: Settings) -> AppDeps:
+    """The configured models (embedded SmolLM2-135M when nothing is set), graders and store."""
+    from simulator.llm import get_model
+
+    caller = get_model("caller", settings)
+    llm_grader: TurnGrader | None = None
+    grader_info = None
+    if settings.llm_grading:
+        from simulator.grading.chain import LLMGrader
+
+        grader_model = get_model("grader", settings)
+        grader_info = grader_model.info
+        llm_grader = LLMGrader(grader_model)
+    store = Store.open(settings.database_url, settings.data_dir)
+    return AppDeps(caller, local_grader(), llm_grader, store, grader_info)
+
+
+def parse_auth(spec: str | None) -> list[tuple[str, str]] | None:
+    """`user:pass,user2:pass2` as Gradio's auth list; None when unset.
+
+    Raises:
+        ConfigError: A pair is malformed (the message never contains a password).
+    """
+    if spec is None or not spec.strip():
+        return None
+    pairs = []
+    for n, item in enumerate(spec.split(","), start=1):
+        user, sep, password = item.strip().partition(":")
+        if not sep or not user.strip() or not password:
+            raise ConfigError(f"{AUTH_ENV}: entry {n} is not 'user:password'; write it as user:pass,user2:pass2")
+        pairs.append((clean_name(user), password))
+    return pairs
+
+
+def auth_from(settings: Settings) -> list[tuple[str, str]] | None:
+    """The auth list from `settings.auth` (when the setting exists) or the COOLDOWN_AUTH variable."""
+    value = getattr(settings, "auth", None)
+    if value is not None and hasattr(value, "get_secret_value"):
+        value = value.get_secret_value()
+    return parse_auth(value if isinstance(value, str) else os.environ.get(AUTH_ENV))
+
+
+def clean_name(name: object) -> str:
+    """A trainee name made safe to store, or `InputRejected` saying what to change."""
+    if not isinstance(name, str):
+        raise InputRejected("Type your name so your calls are kept.")
+    text = unicodedata.normalize("NFKC", name).strip()
+    text = " ".join(text.split())
+    if not text:
+        raise InputRejected("Type your name so your calls are kept.")
+    if len(text) > MAX_NAME:
+        raise InputRejected(f"Your name is {len(text)} characters; use at most {MAX_NAME}.")
+    if not _NAME_OK.fullmatch(text):
+        raise InputRejected("Use letters, digits, spaces, '.', ''' or '-' in your name.")
+    return text
