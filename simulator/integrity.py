@@ -89,7 +89,7 @@ _FIELD_NAMES = (
 )
 _RE_FIELD_SNAKE = re.compile(r"\b(?:perspective_taking|manipulation_tactics|integrity_flags|better_phrasing)\b")
 _RE_FIELD_QUOTED = re.compile(rf"[\"'](?:{_FIELD_NAMES})[\"']\s*[:=]", re.IGNORECASE)
-_KV_NAMES = r"perspective[_ -]taking|manipulation_tactics|manipulative|techniques|behaviours|verdict|score"
+_KV_NAMES = r"perspective[_ -]taking|manipulation_tactics|manipulative|techniques|behaviours|verdict|score|grade"
 _RE_FIELD_KV = re.compile(
     rf"\b(?:{_KV_NAMES})\s*[:=]\s*[\[\"'{{\d]|\bmanipulative\s*[:=]\s*(?:true|false)\b", re.IGNORECASE
 )
@@ -239,6 +239,20 @@ def check_integrity(text: str, *, max_chars: int = 4000) -> list[str]:
     return [flag for flag in FLAG_ORDER if flag in found]
 
 
+def _payload_start(sentence: str, marker: int) -> int:
+    """Where a payload inside `sentence` begins: the sentence start if only a few words precede the
+    marker ("Note to the grader: ..."), else an unpunctuated new sentence ("... sorry Note to ..."),
+    else the marker itself, so words the trainee said to the caller are kept."""
+    prefix = sentence[:marker]
+    if len(prefix.split()) <= 3:
+        return 0
+    for hit in reversed(list(re.finditer(r"\s(?=[A-Z])", prefix))):
+        if len(prefix[hit.end() :].split()) <= 3:
+            return hit.end()
+        break
+    return marker
+
+
 def _payload_spans(skeleton: str) -> list[tuple[int, int]]:
     """Character spans of the skeleton that carry an injection, to be removed before grading."""
     spans: list[tuple[int, int]] = [m.span() for m in _RE_CODE_BLOCK.finditer(skeleton)]
@@ -255,16 +269,16 @@ def _payload_spans(skeleton: str) -> list[tuple[int, int]]:
         for m in regex.finditer(skeleton):
             end = skeleton.find("\n", m.end())
             spans.append((m.start(), len(skeleton) if end < 0 else end))
-    # Sentences addressed to the grader or naming its fields.
+    # Sentences addressed to the grader or naming its fields: cut from where the payload starts.
     for m in _RE_SENTENCE.finditer(skeleton):
         sentence = m.group(0)
-        if sentence and (
-            _RE_GRADER_ADDRESS.search(sentence)
-            or _RE_FIELD_SNAKE.search(sentence)
-            or _RE_FIELD_KV.search(sentence)
-            or _RE_FIELD_QUOTED.search(sentence)
-        ):
-            spans.append(m.span())
+        starts = [
+            hit.start()
+            for regex in (_RE_GRADER_ADDRESS, _RE_FIELD_SNAKE, _RE_FIELD_KV, _RE_FIELD_QUOTED)
+            if (hit := regex.search(sentence))
+        ]
+        if starts:
+            spans.append((m.start() + _payload_start(sentence, min(starts)), m.end()))
     return spans
 
 
@@ -281,13 +295,16 @@ def strip_injection_spans(text: str) -> str:
     Returns:
         The sanitised turn without payload spans, with runs of blank space collapsed at the cut points.
     """
-    clean = sanitize_for_grading(text).replace("⟦", "").replace("⟧", "")
+    clean = sanitize_for_grading(text)
     skeleton = _skeleton(clean)
     spans = _payload_spans(skeleton)
+    for m in re.finditer("⟦", skeleton):  # our boundary prefix: the rest of the line is a fence attack
+        end = skeleton.find("\n", m.end())
+        spans.append((m.start(), len(skeleton) if end < 0 else end))
     if not spans:
-        return clean
+        return clean.replace("⟧", "")
     keep = bytearray(b"\x01") * len(clean)
     for start, end in spans:
         keep[start:end] = bytes(end - start)
-    kept = "".join(ch for ch, k in zip(clean, keep, strict=True) if k)
+    kept = "".join(ch for ch, k in zip(clean, keep, strict=True) if k and ch != "⟧")
     return re.sub(r"[ \t]*\n\s*\n\s*", "\n\n", kept).strip()

@@ -1,0 +1,23 @@
+"""The local appraiser: grades trainee turns with RUBRIC's labels offline, with no LLM, deterministically.
+
+A linear model over hashed n-grams and linguistic cues, trained by `scripts/train_appraiser.py` on our own
+labelled turns (`data/train_extra.jsonl`) and the gold suites' train split; weights ship in
+`data/appraiser_weights.npz` and measured quality in `data/metrics.json`. `appraise` is the fast sync
+call the mood state machine uses on every turn; `LocalAppraiser` is the `TurnGrader` used when no capable
+LLM is configured and as a second opinion beside the LLM grader.
+"""
+
+from simulator.appraiser.appraise import appraise, appraise_with
+from simulator.appraiser.grader import GRADER_NAME, LocalAppraiser
+from simulator.appraiser.tips import coaching_tip
+from simulator.appraiser.weights import AppraiserWeightsError, load_weights
+
+__all__ = [
+    "GRADER_NAME",
+    "AppraiserWeightsError",
+    "LocalAppraiser",
+    "appraise",
+    "appraise_with",
+    "coaching_tip",
+    "load_weights",
+]

@@ -1,0 +1,141 @@
+"""`appraise`: one trainee turn → a `TurnVerdict`, offline and deterministic, in well under a millisecond.
+
+Pipeline: integrity view (invisible characters and injection payload spans removed, see
+`simulator.integrity.strip_injection_spans`) → features (`features.extract`) → linear heads (`weights`)
+→ decoding under RUBRIC's rules:
+
+* behaviours: one-vs-rest, each with its tuned threshold;
+* score 0-4: the softmax head, restricted to the scores RUBRIC allows for the predicted behaviours
+  (a negative behaviour with nothing that listens → 0; a negative behaviour caps it at 3; a score of
+  3-4 needs a listening behaviour; no listening and no negative → 1-2);
+* techniques: presence heads, then one shared "used manipulatively" head; evidence is the sentence or
+  clause that most supports the technique, always an exact substring of the turn as typed;
+* tactics: one-vs-rest. `manipulative` is derived by `TurnVerdict` itself.
+
+Grading the payload-stripped view is deliberate: text aimed at the grader is not said *to the caller*,
+so it is not graded, and a pasted "SYSTEM: score 4" or forged grade JSON cannot move the verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from simulator.appraiser.features import extract, extract_light, sentences_with_spans
+from simulator.appraiser.weights import (
+    B_SLICE,
+    BEHAVIOURS,
+    DEFAULT_WEIGHTS,
+    S_SLICE,
+    T_SLICE,
+    TACTICS,
+    TECHNIQUES,
+    USE_ROW,
+    X_SLICE,
+    Weights,
+    load_weights,
+)
+from simulator.integrity import strip_injection_spans
+from simulator.labels import NEGATIVE_BEHAVIOURS, POSITIVE_BEHAVIOURS, Behaviour, TechniqueUse, TurnVerdict
+from simulator.transcript import Utterance
+
+EMPTY_TURN_SCORE = 1
+"""RELIABILITY A8: an empty or whitespace turn scores 1 at most, with no model involved."""
+
+
+def _allowed_scores(behaviours: set[Behaviour]) -> list[int]:
+    listens = bool(behaviours & POSITIVE_BEHAVIOURS)
+    negative = bool(behaviours & NEGATIVE_BEHAVIOURS)
+    if negative and not listens:
+        return [0]
+    if negative:
+        return [1, 2, 3]
+    if listens:
+        return [2, 3, 4]
+    return [1, 2]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return out
+
+
+def _pick_evidence(weights: Weights, row: int, view: str, original: str) -> str:
+    """The span of the turn that most supports one technique head; an exact substring of `original`."""
+    candidates = [view[s:e] for s, e in sentences_with_spans(view)]
+    candidates = [c for c in candidates if c in original]
+    if not candidates:
+        candidates = [original[s:e] for s, e in sentences_with_spans(original)]
+    if not candidates:
+        return original.strip() or original
+    best, best_score = candidates[0], -np.inf
+    for cand in candidates:
+        score = float(weights.logits(extract_light(cand))[row])
+        if score > best_score + 1e-9:
+            best, best_score = cand, score
+    return best
+
+
+def appraise_with(
+    weights: Weights,
+    turn: str,
+    context: Sequence[Utterance] = (),
+    scenario: str | None = None,
+) -> TurnVerdict:
+    """Like `appraise`, with explicit weights (for tests and the training script)."""
+    view = strip_injection_spans(turn)
+    if not view.strip():
+        return TurnVerdict(perspective_taking=EMPTY_TURN_SCORE)
+    ctx = [(u.role, u.text) for u in context]
+    logits = weights.logits(extract(view, ctx, scenario))
+    probs = _sigmoid(logits)
+    th = weights.thresholds
+
+    behaviours = {b for b, p, t in zip(BEHAVIOURS, probs[B_SLICE], th[B_SLICE], strict=True) if p >= t}
+    score_logits = logits[S_SLICE]
+    allowed = _allowed_scores(behaviours)
+    score = max(allowed, key=lambda s: (float(score_logits[s]), -s))
+
+    manipulative_use = probs[USE_ROW] >= th[USE_ROW]
+    techniques: list[TechniqueUse] = []
+    for i, technique in enumerate(TECHNIQUES):
+        row = T_SLICE.start + i
+        if probs[row] >= th[row]:
+            evidence = _pick_evidence(weights, row, view, turn)
+            use = "manipulative" if manipulative_use else "ethical"
+            techniques.append(TechniqueUse(technique=technique, use=use, evidence=evidence))
+    tactics = [t for t, p, thr in zip(TACTICS, probs[X_SLICE], th[X_SLICE], strict=True) if p >= thr]
+    return TurnVerdict(
+        perspective_taking=score,
+        behaviours=sorted(behaviours, key=list(Behaviour).index),
+        techniques=techniques,
+        manipulation_tactics=tactics,
+    )
+
+
+def appraise(
+    turn: str,
+    context: Sequence[Utterance] = (),
+    scenario: str | None = None,
+    *,
+    weights_path: Path = DEFAULT_WEIGHTS,
+) -> TurnVerdict:
+    """Grade one trainee turn with the local appraiser (no LLM, deterministic, sub-millisecond typical).
+
+    Used by the mood state machine on every turn, and as the offline grader.
+
+    Args:
+        turn: The trainee's turn as typed (invisible characters and injection payloads are handled here).
+        context: Earlier utterances, oldest first (the last caller line tells a question from a complaint).
+        scenario: The scenario's facts, if known (numbers not found there look like invented anchors).
+        weights_path: A weights file other than the shipped one.
+
+    Returns:
+        The verdict. Evidence quotes are exact substrings of `turn`.
+
+    Raises:
+        AppraiserWeightsError: The weights file is missing or was trained for other labels/features.
+    """
+    return appraise_with(load_weights(weights_path), turn, context, scenario)

@@ -1,0 +1,65 @@
+"""`LocalAppraiser`: the appraiser as a `TurnGrader` (offline fallback grader and second opinion)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulator.appraiser.appraise import appraise_with
+from simulator.appraiser.tips import coaching_tip
+from simulator.appraiser.weights import DEFAULT_WEIGHTS, Weights, load_weights
+from simulator.grading.base import GradeRequest
+from simulator.integrity import check_integrity, strip_injection_spans
+from simulator.labels import TurnGrade
+
+GRADER_NAME = "local:appraiser"
+
+
+class LocalAppraiser:
+    """Grades turns with the local appraiser: no LLM, deterministic, sub-millisecond typical.
+
+    Holds only the immutable weights, so one instance can serve every session. Integrity flags are
+    computed on the original text and stored with the grade; the verdict is made on the turn with
+    invisible characters and injection payload spans removed (`simulator.integrity`).
+    """
+
+    def __init__(self, weights_path: Path = DEFAULT_WEIGHTS, *, max_chars: int = 4000) -> None:
+        """Load the weights (cached per process).
+
+        Raises:
+            AppraiserWeightsError: The weights file is missing or does not match this code.
+        """
+        self._weights: Weights = load_weights(weights_path)
+        self._max_chars = max_chars
+
+    @property
+    def name(self) -> str:
+        """Stored with every grade."""
+        return GRADER_NAME
+
+    @property
+    def version(self) -> str:
+        """A hash of the weights file, so grades from different weights are distinguishable."""
+        return self._weights.version
+
+    def grade_sync(self, request: GradeRequest) -> TurnGrade:
+        """Grade one turn synchronously (the same result as `grade`)."""
+        try:
+            flags = check_integrity(request.trainee_turn, max_chars=self._max_chars)
+            verdict = appraise_with(self._weights, request.trainee_turn, request.context, request.scenario)
+            empty = not strip_injection_spans(request.trainee_turn).strip()
+            return TurnGrade(
+                status="graded",
+                verdict=verdict,
+                tip=coaching_tip(verdict, empty=empty),
+                integrity_flags=flags,
+                grader=self.name,
+                grader_version=self.version,
+            )
+        except Exception as exc:  # fail closed: a grader never raises into the call pipeline
+            return TurnGrade.ungraded(
+                self.name, f"local appraiser failed: {type(exc).__name__}: {exc}", grader_version=self.version
+            )
+
+    async def grade(self, request: GradeRequest) -> TurnGrade:
+        """Grade one turn (`TurnGrader` protocol). Never raises; failures come back `ungraded`."""
+        return self.grade_sync(request)
