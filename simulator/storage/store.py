@@ -158,9 +158,13 @@ class Store:
                 with self._write() as session, session.begin():
                     return fn(session)
             except IntegrityError as exc:
-                # A concurrent writer won a unique race (same id or index): retry, re-reading state.
-                if attempt == WRITE_ATTEMPTS:
-                    raise StorageError(f"Write conflicted repeatedly with other writers: {exc.orig}") from exc
+                # Usually a concurrent writer won a unique race (same trainee name, same id): one retry
+                # re-reads the state. A second refusal is a real constraint violation.
+                if attempt >= 2:
+                    raise StorageError(
+                        f"The database refused the write: {exc.orig}. This is a bug in the caller or "
+                        "in Cooldown's storage; please report it with the message above."
+                    ) from exc
             except SQLAlchemyError as exc:
                 if not is_retryable(exc) or attempt == WRITE_ATTEMPTS:
                     raise StorageError(
@@ -303,10 +307,11 @@ class Store:
             row = self._session_row(s, sid)
             name = s.execute(select(Trainee.name).where(Trainee.id == row.trainee_id)).scalar_one()
             turns = list(s.execute(select(Turn).where(Turn.session_id == sid).order_by(Turn.idx)).scalars())
-            ids = [t.id for t in turns]
-            moods = {m.turn_id: m for m in s.execute(select(Mood).where(Mood.turn_id.in_(ids))).scalars()}
+            mood_rows = s.execute(select(Mood).join(Turn, Turn.id == Mood.turn_id).where(Turn.session_id == sid))
+            moods = {m.turn_id: m for m in mood_rows.scalars()}
             grades: dict[str, list[Grade]] = {}
-            for g in s.execute(select(Grade).where(Grade.turn_id.in_(ids))).scalars():
+            grade_rows = s.execute(select(Grade).join(Turn, Turn.id == Grade.turn_id).where(Turn.session_id == sid))
+            for g in grade_rows.scalars():
                 grades.setdefault(g.turn_id, []).append(g)
             events = s.execute(select(GuardEvent).where(GuardEvent.session_id == sid).order_by(GuardEvent.id)).scalars()
             return SessionRecord(
