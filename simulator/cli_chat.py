@@ -67,7 +67,7 @@ def build_dependencies(llm_grading: bool | None) -> Deps:
 
     settings = load_settings()
     try:
-        from simulator.appraiser import LocalAppraiser  # type: ignore[attr-defined]
+        from simulator.appraiser import LocalAppraiser
     except ImportError as exc:
         raise ConfigError(
             "the local appraiser is not installed with its weights; reinstall Cooldown (scripts/setup.sh)"
