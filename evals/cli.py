@@ -98,13 +98,13 @@ def write_reports(store: RunStore, *, html: bool = True) -> dict[str, Any]:
 
 async def _run(suites: list[Suite], graders: GraderSet, store: RunStore, manifest: Manifest, *,
                concurrency: int, budget: int | None, price: tuple[float, float] | None,
-               progress: bool) -> Manifest:
+               progress: bool, retry_ungraded: bool) -> Manifest:
     try:
-        est = estimate(suites, graders, store, price=price)
+        est = estimate(suites, graders, store, price=price, retry_ungraded=retry_ungraded)
         _echo_estimate(est)
         check_budget(est, budget)
         outcome = await execute(suites, graders, store, concurrency=concurrency, budget_tokens=budget,
-                                progress=progress)
+                                progress=progress, retry_ungraded=retry_ungraded)
     finally:
         await graders.aclose()
     price = est.price
@@ -146,10 +146,11 @@ async def _run(suites: list[Suite], graders: GraderSet, store: RunStore, manifes
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--quiet", is_flag=True, help="Print only the pass/fail line, not the summary.")
 @click.option("--no-html", is_flag=True, help="Write report.json only (no plots).")
+@click.option("--retry-ungraded", is_flag=True, help="With --resume: grade ungraded items again.")
 def run_command(suite_specs: tuple[str, ...], grader_choice: GraderChoice, concurrency: int, limit: int | None,
                 split: str, out_dir: Path | None, resume_dir: Path | None, budget_tokens: int | None,
                 price_in: float | None, price_out: float | None, cache_dir: Path | None, no_cache: bool,
-                no_progress: bool, quiet: bool, no_html: bool) -> None:
+                no_progress: bool, quiet: bool, no_html: bool, retry_ungraded: bool) -> None:
     """Grade SUITE... with the chosen grader(s); write results, report.json and report.html."""
     if resume_dir is not None:
         store = RunStore.open(resume_dir)
@@ -178,7 +179,8 @@ def run_command(suite_specs: tuple[str, ...], grader_choice: GraderChoice, concu
     click.echo(f"run directory: {store.dir}", err=True)
     price = (price_in, price_out) if price_in is not None and price_out is not None else None
     manifest = asyncio.run(_run(suites, graders, store, manifest, concurrency=concurrency,
-                                budget=budget_tokens, price=price, progress=not no_progress))
+                                budget=budget_tokens, price=price, progress=not no_progress,
+                                retry_ungraded=retry_ungraded))
     report = write_reports(store, html=not no_html)
     lines = summary_lines(report)
     click.echo("\n".join(lines[-1:] if quiet else lines))

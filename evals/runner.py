@@ -61,9 +61,11 @@ def gold_of(case: EvalCase) -> dict[str, bool | int | str]:
     return dict(case.mapped or {})
 
 
-def pending_items(suites: list[Suite], graders: GraderSet, store: RunStore) -> tuple[list[WorkItem], int]:
+def pending_items(
+    suites: list[Suite], graders: GraderSet, store: RunStore, *, retry_ungraded: bool = False
+) -> tuple[list[WorkItem], int]:
     """Work not yet in the run's results, and how many items were already done."""
-    done = store.done_keys()
+    done = store.done_keys(retry_ungraded=retry_ungraded)
     todo: list[WorkItem] = []
     skipped = 0
     for suite in suites:
@@ -82,9 +84,10 @@ def estimate(
     store: RunStore,
     *,
     price: tuple[float, float] | None = None,
+    retry_ungraded: bool = False,
 ) -> Estimate:
     """Tokens and cost of the model calls the remaining work will make (cached and local work is free)."""
-    todo, _ = pending_items(suites, graders, store)
+    todo, _ = pending_items(suites, graders, store, retry_ungraded=retry_ungraded)
     rubric = rubric_tokens() if any(not graders.is_free(g) for g in graders.graders) else 0
     requests = cached = t_in = t_out = 0
     for _, case, grader in todo:
@@ -137,6 +140,7 @@ async def execute(
     concurrency: int = 4,
     budget_tokens: int | None = None,
     progress: bool = True,
+    retry_ungraded: bool = False,
 ) -> RunOutcome:
     """Grade every pending item, appending each result durably as it completes.
 
@@ -145,10 +149,11 @@ async def execute(
         budget_tokens: stop scheduling new work once metered model tokens exceed this; the run is
             then `aborted` and can be resumed (with a higher budget).
         progress: show a tqdm progress bar on stderr (hidden when stderr is not a terminal).
+        retry_ungraded: grade again the items whose committed result is `ungraded` (the new row wins).
     """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
-    todo, skipped = pending_items(suites, graders, store)
+    todo, skipped = pending_items(suites, graders, store, retry_ungraded=retry_ungraded)
     queue: asyncio.Queue[WorkItem] = asyncio.Queue()
     for item in todo:
         queue.put_nowait(item)

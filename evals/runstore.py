@@ -158,9 +158,10 @@ class RunStore:
                 rows[row.key] = row
         return list(rows.values())
 
-    def done_keys(self) -> set[ResultKey]:
-        """Keys of results already committed."""
-        return {row.key for row in self.read_results()}
+    def done_keys(self, *, retry_ungraded: bool = False) -> set[ResultKey]:
+        """Keys of results already committed (without `ungraded` ones when they are to be retried)."""
+        rows = self.read_results()
+        return {row.key for row in rows if not (retry_ungraded and row.grade.status != "graded")}
 
     def append(self, row: ResultRow) -> None:
         """Append one result and fsync it before returning."""

@@ -20,7 +20,7 @@ from evals.metering import MeteredChatModel, Usage
 from evals.report import build_report
 from evals.runner import check_budget, estimate, execute
 from evals.runstore import GraderInfo, Manifest, RunStore
-from evals.suites import load_spec
+from evals.suites import Suite, load_spec
 from simulator.errors import CooldownError
 from simulator.llm.base import Message
 from simulator.llm.fake import FakeChatModel
@@ -28,7 +28,7 @@ from simulator.llm.fake import FakeChatModel
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _manifest(graders: GraderSet, suites: list) -> Manifest:  # type: ignore[type-arg]
+def _manifest(graders: GraderSet, suites: list[Suite]) -> Manifest:
     return Manifest(
         name="t", created="now", specs=[s.spec for s in suites], split="test", limit=None, grader="local",
         concurrency=4, graders=[GraderInfo(name=g.name, version=g.version) for g in graders.graders],
@@ -133,6 +133,19 @@ def test_budget_ceiling_refuses_and_aborts(tmp_path: Path) -> None:
     outcome = asyncio.run(execute(suites, graders, store, concurrency=1, budget_tokens=1000, progress=False))
     assert outcome.status == "aborted" and "budget" in (outcome.reason or "")
     assert outcome.done_now == 1
+
+
+def test_retry_ungraded_regrades_only_ungraded_items(tmp_path: Path) -> None:
+    suites = [load_spec(str(write_suite(tmp_path / "s.jsonl", 10)), split="test")]
+    graders = GraderSet(graders=[OracleGrader(ungraded_every=5)])
+    store = RunStore.create(tmp_path / "run", _manifest(graders, suites))
+    asyncio.run(execute(suites, graders, store, progress=False))
+    assert sum(r.grade.status == "ungraded" for r in store.read_results()) == 2
+    again = OracleGrader()
+    out = asyncio.run(execute(suites, GraderSet(graders=[again]), store, progress=False, retry_ungraded=True))
+    assert again.calls == 2 and out.skipped_done == 8
+    rows = store.read_results()
+    assert len(rows) == 10 and all(r.grade.status == "graded" for r in rows)
 
 
 def test_report_flags_suite_with_too_many_ungraded(tmp_path: Path) -> None:
