@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_evals_support import gold_case, write_suite
@@ -45,7 +47,9 @@ def test_yaml_suite_loads_with_line_numbers(tmp_path: Path) -> None:
         (lambda c: c.update(split="dev"), "split"),
     ],
 )
-def test_bad_case_reports_file_line_and_field(tmp_path: Path, mutate, expected: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_case_reports_file_line_and_field(
+    tmp_path: Path, mutate: Callable[[dict[str, Any]], None], expected: str
+) -> None:
     lines = [gold_case(0), gold_case(1), gold_case(2)]
     mutate(lines[2])
     path = tmp_path / "bad.jsonl"

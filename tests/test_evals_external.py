@@ -54,7 +54,7 @@ def test_annomi_mapping_and_ties(tmp_path: Path) -> None:
                  "reflection_exists": "True", "reflection_subtype": "complex", "mi_quality": "high"}),
         _rec(3, {**base, "question_subtype": "open|closed"}),
     ])
-    closed, advice, refl = (c.mapped for c in load_external("annomi", path))
+    closed, advice, refl = (c.mapped or {} for c in load_external("annomi", path))
     assert closed == {"behaviour.open_question": False, "behaviour.reflection": False,
                       "behaviour.information": False}  # no listening label for a closed question
     assert advice["listening"] is False
