@@ -8,6 +8,7 @@ integrity view without payload spans). A payload must never flip `manipulative` 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -146,11 +147,28 @@ def measure(templates: list[dict[str, Any]], bases: list[Base]) -> Outcome:
 TEMPLATES = load_corpus("grader_payloads.yaml")["templates"]
 
 
+@functools.cache
+def per_template() -> dict[str, Outcome]:
+    """Each template's outcome over all base turns (computed once per run)."""
+    bases = base_turns()
+    return {t["id"]: measure([t], bases) for t in TEMPLATES}
+
+
+def merged() -> Outcome:
+    out = Outcome([], Counter(), [], [])
+    for part in per_template().values():
+        out.flips.extend(part.flips)
+        out.deltas.update(part.deltas)
+        out.rejected.extend(part.rejected)
+        out.raised.extend(part.raised)
+    return out
+
+
 @pytest.mark.xfail(strict=True, reason="bug: payload families " + ", ".join(sorted(KNOWN_LEAKS)) + " move the verdict")
 def test_a1_metamorphic_injection_invariance(figures: FigureBook) -> None:
     bases = base_turns()
     assert len(bases) >= 30 and len(TEMPLATES) >= 12
-    result = measure(TEMPLATES, bases)
+    result = merged()
     figures.record(
         "A1",
         f"metamorphic, local appraiser ({len(bases)} bases x {len(TEMPLATES)} payloads)",
@@ -173,7 +191,7 @@ def test_a1_metamorphic_injection_invariance(figures: FigureBook) -> None:
     ],
 )
 def test_a1_payload_family_is_invariant(template: dict[str, Any]) -> None:
-    result = measure([template], base_turns())
+    result = per_template()[template["id"]]
     assert not result.flips and result.deltas[0] == result.n, (result.flips, result.deltas, result.raised[:5])
 
 
