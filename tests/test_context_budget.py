@@ -26,7 +26,7 @@ def _agent(text: str, *behaviours: Behaviour, mood: str = "angry", manip: bool =
     verdict = TurnVerdict(
         perspective_taking=2,
         behaviours=list(behaviours),
-        manipulation_tactics=["pressure"] if manip else [],  # type: ignore[list-item]
+        manipulation_tactics=["pressure"] if manip else [],
     )
     return LoggedTurn(utterance=Utterance(role="agent", text=text), verdict=verdict, mood_label=mood)
 
@@ -138,7 +138,7 @@ async def test_real_caller_prompt_within_budget_at_turn_60_and_flat(form: str) -
     persona = load_persona(Path(__file__).resolve().parent.parent / "personas" / "backfire_brian.yaml")
     state = initial_state(persona, "normal")
     model = FakeChatModel(default_reply="Still waiting.")
-    model._info = ModelInfo(role="caller", provider="fake", model="fake", prompt_form=form)  # type: ignore[arg-type]
+    model._info = ModelInfo(role="caller", provider="fake", model="fake", prompt_form=form)
     budget = 1600
     caller = Caller(model, script_for(persona, "normal", new_canary()), budget_tokens=budget)
     turns = _call(100)
@@ -150,7 +150,7 @@ async def test_real_caller_prompt_within_budget_at_turn_60_and_flat(form: str) -
                 reply = ev
         assert reply is not None
         req = model.requests[-1]
-        sent = count_tokens(req.prompt) if form == "completion" else count_messages(req.messages)
+        sent = count_tokens(req.prompt or "") if form == "completion" else count_messages(req.messages)
         assert sent <= budget, f"turn {n}: {sent} tokens sent"
         sizes.append(sent)
     assert sizes[59] <= budget
