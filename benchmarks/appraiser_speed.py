@@ -1,0 +1,47 @@
+"""Figure 3: the local appraiser's throughput on one core and its latency distribution.
+
+Input: every turn of the shipped gold suites (with their context and scenario), graded one after another
+in this process by `simulator.appraiser.appraise.appraise` (weights loaded once, as in the app). Turns per
+second are given by wall time and by this process's CPU time (the latter is less affected by other
+work on a shared machine).
+"""
+
+from __future__ import annotations
+
+import time
+
+from benchmarks.common import Dist, Figure, check, measured, ms
+from benchmarks.fixtures import gold_requests
+
+
+def appraise_all(passes: int) -> tuple[list[float], float, float, int]:
+    """Per-turn latencies (ms), total wall and CPU seconds, and the number of turns graded."""
+    from simulator.appraiser.appraise import appraise
+
+    requests = gold_requests()
+    appraise(requests[0].trainee_turn, requests[0].context, requests[0].scenario)  # load weights
+    lat: list[float] = []
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    for _ in range(passes):
+        for req in requests:
+            t0 = time.perf_counter()
+            appraise(req.trainee_turn, req.context, req.scenario)
+            lat.append(ms(time.perf_counter() - t0))
+    return lat, time.perf_counter() - wall0, time.process_time() - cpu0, len(lat)
+
+
+def run(*, quick: bool) -> Figure:
+    """Measure figure 3."""
+    fig = Figure(key="appraiser", title="Local appraiser: turns per second on one core, latency")
+    with measured(fig):
+        lat, wall, cpu, n = appraise_all(1 if quick else 3)
+        dist = Dist.of(lat)
+        fig.numbers.update({
+            "turns": n, "latency_ms": dist.model_dump(), "turns_per_s_wall": n / wall, "turns_per_s_cpu": n / cpu,
+        })  # fmt: skip
+        fig.series["latency_ms"] = lat
+        fig.targets.append(check("turns per second (CPU time, one core)", n / cpu, ge=1000, unit="/s",
+                                 goal=">= 1,000 turns/s", note=f"wall-clock {n / wall:,.0f}/s"))  # fmt: skip
+        fig.targets.append(check("p95 latency", dist.p95, le=10, unit=" ms", goal="< 10 ms",
+                                 note=f"median {dist.median:.2f} ms, max {dist.max:.1f} ms"))  # fmt: skip
+    return fig
