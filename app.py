@@ -267,10 +267,11 @@ def build(settings: Settings, deps: AppDeps | None = None) -> gr.Blocks:
                     with gr.Column(scale=3):
                         chat = gr.Chatbot(
                             label="The call", height=440, render_markdown=False, sanitize_html=True,
-                            allow_tags=False, feedback_options=None, elem_id="call-chat",
+                            allow_tags=False, feedback_options=None, buttons=["copy_all"], elem_id="call-chat",
                         )  # fmt: skip
                         msg = gr.Textbox(
-                            label="You say", lines=2, max_length=settings.max_turn_chars, elem_id="turn-box",
+                            label="You say", lines=1, max_lines=6, max_length=settings.max_turn_chars,
+                            elem_id="turn-box",
                             placeholder="Type what you say to the caller, then Enter",
                         )  # fmt: skip
                         with gr.Row():

@@ -85,9 +85,9 @@ def lint_text(text: str, filename: str = "") -> list[str]:
 
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         return [f"{filename or 'pasted.yaml'}:1:1: the text is over {MAX_FILE_BYTES // 1024} KB; shorten it"]
-    stem = Path(filename).stem if filename else ""
-    if not _NAME.fullmatch(stem or "x"):
+    if filename and (not _NAME.fullmatch(filename) or filename.startswith(".")):
         return ["file name: use letters, digits, '_', '-' or '.' only (e.g. dana_delayed_order.yaml)"]
+    stem = Path(filename).stem if filename else ""
     if not stem:
         found = _ID_LINE.search(text)
         stem = found.group(1) if found else "pasted"

@@ -76,12 +76,15 @@ def stars(n: int) -> str:
 
 
 def persona_cards(personas: Sequence[Persona]) -> str:
-    """The persona library as cards: name, temperament, situation, challenge, a one-line brief."""
+    """The persona library as cards: name, temperament, situation, challenge, what the caller wants.
+
+    Only the caller's side is shown: the scenario summary and ground truth would give the call away.
+    """
     cards = []
     for p in personas:
         focus = p.scenario.technique_focus
         meta = esc(p.identity.temperament) + (f" · technique: {esc(focus)}" if focus else "")
-        brief = p.scenario.summary.split(". ")[0].rstrip(".") + "."
+        brief = "Wants: " + " ".join(p.scenario.demands)  # the caller's view; the summary holds the truth
         cards.append(
             f'<div class="cd-card" data-persona="{esc(p.id)}"><h4>{esc(p.identity.name)}</h4>'
             f'<div class="meta">{meta} · <span class="cd-stars" title="challenge">'
