@@ -188,3 +188,12 @@ async def retry(session: CallSession) -> list[TurnEvent]:
 def of(events: list[TurnEvent], kind: type[E]) -> list[E]:
     """The events of one kind."""
     return [e for e in events if isinstance(e, kind)]
+
+
+def fast_db_url(name: str) -> tuple[str, Path]:
+    """A SQLite URL on tmpfs when there is one (these tests measure our logic, not the disk's fsync)."""
+    import tempfile
+
+    shm = Path("/dev/shm")
+    folder = Path(tempfile.mkdtemp(prefix="cooldown-rel-", dir=shm if shm.is_dir() else None))
+    return f"sqlite:///{folder / name}", folder

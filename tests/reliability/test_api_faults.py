@@ -7,6 +7,7 @@ model call, a partial reply is never stored as final, and the session stays usab
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 
@@ -22,6 +23,7 @@ from .support import (
     FakeServer,
     caller_model,
     error_response,
+    fast_db_url,
     of,
     play,
     retry,
@@ -39,9 +41,11 @@ FULL = "".join(REPLY).strip()
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
-    s = Store.open(f"sqlite:///{tmp_path_factory.mktemp('faults') / 'faults.db'}")
+    url, folder = fast_db_url("faults.db")
+    s = Store.open(url)
     yield s
     s.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def ok(request: httpx.Request, n: int) -> httpx.Response:
