@@ -21,6 +21,7 @@ import pytest
 from simulator.call import CallEnded, CallerDone, CallerText, CallSession
 from simulator.llm.base import ModelInfo
 from simulator.llm.fake import FakeChatModel, FakeRequest
+from simulator.mood import mood_label
 from simulator.storage import Store
 
 from .conftest import FigureBook
@@ -251,7 +252,7 @@ async def test_b5_out_of_character_replies_never_shown(store: Store, figures: Fi
             done.fallback
             and len(fake.requests) == 3
             and shown == done.text
-            and done.text in session.persona.example_lines.for_mood(session.caller.script.mood_label(session.state))
+            and done.text in session.persona.example_lines.for_mood(mood_label(session.state))
             and any(k.startswith("guard_") for k in kinds)
         )
         results[name] = ok
