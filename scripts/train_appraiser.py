@@ -9,7 +9,7 @@ Deterministic: fixed seeds, liblinear/lbfgs solvers, sorted inputs; the same dat
 
 Heads (all linear, scikit-learn here, numpy at runtime): 11 behaviours, a 5-class score head, 5 technique
 presence heads, one shared "used manipulatively" head, 5 tactics. Binary thresholds are tuned on
-out-of-fold predictions (5 group folds over the training items), then every head is refit on all of them.
+out-of-fold predictions (4 group folds over the training items), then every head is refit on all of them.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def fit_binary(X: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float]:
     if y.min() == y.max():
         return np.zeros(X.shape[1]), (8.0 if y[0] else -8.0)
     model = LogisticRegression(
-        C=C_BINARY, class_weight="balanced", solver="liblinear", random_state=SEED, max_iter=2000
+        C=C_BINARY, class_weight="balanced", solver="liblinear", random_state=SEED, max_iter=2000, tol=1e-3
     )
     model.fit(X, y)
     return model.coef_[0], float(model.intercept_[0])
@@ -106,7 +106,7 @@ def fit_binary(X: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float]:
 
 def fit_score(X: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The 0-4 score head (multinomial); classes absent from training get a very low bias."""
-    model = LogisticRegression(C=C_SCORE, solver="lbfgs", max_iter=5000, random_state=SEED)
+    model = LogisticRegression(C=C_SCORE, solver="lbfgs", max_iter=500, tol=1e-3, random_state=SEED)
     model.fit(X, y)
     W = np.zeros((5, X.shape[1]))
     b = np.full(5, -30.0)
@@ -143,9 +143,9 @@ def binary_rows() -> list[tuple[int, str]]:
 
 
 def tune_thresholds(X: sparse.csr_matrix, y: dict[str, np.ndarray], groups: list[str]) -> np.ndarray:
-    """Per-head thresholds that maximise out-of-fold F1 (5 group folds), shrunk towards 0.5."""
+    """Per-head thresholds that maximise out-of-fold F1 (4 group folds), shrunk towards 0.5."""
     oof = np.zeros((X.shape[0], N_HEADS))
-    for train_idx, val_idx in GroupKFold(n_splits=5).split(X, groups=groups):
+    for train_idx, val_idx in GroupKFold(n_splits=4).split(X, groups=groups):
         sub = {k: v[train_idx] for k, v in y.items()}
         W, b = fit_all(X[train_idx], sub)
         oof[val_idx] = 1.0 / (1.0 + np.exp(-(X[val_idx] @ W.T + b)))
