@@ -56,11 +56,10 @@ def local_grader() -> TurnGrader:
 
 def llm_grader(model: ChatModel) -> TurnGrader:
     """The LLM grading chain (`simulator.grading.chain.LLMGrader`) over `model`."""
-    try:
-        from simulator.grading.chain import LLMGrader
-    except ImportError as err:
-        raise ConfigError(f"the LLM grader is not available ({err}); use --grader local") from None
-    grader: TurnGrader = LLMGrader(model)
+    from simulator.config import load_settings
+    from simulator.grading.setup import build_llm_grader
+
+    grader: TurnGrader = build_llm_grader(load_settings(), model=model)
     return grader
 
 

@@ -32,6 +32,8 @@ class FriendlyGroup(click.Group):
         "grade": "simulator.cli_grade:grade",
         "evals": "evals.cli:evals",
         "personas": "simulator.cli_personas:personas",
+        "chat": "simulator.cli_chat:chat",
+        "sessions": "simulator.cli_chat:sessions",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -74,10 +74,10 @@ def build_dependencies(llm_grading: bool | None) -> Deps:
         ) from exc
     local = LocalAppraiser()
     llm = None
-    if settings.llm_grading if llm_grading is None else llm_grading:
-        from simulator.grading.chain import LLMGrader
+    from simulator.grading.setup import build_llm_grader, llm_grading_enabled
 
-        llm = LLMGrader(get_model("grader", settings))
+    if llm_grading_enabled(settings)[0] if llm_grading is None else llm_grading:
+        llm = build_llm_grader(settings)
     return get_model("caller", settings), local, llm
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from simulator.errors import ConfigError
@@ -84,8 +84,18 @@ class Settings(BaseSettings):
 
     caller: RoleSettings = Field(default_factory=RoleSettings)
     grader: GraderSettings = Field(default_factory=GraderSettings)
-    llm_grading: bool = True
-    """Grade every turn with the grader model too (the local appraiser always grades)."""
+    llm_grading: Literal["auto", "on", "off"] = "auto"
+    """Grade every turn with the grader model too (the local appraiser always grades). `auto` = on,
+    except when the grader is the embedded demo model, which cannot grade usefully (and would take the
+    CPU the caller needs)."""
+
+    @field_validator("llm_grading", mode="before")
+    @classmethod
+    def _bool_words(cls, value: object) -> object:
+        words = {"true": "on", "1": "on", "yes": "on", "false": "off", "0": "off", "no": "off"}
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return words.get(str(value).strip().lower(), value)
 
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     gguf: Path | None = None

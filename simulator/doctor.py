@@ -68,7 +68,12 @@ async def run_doctor(*, call: bool = True, echo: Callable[[str], None] = print) 
     except CooldownError as exc:
         echo(f"tiktoken: NOT AVAILABLE — {exc}")
         ok = False
-    echo(f"grading : local appraiser on every turn; LLM grading {'on' if settings.llm_grading else 'off'}")
+    from simulator.grading.setup import llm_grading_enabled
+
+    try:
+        echo(f"grading : local appraiser on every turn; LLM grading {llm_grading_enabled(settings)[1]}")
+    except CooldownError as exc:
+        echo(f"grading : local appraiser on every turn; LLM grading unavailable — {exc}")
     url = settings.resolved_database_url()
     echo(f"storage : {_mask(url)}")
     echo(f"data dir: {settings.data_dir}")

@@ -249,11 +249,6 @@ def make_grader(kind: GraderKind, *, model: ChatModel | None = None) -> TurnGrad
     if model is not None:
         return LLMGrader(model, persona_summary=library_persona_summary)
     from simulator.config import load_settings
-    from simulator.llm import get_model
+    from simulator.grading.setup import build_llm_grader
 
-    settings = load_settings()
-    return LLMGrader(
-        get_model("grader", settings),
-        max_tokens=settings.grader.max_tokens,
-        persona_summary=library_persona_summary,
-    )
+    return build_llm_grader(load_settings(), persona_summary=library_persona_summary)
