@@ -293,7 +293,7 @@ def build(settings: Settings, deps: AppDeps | None = None) -> gr.Blocks:
                     picker = gr.Dropdown(label="Open a call", choices=[], elem_id="history-pick")
                     open_btn = gr.Button("Open", elem_id="history-open")
                 table = gr.Dataframe(
-                    headers=["started", "caller", "difficulty", "mode", "turns", "outcome", "id"], interactive=False,
+                    headers=["started", "caller", "difficulty", "mode", "messages", "outcome", "id"], interactive=False,
                     elem_id="history-table",
                 )  # fmt: skip
                 h_status = gr.Markdown()
@@ -330,9 +330,16 @@ def build(settings: Settings, deps: AppDeps | None = None) -> gr.Blocks:
             trigger(
                 send, [msg, live_state], turn_outputs, api_name=api, api_visibility="undocumented",
                 concurrency_id="turn",
-            ).then(after_turn, [live_state, dl_state], [*debrief_outputs, tabs], api_visibility="private")  # fmt: skip
+            ).then(
+                after_turn, [live_state, dl_state], [*debrief_outputs, tabs], api_visibility="private",
+                show_progress="hidden",
+            )  # fmt: skip
         retry_btn.click(retry, [live_state], turn_outputs, api_visibility="private", concurrency_id="turn").then(
-            after_turn, [live_state, dl_state], [*debrief_outputs, tabs], api_visibility="private"
+            after_turn,
+            [live_state, dl_state],
+            [*debrief_outputs, tabs],
+            api_visibility="private",
+            show_progress="hidden",
         )
         end_btn.click(
             end_call,
@@ -357,8 +364,8 @@ def _review_view(prefix: str) -> tuple[Any, ...]:
     """The components of one call review (used by the Debrief and History tabs)."""
     outcome = gr.HTML(elem_id=f"{prefix}-outcome", js_on_load=None)
     with gr.Row():
-        mood = gr.Plot(label="The caller's mood", elem_id=f"{prefix}-mood-plot")
-        scores = gr.Plot(label="Your scores", elem_id=f"{prefix}-score-plot")
+        mood = gr.Plot(label="The caller's mood", show_label=False, elem_id=f"{prefix}-mood-plot")
+        scores = gr.Plot(label="Your scores", show_label=False, elem_id=f"{prefix}-score-plot")
     with gr.Row():
         dl_md = gr.DownloadButton("Download Markdown", visible=False, elem_id=f"{prefix}-dl-md")
         dl_json = gr.DownloadButton("Download JSON", visible=False, elem_id=f"{prefix}-dl-json")

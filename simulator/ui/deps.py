@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from simulator.config import Settings
 from simulator.errors import ConfigError, InputRejected
-from simulator.grading.base import GradeRequest, TurnGrader
-from simulator.labels import TurnGrade
+from simulator.grading.base import TurnGrader
 from simulator.llm.base import ChatModel, ModelInfo
 from simulator.storage import Store
 
@@ -46,48 +45,26 @@ class AppDeps:
         return [self.local_grader.name] + ([self.llm_grader.name] if self.llm_grader else [])
 
 
-class _AppraiserAdapter:
-    """`TurnGrader` over `simulator.appraiser.appraise`, used only if `LocalAppraiser` is not exported.
-
-    (Should move to `simulator.appraiser` as `LocalAppraiser`; it is here so the page works meanwhile.)
-    """
-
-    name = "local:appraiser"
-    version = "adapter-1"
-
-    async def grade(self, request: GradeRequest) -> TurnGrade:
-        from simulator.appraiser.appraise import appraise
-
-        try:
-            verdict = appraise(request.trainee_turn, request.context, request.scenario)
-        except Exception as exc:  # fail closed: never a default score
-            return TurnGrade.ungraded(self.name, f"appraiser failed: {type(exc).__name__}")
-        return TurnGrade(status="graded", verdict=verdict, grader=self.name, grader_version=self.version)
-
-
 def local_grader() -> TurnGrader:
     """The shipped local appraiser as a `TurnGrader`."""
-    try:
-        from simulator.appraiser import LocalAppraiser  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return _AppraiserAdapter()
+    from simulator.appraiser import LocalAppraiser
+
     grader: TurnGrader = LocalAppraiser()
     return grader
 
 
 def default_deps(settings: Settings) -> AppDeps:
     """The configured models (embedded SmolLM2-135M when nothing is set), graders and store."""
+    from simulator.grading.setup import build_llm_grader, llm_grading_enabled
     from simulator.llm import get_model
 
     caller = get_model("caller", settings)
     llm_grader: TurnGrader | None = None
     grader_info = None
-    if settings.llm_grading:
-        from simulator.grading.chain import LLMGrader
-
+    if llm_grading_enabled(settings)[0]:
         grader_model = get_model("grader", settings)
         grader_info = grader_model.info
-        llm_grader = LLMGrader(grader_model)
+        llm_grader = build_llm_grader(settings, model=grader_model)
     store = Store.open(settings.database_url, settings.data_dir)
     return AppDeps(caller, local_grader(), llm_grader, store, grader_info)
 

@@ -230,13 +230,14 @@ def exam_notice(turns: int) -> str:
     )
 
 
-def outcome_banner(outcome: str | None, reason: str | None = None) -> str:
-    """The call's outcome as a coloured banner (empty while the call is going)."""
+def outcome_banner(outcome: str | None, reason: str | None = None, *, hint: bool = True) -> str:
+    """The call's outcome as a coloured banner (empty while the call is going); `hint` points to the debrief."""
     if not outcome:
         return ""
     text = OUTCOME_TEXT.get(outcome, outcome.replace("_", " "))
     why = f'<div style="font-weight:400;font-size:0.9em">{esc(reason)}</div>' if reason else ""
     return (
         f'<div class="cd-outcome {esc(outcome)}" data-outcome="{esc(outcome)}">Call ended — {esc(text)}{why}'
-        '<div style="font-weight:400;font-size:0.9em">Open the Debrief tab for the review.</div></div>'
+        + ('<div style="font-weight:400;font-size:0.9em">Open the Debrief tab for the review.</div>' if hint else "")
+        + "</div>"
     )

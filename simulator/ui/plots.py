@@ -15,7 +15,7 @@ COLOURS = {"anger": "#dc2626", "trust": "#16a34a", "entrenchment": "#d97706"}
 
 def mood_figure(debrief: Debrief) -> Figure:
     """Anger, trust and entrenchment after each trainee turn (turn 0 is the start of the call)."""
-    fig = Figure(figsize=(6.4, 3.0), dpi=100, layout="constrained")
+    fig = Figure(figsize=(6.4, 3.3), dpi=100, layout="constrained")
     ax = fig.add_subplot()
     points = debrief.mood_trajectory
     turns = [n for n, _ in points]
@@ -28,7 +28,7 @@ def mood_figure(debrief: Debrief) -> Figure:
     if turns:
         ax.set_xticks(turns)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize="small")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncols=3, fontsize="small", frameon=False)
     if debrief.outcome:
         ax.annotate(debrief.outcome.replace("_", " "), xy=(1, 0), xycoords="axes fraction",
                     xytext=(-4, 4), textcoords="offset points", ha="right", fontsize="small")  # fmt: skip
@@ -44,7 +44,8 @@ def score_figure(debrief: Debrief) -> Figure:
     colours = ["#b91c1c" if s.manipulative else "#2563eb" for s in debrief.turns]
     bars = ax.bar(turns, values, color=colours)
     for bar, s in zip(bars, debrief.turns, strict=True):
-        label = "ungraded" if s.perspective_taking is None else ("manip." if s.manipulative else "")
+        label = "ungraded" if s.perspective_taking is None else str(s.perspective_taking)
+        label += " manip." if s.manipulative else ""
         if label:
             ax.annotate(label, xy=(bar.get_x() + bar.get_width() / 2, bar.get_height()), xytext=(0, 2),
                         textcoords="offset points", ha="center", fontsize="x-small")  # fmt: skip

@@ -23,7 +23,7 @@ from simulator.ui.panels import OUTCOME_TEXT, feedback_card, outcome_banner
 from simulator.ui.plots import mood_figure, score_figure
 from simulator.ui.text import esc, safe_markdown
 
-HISTORY_HEADERS = ["started", "caller", "difficulty", "mode", "turns", "outcome", "id"]
+HISTORY_HEADERS = ["started", "caller", "difficulty", "mode", "messages", "outcome", "id"]
 
 
 @dataclass
@@ -106,7 +106,7 @@ def review(store: Store, session_id: str, *, trainee: str | None = None) -> Revi
         transcript_html=annotated_transcript(record),
         mood_plot=mood_figure(debrief),
         score_plot=score_figure(debrief),
-        outcome_html=outcome_banner(record.outcome, record.outcome_reason),
+        outcome_html=outcome_banner(record.outcome, record.outcome_reason, hint=False),
     )
 
 
