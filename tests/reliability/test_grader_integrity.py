@@ -270,7 +270,6 @@ def test_a8_empty_and_control_only_turns_are_refused_before_storage(figures: Fig
     assert refused == len(BAD_INPUTS)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the appraiser gives 2 to content-free turns ('Okay.', 'Solution:')")
 def test_a8_master_key_turns_get_no_credit(figures: FigureBook) -> None:
     scores: dict[str, int] = {}
     for key in MASTER_KEYS:
