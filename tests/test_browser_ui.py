@@ -3,8 +3,7 @@
 One trainee picks the backfire caller, plays three turns and watches the mood panel move, ends the
 call, sees the debrief plots, downloads the transcript, reopens the call from History and lints a
 persona in the designer tab. Two more browser contexts play at the same time and never see each
-other's turns; one of them types HTML/Markdown attacks that must run and load nothing (Gradio's sanitiser drops the
-tags; the Markdown image shows as literal text because the chat does not render Markdown).
+other's turns; one of them types HTML/Markdown attacks that must show as text and run or load nothing.
 Screenshots of each step are written to docs/screenshots/.
 
 Chromium is Debian's (`/usr/bin/chromium`, installed by scripts/setup.sh); never `playwright install`.
@@ -233,8 +232,8 @@ def test_two_trainees_never_see_each_other(app_url: str, browser: object) -> Non
     chat_a, chat_b = _chat_text(page_a), _chat_text(page_b)
     assert "ALPHA" in chat_a and "ZULU" not in chat_a
     assert "ZULU" in chat_b and "ALPHA" not in chat_b
-    # the attack runs and loads nothing: tags are sanitised away, the Markdown image stays literal text
-    assert "![pixel](http://203.0.113.9/pixel.png)" in chat_b
+    # the attack is shown as text, and runs or loads nothing
+    assert "<img" in chat_b and "onerror" in chat_b and "![pixel](http://203.0.113.9/pixel.png)" in chat_b
     assert page_b.locator("#call-chat img[src='x'], #call-chat script").count() == 0
     assert page_b.locator("#feedback-panel img, #feedback-panel script").count() == 0
     assert watch_a.dialogs == [] and watch_b.dialogs == []

@@ -8,6 +8,7 @@ turn appears in the chat: rejected text never reaches a model and never shows as
 from __future__ import annotations
 
 import contextlib
+import html
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -119,8 +120,14 @@ class LiveCall:
             self.status = event.message + ("" if event.retryable else " Type your next message to carry on.")
 
     def messages(self) -> list[dict[str, str]]:
-        """The chat for `gr.Chatbot` (messages format, our bookkeeping keys removed)."""
-        return [{"role": m["role"], "content": m["content"]} for m in self.chat if m["content"]]
+        """The chat for `gr.Chatbot` (messages format), HTML-escaped so every word shows as typed.
+
+        The chat renders neither Markdown nor HTML, but Gradio's sanitiser would still let harmless-looking
+        tags (`<img src=x>`) become elements; escaped, they stay text.
+        """
+        return [
+            {"role": m["role"], "content": html.escape(m["content"], quote=False)} for m in self.chat if m["content"]
+        ]
 
     # -- actions ---------------------------------------------------------------------------------
 
