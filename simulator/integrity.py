@@ -102,7 +102,11 @@ _RE_GRADER_ADDRESS = re.compile(
     r"|\b(?:grader|evaluator|rubric|llm|language model|ai model)\b"
     r"|\b(?:rate|score|grade|mark)\s+(?:this|me|my|the)\b[^.\n]{0,30}\b(?:\d|full|top|max|high|perfect)"
     r"|\b10\s*/\s*10\b|\[\[\s*\d+\s*\]\]|\bfull marks\b"
-    r"|\b(?:evaluation|grading|assessment) (?:complete|finished|done|result)",
+    r"|\b(?:evaluation|grading|assessment) (?:complete|finished|done|result)"
+    # reasoning/verdict openers aimed at a judge ("master keys"), and scores stated as if already given
+    r"|\bthought process\s*:|\bfinal (?:verdict|score|grade|rating|answer)\s*:"
+    r"|(?<!credit )\b(?:score|grade|rating|verdict)\s*(?:is|should be|must be|[:=])\s*\[*\d"
+    r"|\bperspective[- _]taking\s*[:=]?\s*\d\s*/\s*\d|\bno manipulation (?:detected|found|present)\b",
     re.IGNORECASE,
 )
 _WRAPPER_TAGS = (
@@ -307,4 +311,27 @@ def strip_injection_spans(text: str) -> str:
     for start, end in spans:
         keep[start:end] = bytes(end - start)
     kept = "".join(ch for ch, k in zip(clean, keep, strict=True) if k and ch != "⟧")
+    kept = _drop_unbalanced_brackets(kept)
+    kept = "\n".join(line for line in kept.split("\n") if not line.strip() or re.search(r"\w", line))
     return re.sub(r"[ \t]*\n\s*\n\s*", "\n\n", kept).strip()
+
+
+def _drop_unbalanced_brackets(text: str) -> str:
+    """Remove brackets left without their partner by a cut ("… sorry (" + payload + ")"), and empty pairs.
+
+    A removed payload must not leave punctuation behind that moves the grade."""
+    pairs = {")": "(", "]": "[", "}": "{"}
+    stack: list[tuple[str, int]] = []
+    drop: set[int] = set()
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            stack.append((ch, i))
+        elif ch in pairs:
+            if stack and stack[-1][0] == pairs[ch]:
+                opener = stack.pop()[1]
+                if not text[opener + 1 : i].strip():
+                    drop.update((opener, i))
+            else:
+                drop.add(i)
+    drop.update(i for _, i in stack)
+    return "".join(ch for i, ch in enumerate(text) if i not in drop) if drop else text
