@@ -184,6 +184,8 @@ class OpenAICompatModel:
                         got.append(text)
                         yield text
         except TimeoutError as exc:
+            if not got:  # nothing arrived: a stalled server, not a dropped line
+                raise ModelTimeout(self._budget_message()) from exc
             raise ModelStreamInterrupted(self._budget_message(), partial="".join(got)) from exc
         except ModelError:
             raise
