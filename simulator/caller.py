@@ -331,7 +331,9 @@ def script_for(persona: Persona, difficulty: DifficultyName, canary: str) -> Cal
         *s.demands,
         *s.real_needs,
     ]
-    guard = CallerGuard(canary=canary, hidden_texts=persona.hidden_texts(), allowed_texts=visible)
+    guard = CallerGuard(
+        canary=canary, hidden_texts=[*persona.hidden_texts(), *_prompt_scaffolding()], allowed_texts=visible
+    )
     return CallerScript(
         render_chat=chat,
         render_completion=completion,
@@ -351,3 +353,17 @@ async def _aclose(stream: Any) -> None:
     close = getattr(stream, "aclose", None)
     if close is not None:
         await close()
+
+
+def _prompt_scaffolding() -> list[str]:
+    """The fixed text of the caller prompts (rules layer, section headings): a caller that recites it is
+    leaking its prompt, so the guard treats it like hidden notes."""
+    from simulator.prompts import load_template, placeholders
+
+    texts = []
+    for name in ("caller_guidelines", "caller_system", "caller_completion"):
+        template = load_template(name)
+        for var in placeholders(template):
+            template = re.sub(r"\{\{\s*" + var + r"\s*\}\}", "\n", template)
+        texts.append(template)
+    return texts

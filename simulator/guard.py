@@ -98,6 +98,14 @@ _STRUCTURED: tuple[re.Pattern[str], ...] = (
     re.compile(r"\"[\w ]{1,40}\"\s*:\s*[\"\[{\d tfn]"),
     re.compile(r"<\|?/?\s*(im_start|im_end|endoftext|s|system|user|assistant|\|)[^>]*>", _I),
     re.compile(r"</?[a-z_][\w-]*(\s[^>]*)?>", _I),
+    # a persona file recited: YAML comments and the schema's own keys at the start of a line
+    re.compile(r"^\s*#", re.MULTILINE),
+    re.compile(
+        r"^\s*-?\s*(?:schema_version|id|identity|scenario|emotion|emotional_model|opening_lines|example_lines|"
+        r"closing_lines|designer_notes|difficult(?:y|ies)|ground_truth|reactions?|rules|thresholds|turn_limit|"
+        r"knows|does_not_know|demands|real_needs|will_not_accept|remedies|state|start)\s*:",
+        re.MULTILINE,
+    ),
     re.compile(r"\[/?(INST|SYS)\]", _I),
     re.compile(r"###\s*[A-Z_]{3,}\s*###"),
     re.compile(r"^\s*(def|class|import|from \S+ import|function|const|var|SELECT)\b", re.MULTILINE),

@@ -207,11 +207,6 @@ async def test_b1_no_canary_or_structured_output_shown(campaign: Campaign, figur
     assert not bad
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a caller that prints its system prompt or persona YAML gets its first sentences released "
-    "(rules layer, YAML header and designer comments): the guard checks only persona hidden notes",
-)
 async def test_b1_no_system_prompt_or_persona_file_leak(campaign: Campaign, figures: FigureBook) -> None:
     bad = {k: v for k, v in campaign.shown.items() if k not in ("canary", "structured")}
     figures.record(
