@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     max_turn_chars: int = Field(default=2000, ge=1, le=100_000)
     max_turn_tokens: int = Field(default=600, ge=1, le=20_000)
 
+    auth: SecretStr | None = None
+    """Sign-in for the web page: `user:password,user2:password2` (COOLDOWN_AUTH). Unset = trainees type a name."""
+
     host: str = "127.0.0.1"
     port: int = Field(default=7860, ge=0, le=65535)
 
@@ -131,7 +134,11 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every configured secret value (for the log redaction filter)."""
         keys = [self.openai_api_key, self.caller.api_key, self.grader.api_key]
-        return [k.get_secret_value() for k in keys if k is not None and k.get_secret_value()]
+        found = [k.get_secret_value() for k in keys if k is not None and k.get_secret_value()]
+        if self.auth is not None:
+            pairs = self.auth.get_secret_value().split(",")
+            found += [p.partition(":")[2] for p in pairs if p.partition(":")[2]]
+        return found
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -6,7 +6,6 @@ own `AppDeps` (a `FakeChatModel` caller) to `app.build(settings, deps=...)`.
 
 from __future__ import annotations
 
-import os
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -87,11 +86,8 @@ def parse_auth(spec: str | None) -> list[tuple[str, str]] | None:
 
 
 def auth_from(settings: Settings) -> list[tuple[str, str]] | None:
-    """The auth list from `settings.auth` (when the setting exists) or the COOLDOWN_AUTH variable."""
-    value = getattr(settings, "auth", None)
-    if value is not None and hasattr(value, "get_secret_value"):
-        value = value.get_secret_value()
-    return parse_auth(value if isinstance(value, str) else os.environ.get(AUTH_ENV))
+    """The auth list from `settings.auth` (COOLDOWN_AUTH)."""
+    return parse_auth(settings.auth.get_secret_value() if settings.auth is not None else None)
 
 
 def clean_name(name: object) -> str:
