@@ -149,6 +149,9 @@ class _Limits:
     max_tokens: int
 
 
+
+ABANDON_REASON = "the trainee ended the call before an outcome"
+
 @dataclass
 class _Memory:
     history: list[LoggedTurn] = field(default_factory=list)
@@ -395,6 +398,17 @@ class CallSession:
     def transcript(self) -> list[Utterance]:
         """The call so far (final utterances), oldest first."""
         return [t.utterance for t in self._mem.history]
+
+    def abandon(self, reason: str = ABANDON_REASON) -> bool:
+        """The trainee ends the call before the state machine did: record it, refuse further turns.
+
+        Returns False (and changes nothing) when the call had already ended.
+        """
+        if self._mem.ended:
+            return False
+        self.store.end_session(self.id, "abandoned", reason)
+        self._mem.ended = True
+        return True
 
     def record(self) -> SessionRecord:
         """Everything stored about this call."""

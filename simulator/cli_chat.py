@@ -208,8 +208,7 @@ async def _play(
                 retries += 1
                 click.echo(f"  (retrying, attempt {retries + 1})", err=True)
                 events = session.retry()
-        if not session.ended:
-            store.end_session(session.id, "abandoned", "the trainee ended the call before an outcome")
+        if session.abandon():
             click.echo("\n*** You ended the call before it was resolved.")
         if llm is not None:
             click.echo("\nWaiting for the grader to finish...", err=True)

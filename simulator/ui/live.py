@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from simulator.call import (
+    ABANDON_REASON,
     CallEnded,
     CallerDone,
     CallerText,
@@ -29,7 +30,6 @@ from simulator.mood import MoodState, initial_state, mood_label
 from simulator.ui.panels import exam_notice, feedback_card, mood_panel, outcome_banner
 
 Mode = Literal["coach", "exam"]
-ABANDON_REASON = "the trainee ended the call before an outcome"
 
 
 @dataclass
@@ -178,10 +178,10 @@ class LiveCall:
 
     async def finish(self, grade_wait_s: float) -> None:
         """End the call (if the state machine has not), wait a little for LLM grades, release tasks."""
-        if not self.session.ended and not self.closed:
+        if not self.closed:
             with contextlib.suppress(CooldownError):
-                self.session.store.end_session(self.session.id, "abandoned", ABANDON_REASON)
-            self.outcome, self.outcome_reason = "abandoned", ABANDON_REASON
+                if self.session.abandon(ABANDON_REASON):
+                    self.outcome, self.outcome_reason = "abandoned", ABANDON_REASON
         self.closed = True
         if self.llm_grading:
             for event in await self.session.wait_for_grades(timeout=grade_wait_s):
