@@ -2,7 +2,7 @@
 
     cooldown chat --persona backfire_brian [--difficulty hard] [--trainee sam]
     printf 'Hello\\nWhat happened?\\n' | cooldown chat --persona backfire_brian   # scripted, EOF ends
-    cooldown sessions list | show ID | export ID --format md|json [--out FILE]
+    cooldown sessions list | show ID | export ID --format md|json [--out FILE] [--redact]
 
 Turns are read from the terminal, or line by line from stdin when it is not a terminal (EOF ends the
 call). After each turn the caller's mood is shown; at the end, the debrief. Errors are shown as one
@@ -334,14 +334,23 @@ def sessions_show(session_id: str) -> None:
 @click.argument("session_id")
 @click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None, help="Write to FILE.")
+@click.option(
+    "--redact", is_flag=True, default=False,
+    help="Replace emails, phone and card numbers, account numbers, postcodes and names with [KIND] placeholders.",
+)  # fmt: skip
 @friendly
-def sessions_export(session_id: str, fmt: Literal["md", "json"], out: str | None) -> None:
-    """Export one call as Markdown or round-trippable JSON (to stdout, or atomically to --out)."""
+def sessions_export(session_id: str, fmt: Literal["md", "json"], out: str | None, redact: bool) -> None:
+    """Export one call as Markdown or round-trippable JSON (to stdout, or atomically to --out).
+
+    With --redact, personal data is replaced in every free-text field first (simple rules, not a
+    guarantee: names the rules miss stay; see docs/reliability.md E7).
+    """
     from simulator.storage import write_export_file
+    from simulator.storage.export import render
 
     store = _open_store()
     try:
-        text = store.export_session(_resolve_id(store, session_id), fmt)
+        text = render(store.load_session(_resolve_id(store, session_id)), fmt, redact=redact)
     finally:
         store.close()
     if out is None:

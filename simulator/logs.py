@@ -1,7 +1,8 @@
 """Logging that never writes a secret, and never lets user text forge log lines.
 
 `configure_logging()` installs a filter on the root handler that redacts `Authorization: Bearer …`,
-anything shaped like an OpenAI key (`sk-…`), and the literal values of every configured key; and escapes
+anything shaped like an OpenAI key (`sk-…`), the literal values of every configured key, and card numbers
+(Luhn-valid 13-19 digit runs, `simulator.redact.redact_cards`); and escapes
 CR/LF/ESC in messages so a trainee's text cannot fake a log line or send terminal control codes.
 """
 
@@ -20,13 +21,15 @@ _CONTROL = str.maketrans({"\r": "\\r", "\n": "\\n", "\x1b": "\\x1b"})
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """`text` with keys and bearer tokens replaced by `[REDACTED]`."""
+    """`text` with keys and bearer tokens replaced by `[REDACTED]`, and Luhn-valid card numbers by `[CARD]`."""
+    from simulator.redact import redact_cards
+
     for secret in secrets:
         if secret and len(secret) >= 6:
             text = text.replace(secret, "[REDACTED]")
     for pattern in _PATTERNS:
         text = pattern.sub(lambda m: m.group(1) + "[REDACTED]", text)
-    return text
+    return redact_cards(text)
 
 
 class RedactingFilter(logging.Filter):

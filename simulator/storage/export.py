@@ -1,7 +1,9 @@
 """Session exports: a Markdown transcript with moods and grades, and round-trippable JSON.
 
 `write_export_file` writes either atomically (temp file, fsync, rename, fsync the directory), so a crash
-never leaves a half-written export behind.
+never leaves a half-written export behind. `render(record, fmt, redact=True)` (and `redact_record`) first
+replace personal data in every free-text field with `[KIND]` placeholders (`simulator.redact`), for exports
+that leave the team or feed offline datasets.
 """
 
 from __future__ import annotations
@@ -9,11 +11,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from simulator.labels import TurnGrade
 from simulator.storage.records import SessionRecord, TurnRecord
+from simulator.storage.text import persona_content_hash
 
 ExportFormat = Literal["md", "json"]
 
@@ -92,8 +96,66 @@ def to_markdown(record: SessionRecord) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def render(record: SessionRecord, fmt: ExportFormat) -> str:
-    """Render an export in `fmt` ('md' or 'json')."""
+_NOT_FREE_TEXT = frozenset(
+    """id session_id turn_id role status text_canon format persona_hash mode difficulty caller_model grader
+    grader_version prompt_version schema_version kind label fired_rules integrity_flags technique use
+    behaviours manipulation_tactics outcome""".split()
+)
+"""Keys whose values are identifiers, enums or labels the app wrote, not free text a person typed."""
+REDACTED_TRAINEE = "[TRAINEE]"
+
+
+def _free_text(value: Any, key: str, found: list[str]) -> None:
+    if key in _NOT_FREE_TEXT:
+        return
+    if isinstance(value, str):
+        found.append(value)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _free_text(v, k, found)
+    elif isinstance(value, list):
+        for v in value:
+            _free_text(v, key, found)
+
+
+def _replace(value: Any, key: str, new: Iterator[str]) -> Any:
+    if key in _NOT_FREE_TEXT:
+        return value
+    if isinstance(value, str):
+        return next(new)
+    if isinstance(value, dict):
+        return {k: _replace(v, k, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace(v, key, new) for v in value]
+    return value
+
+
+def redact_record(record: SessionRecord) -> SessionRecord:
+    """The session with personal data redacted from every free-text field (`simulator.redact`).
+
+    Turn texts, grade evidence, tips, reasons, guard-event details, the persona snapshot and the outcome
+    reason are redacted together, so a name introduced in one turn is redacted in all of them. The trainee
+    name becomes `[TRAINEE]` (its words are redacted elsewhere too), and `persona_hash` is recomputed for the
+    redacted persona text, so a redacted JSON export still imports as a session of its own.
+    """
+    from simulator.redact import find_names, redact_pii
+
+    data = record.model_dump(mode="python")
+    trainee = data.pop("trainee")
+    texts: list[str] = []
+    _free_text(data, "", texts)
+    known = set(trainee.split()) | {name for text in texts for name in find_names(text)}
+    redacted = iter([redact_pii(text, known)[0] for text in texts])
+    out = _replace(data, "", redacted)
+    out["trainee"] = REDACTED_TRAINEE
+    out["persona_hash"] = persona_content_hash(out["persona_text"])
+    return SessionRecord.model_validate(out)
+
+
+def render(record: SessionRecord, fmt: ExportFormat, *, redact: bool = False) -> str:
+    """Render an export in `fmt` ('md' or 'json'); `redact=True` redacts personal data first."""
+    if redact:
+        record = redact_record(record)
     if fmt == "md":
         return to_markdown(record)
     if fmt == "json":
