@@ -74,21 +74,26 @@ def run_benchmarks(
                 fig = Figure(key=key, title=key, error=f"{type(exc).__name__}: {exc}")
                 fig.notes.append(traceback.format_exc(limit=4))
             result.figures.append(fig)
+            _save(result, out_dir, quick)  # after every figure, so a stopped run keeps what it measured
     finally:
         if embedded:
             from simulator.llm.embedded import POOL
 
             POOL.stop_all()
     result.elapsed_s = round(time.perf_counter() - t0, 1)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    name = "latest-quick.json" if quick else "latest.json"
-    (out_dir / name).write_text(result.model_dump_json(indent=1) + "\n", encoding="utf-8")
+    _save(result, out_dir, quick)
     if plots and not quick:
         from benchmarks.plots import plot_all
 
         plot_all(result, out_dir)
     echo(summary(result))
     return result
+
+
+def _save(result: RunResult, out_dir: Path, quick: bool) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = "latest-quick.json" if quick else "latest.json"
+    (out_dir / name).write_text(result.model_dump_json(indent=1) + "\n", encoding="utf-8")
 
 
 def summary(result: RunResult) -> str:
