@@ -51,6 +51,10 @@ class RoleSettings(BaseModel):
     """The only retry layer: the openai client's (honours Retry-After)."""
     budget_s: float = Field(default=75.0, gt=0, le=1800)
     """Wall-clock budget for one call including retries; the call is abandoned after it."""
+    max_concurrency: int = Field(default=8, ge=1, le=1024)
+    """Requests in flight at once to this role's endpoint, shared by every session in the process (a
+    stream holds its slot until it ends); the rest wait, within `budget_s`. Size it below the provider's
+    rate limits."""
 
     def resolved_provider(self) -> ResolvedProvider:
         """The provider this role will actually use."""

@@ -9,6 +9,9 @@ llama.cpp server differ only in base URL, key, prompt form and structured-output
 * one retry layer (the openai client's `max_retries`, which honours Retry-After) and one wall-clock budget
   per call (`budget_s`), so a stalled server ends the call in seconds, not the client's 10-minute default.
 * provider failures become `simulator.errors.ModelError` subclasses whose messages say how to fix them.
+* at most `max_concurrency` requests in flight per endpoint (base URL, else provider + model), shared by
+  every session and every model object in the process on the same event loop (`endpoint_slots`). A
+  stream holds its slot until it finishes or is closed; waiting for a slot counts against `budget_s`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import asyncio
 import json
 import logging
 import threading
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -42,6 +46,31 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 
+_SLOTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+_SLOTS_LOCK = threading.Lock()
+
+
+def endpoint_key(info: ModelInfo) -> str:
+    """What the concurrency limit is shared by: the base URL, else provider and model."""
+    return (info.base_url or f"{info.provider}:{info.model}").rstrip("/")
+
+
+def endpoint_slots(key: str, limit: int) -> asyncio.Semaphore:
+    """The running loop's semaphore for endpoint `key` (created with `limit` slots on first use).
+
+    Process-wide, not per session: every model object talking to the same endpoint on this event loop
+    shares it. Semaphores are per loop because an asyncio primitive belongs to one loop.
+    """
+    loop = asyncio.get_running_loop()
+    with _SLOTS_LOCK:
+        per_loop = _SLOTS.setdefault(loop, {})
+        if key not in per_loop:
+            per_loop[key] = asyncio.Semaphore(limit)
+        return per_loop[key]
+
+
 def _lc_messages(messages: Sequence[Message]) -> list[BaseMessage]:
     kinds: dict[str, type[BaseMessage]] = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
     return [kinds[m.role](content=m.content) for m in messages]
@@ -63,7 +92,10 @@ class OpenAICompatModel:
         max_retries: int = 2,
         budget_s: float = 75.0,
         http_async_client: httpx.AsyncClient | None = None,
+        max_concurrency: int = 8,
     ) -> None:
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
         self._info = info
         self._base_url = base_url
         self._base_url_factory = base_url_factory
@@ -73,6 +105,8 @@ class OpenAICompatModel:
         self.timeout = httpx.Timeout(timeout_s, connect=5.0)
         self.max_retries = max_retries
         self.budget_s = budget_s
+        self.max_concurrency = max_concurrency
+        """Requests in flight at once to this model's endpoint (the first model on an endpoint sets it)."""
         self._http = http_async_client
         # langchain-openai shares one default async HTTP client per process, bound to the first event
         # loop that used it; we keep clients per event loop instead, so CLI runs, tests and the web
@@ -142,9 +176,12 @@ class OpenAICompatModel:
             kw["stop"] = list(stop)
         return model.bind(**kw) if kw else model
 
+    def _slots(self) -> asyncio.Semaphore:
+        return endpoint_slots(endpoint_key(self._info), self.max_concurrency)
+
     async def _call(self, what: Callable[[], Awaitable[R]]) -> R:
         try:
-            async with asyncio.timeout(self.budget_s):
+            async with asyncio.timeout(self.budget_s), self._slots():
                 return await what()
         except TimeoutError as exc:
             raise ModelTimeout(self._budget_message()) from exc
@@ -177,7 +214,7 @@ class OpenAICompatModel:
     async def _stream(self, chunks: Callable[[], Awaitable[AsyncIterator[Any]]]) -> AsyncIterator[str]:
         got: list[str] = []
         try:
-            async with asyncio.timeout(self.budget_s):
+            async with asyncio.timeout(self.budget_s), self._slots():
                 async for chunk in await chunks():
                     text = chunk if isinstance(chunk, str) else str(getattr(chunk, "content", "") or "")
                     if text:
