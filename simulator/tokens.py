@@ -13,6 +13,8 @@ Special-token text in user input (`<|endoftext|>`) is counted as plain text and 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import gzip
 import hashlib
 import math
@@ -102,7 +104,14 @@ def _gguf_vocab(path: str) -> Any:
 
     if not Path(path).is_file():
         raise ConfigError(f"cannot count tokens: GGUF file {path} does not exist")
-    return Llama(model_path=path, vocab_only=True, verbose=False)
+    vocab = Llama(model_path=path, vocab_only=True, verbose=False)
+    atexit.register(_close_vocab, vocab)  # free it before interpreter shutdown tears llama_cpp down
+    return vocab
+
+
+def _close_vocab(vocab: Any) -> None:
+    with contextlib.suppress(Exception):
+        vocab.close()
 
 
 def _method(model: ModelInfo | None) -> tuple[str, str]:
