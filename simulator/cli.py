@@ -34,6 +34,7 @@ class FriendlyGroup(click.Group):
         "personas": "simulator.cli_personas:personas",
         "chat": "simulator.cli_chat:chat",
         "sessions": "simulator.cli_chat:sessions",
+        "bench": "simulator.cli_bench:bench",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
