@@ -12,6 +12,7 @@ shaped like the store's `SessionRecord`.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Any
 
@@ -382,8 +383,9 @@ def _markdown(d: Debrief) -> str:
         out.append(f"{n}. **Turn {c.turn}**: “{_excerpt(c.said)}”  \n   {c.problem}")
         if c.better_phrasing:
             out.append(f"   Try instead: “{c.better_phrasing}” ({c.source})")
-        if c.tip:
-            out.append(f"   Tip: {c.tip}")
+        tip = _new_advice(c.tip, c.problem)
+        if tip:
+            out.append(f"   Tip: {tip}")
     out += [
         "",
         "## Turn by turn",
@@ -410,3 +412,13 @@ def _markdown(d: Debrief) -> str:
     if d.tactics:
         out.append("- Manipulation tactics: " + ", ".join(f"{k} ×{n}" for k, n in sorted(d.tactics.items())))
     return "\n".join(out) + "\n"
+
+
+def _new_advice(tip: str | None, problem: str) -> str | None:
+    """The tip without sentences that only repeat the problem already stated."""
+    if not tip:
+        return None
+    seen = problem.lower()
+    sentences = re.split(r"(?<=[.!?])\s+", tip.strip())
+    kept = [s for s in sentences if s.rstrip(".!?").lower() not in seen]
+    return " ".join(kept) or None
