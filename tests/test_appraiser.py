@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator.appraiser import AppraiserWeightsError, LocalAppraiser, appraise, coaching_tip, load_weights
 from simulator.grading.base import GradeRequest, TurnGrader
@@ -199,3 +201,98 @@ def test_metamorphic_payloads_do_not_change_the_verdict() -> None:
                 flips.append((text[:60], payload[:40], base.perspective_taking, attacked.perspective_taking))
     print(f"\nmetamorphic: {len(bases)} bases x {len(PAYLOADS)} payloads, {len(flips)} changed verdicts")
     assert not flips, flips[:5]
+
+
+# --- speed-ups must not change a single feature (docs/performance.md §3) ---------------------------
+
+
+def _reference_hashed(text: str) -> tuple[object, object]:
+    """The original `np.unique` implementation of `_hashed`, kept here as the oracle."""
+    import itertools
+    import math
+
+    import numpy as np
+
+    from simulator.appraiser import features as F
+
+    def counts(buckets: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
+        if buckets.size == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        idx, n = np.unique(buckets.astype(np.int64), return_counts=True)
+        vals = n.astype(np.float64)
+        return idx, vals * (weight / math.sqrt(float(vals @ vals)))
+
+    words = F._WORD.findall(text.lower())
+    tokens = ["w:" + w for w in words] + ["b:" + a + " " + b for a, b in itertools.pairwise(words)]
+    w_idx, w_val = counts(np.array([F._bucket(t) for t in tokens], dtype=np.int64), 1.0)
+    c_idx, c_val = counts(F._char_buckets(" " + " ".join(words) + " "), 0.7)
+    uniq, inverse = np.unique(np.concatenate([w_idx, c_idx]), return_inverse=True)
+    return uniq, np.bincount(inverse, weights=np.concatenate([w_val, c_val]), minlength=len(uniq))
+
+
+def _corpus(turns: list[tuple[str, list[Utterance], str | None]]) -> list[str]:
+    from simulator.appraiser.features import sentences_with_spans
+
+    texts = ["", "   ", "a", "I", "you'll", "¡", "ok ok ok"]
+    for turn, _, _ in turns:
+        texts.append(turn)
+        texts.extend(turn[s:e] for s, e in sentences_with_spans(turn))
+    return texts
+
+
+def test_cue_prefilter_never_changes_a_count(turns: list[tuple[str, list[Utterance], str | None]]) -> None:
+    from simulator.appraiser.features import _CUE_PLAN, _cue_values_unfiltered, cue_values
+
+    assert sum(triggers is not None for _, _, triggers, _ in _CUE_PLAN) >= 15  # the prefilter is in use
+    texts = _corpus(turns)
+    assert len(texts) > 500
+    for text in texts:
+        assert cue_values(text) == _cue_values_unfiltered(text), text
+
+
+def test_cue_triggers_are_required_by_their_regex() -> None:
+    from simulator.appraiser.features import _CUE_PLAN
+
+    samples = {
+        "apology": "i am so sorry about that",
+        "calm_down": "please calm down",
+        "urgency": "this offer expires today only",
+        "threat": "or i'll end this call",
+    }
+    for name, regex, triggers, _ in _CUE_PLAN:
+        if name in samples:
+            assert regex.search(samples[name]) and triggers is not None
+            assert any(t in samples[name] for t in triggers)
+            # removing every trigger removes every match
+            stripped = samples[name]
+            for t in triggers:
+                stripped = stripped.replace(t, "#")
+            assert regex.search(stripped) is None
+
+
+def test_hashed_features_match_the_np_unique_reference(turns: list[tuple[str, list[Utterance], str | None]]) -> None:
+    import numpy as np
+
+    from simulator.appraiser.features import _hashed
+
+    for text in _corpus(turns)[:400]:
+        idx, vals = _hashed(text)
+        ref_idx, ref_vals = _reference_hashed(text)
+        assert np.array_equal(idx, ref_idx)  # type: ignore[arg-type]
+        assert vals.tobytes() == np.asarray(ref_vals, dtype=np.float64).tobytes(), text
+
+
+def _fragments() -> list[str]:
+    from simulator.appraiser.features import _CUE_PLAN
+
+    words = ["I", "you", "we", "so", "it", "'s", "'re", "not", "the", "2", "£40", "days", "!", "?", ",", ".", "-"]
+    return words + sorted({t for _, _, triggers, _ in _CUE_PLAN for t in triggers or ()})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_fragments()), max_size=25), st.sampled_from(["", " "]))
+def test_cue_prefilter_agrees_on_generated_text(parts: list[str], sep: str) -> None:
+    from simulator.appraiser.features import _cue_values_unfiltered, cue_values
+
+    text = sep.join(parts)
+    assert cue_values(text) == _cue_values_unfiltered(text)

@@ -62,20 +62,41 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _pick_evidence(weights: Weights, row: int, view: str, original: str) -> str:
-    """The span of the turn that most supports one technique head; an exact substring of `original`."""
+def _evidence_candidates(view: str, original: str) -> list[str]:
+    """Sentences and clauses that may be quoted as evidence: exact substrings of `original`, in order."""
     candidates = [view[s:e] for s, e in sentences_with_spans(view)]
     candidates = [c for c in candidates if c in original]
     if not candidates:
         candidates = [original[s:e] for s, e in sentences_with_spans(original)]
     if not candidates:
-        return original.strip() or original
-    best, best_score = candidates[0], -np.inf
-    for cand in candidates:
-        score = float(weights.logits(extract_light(cand))[row])
-        if score > best_score + 1e-9:
-            best, best_score = cand, score
-    return best
+        return [original.strip() or original]
+    return candidates
+
+
+class _EvidenceScorer:
+    """Scores a turn's evidence candidates once (features and all heads), then picks per technique.
+
+    Each candidate is featurised and run through the heads at most once per turn, however many
+    techniques are found; the choice is the same as scoring each technique's row separately.
+    """
+
+    def __init__(self, weights: Weights, view: str, original: str) -> None:
+        self._weights = weights
+        self._candidates = _evidence_candidates(view, original)
+        self._logits: list[np.ndarray] | None = None
+
+    def best(self, row: int) -> str:
+        """The candidate that most supports head `row` (the first one on a tie)."""
+        if len(self._candidates) == 1:
+            return self._candidates[0]
+        if self._logits is None:
+            self._logits = [self._weights.logits(extract_light(c)) for c in self._candidates]
+        best, best_score = self._candidates[0], -np.inf
+        for cand, logits in zip(self._candidates, self._logits, strict=True):
+            score = float(logits[row])
+            if score > best_score + 1e-9:
+                best, best_score = cand, score
+        return best
 
 
 def appraise_with(
@@ -100,10 +121,11 @@ def appraise_with(
 
     manipulative_use = probs[USE_ROW] >= th[USE_ROW]
     techniques: list[TechniqueUse] = []
+    evidence_for = _EvidenceScorer(weights, view, turn)
     for i, technique in enumerate(TECHNIQUES):
         row = T_SLICE.start + i
         if probs[row] >= th[row]:
-            evidence = _pick_evidence(weights, row, view, turn)
+            evidence = evidence_for.best(row)
             use = "manipulative" if manipulative_use else "ethical"
             techniques.append(TechniqueUse(technique=technique, use=use, evidence=evidence))
     tactics = [t for t, p, thr in zip(TACTICS, probs[X_SLICE], th[X_SLICE], strict=True) if p >= thr]

@@ -16,12 +16,13 @@ The training script and the runtime share this module, so features can never dri
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import math
 import re
 import zlib
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 
@@ -383,24 +384,41 @@ def numbers_in(text: str) -> set[str]:
     return {_norm_number(m.group(0)) for m in _NUM.finditer(text)}
 
 
+def _runs(sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start offsets of the runs of equal values in a sorted array, and the run values."""
+    starts = np.flatnonzero(np.concatenate(([True], sorted_keys[1:] != sorted_keys[:-1])))
+    return starts, sorted_keys[starts]
+
+
 def _normalised_counts(buckets: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique buckets and their counts, scaled to L2 norm `weight` (`np.unique` without its overhead)."""
     if buckets.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
-    idx, counts = np.unique(buckets.astype(np.int64), return_counts=True)
-    vals = counts.astype(np.float64)
+    ordered = np.sort(buckets.astype(np.int64))
+    starts, idx = _runs(ordered)
+    vals = np.diff(np.append(starts, ordered.size)).astype(np.float64)
     return idx, vals * (weight / math.sqrt(float(vals @ vals)))
+
+
+def _word_buckets(words: list[str]) -> np.ndarray:
+    """`_bucket` of every word 1-gram ("w:") and 2-gram ("b:"), inlined (this runs per token)."""
+    crc = zlib.crc32
+    tokens = ["w:" + w for w in words] + ["b:" + a + " " + b for a, b in itertools.pairwise(words)]
+    return np.array([crc(t.encode("utf-8")) & _MASK for t in tokens], dtype=np.int64)
 
 
 def _hashed(text: str) -> tuple[np.ndarray, np.ndarray]:
     """Hashed word 1-2-grams and character 3-5-grams, each family L2-normalised; duplicate buckets summed."""
     words = _WORD.findall(text.lower())
-    tokens = ["w:" + w for w in words] + ["b:" + a + " " + b for a, b in itertools.pairwise(words)]
-    w_idx, w_val = _normalised_counts(np.array([_bucket(t) for t in tokens], dtype=np.int64), 1.0)
+    w_idx, w_val = _normalised_counts(_word_buckets(words), 1.0)
     c_idx, c_val = _normalised_counts(_char_buckets(" " + " ".join(words) + " "), 0.7)
     idx = np.concatenate([w_idx, c_idx])
     vals = np.concatenate([w_val, c_val])
-    uniq, inverse = np.unique(idx, return_inverse=True)
-    return uniq, np.bincount(inverse, weights=vals, minlength=len(uniq))
+    if idx.size == 0:
+        return idx, vals
+    order = np.argsort(idx, kind="stable")  # a bucket in both families: word value first, then char
+    starts, uniq = _runs(idx[order])
+    return uniq, np.add.reduceat(vals[order], starts)
 
 
 def _last_customer(context: Sequence[tuple[str, str]]) -> str:
@@ -480,9 +498,7 @@ def extract(
 
 def extract_light(text: str) -> tuple[np.ndarray, np.ndarray]:
     """A cheap subset of `extract` (word n-grams and named cues only) to rank evidence spans."""
-    words = _WORD.findall(text.lower())
-    tokens = ["w:" + w for w in words] + ["b:" + a + " " + b for a, b in itertools.pairwise(words)]
-    w_idx, w_val = _normalised_counts(np.array([_bucket(t) for t in tokens], dtype=np.int64), 1.0)
+    w_idx, w_val = _normalised_counts(_word_buckets(_WORD.findall(text.lower())), 1.0)
     dense = cue_values(text)
     d_idx = np.array([_DENSE_INDEX[name] for name in dense], dtype=np.int64)
     d_val = np.array(list(dense.values()), dtype=np.float64)
@@ -490,16 +506,86 @@ def extract_light(text: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 _RATE_CUES = frozenset({"second_person", "first_person", "we_company", "negation"})
+_MIN_TRIGGER_CHARS: Final = 3
+
+
+def _required_literals(items: Sequence[tuple[Any, Any]]) -> set[str] | None:
+    """Strings one of which every match of a parsed regex sequence contains, or None if none is known.
+
+    Conservative by construction: only runs of literal characters, groups, alternations whose every
+    branch has such strings, and items repeated at least once count; anything else is skipped.
+    """
+    c = importlib.import_module("re._constants")  # private, but stable since Python 3.11
+    best: set[str] | None = None
+
+    def consider(found: set[str] | None) -> None:
+        nonlocal best
+        if found is not None and (best is None or min(map(len, found)) > min(map(len, best))):
+            best = found
+
+    run: list[str] = []
+    for op, av in [*items, (None, None)]:
+        if op is c.LITERAL:
+            run.append(chr(av))
+            continue
+        if run:
+            consider({"".join(run)})
+            run = []
+        if op is c.SUBPATTERN:
+            consider(_required_literals(av[3]))
+        elif op is c.BRANCH:
+            branches = [_required_literals(b) for b in av[1]]
+            known = [b for b in branches if b is not None]
+            if len(known) == len(branches):
+                consider(set().union(*known))
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
+            consider(_required_literals(av[2]))
+    return best
+
+
+def _cue_triggers(regex: re.Pattern[str]) -> tuple[str, ...] | None:
+    """Substrings of which a text must contain one for `regex` to match it (None: always run it).
+
+    A cheap prefilter: most cues match few turns, and `in` on a string is far cheaper than a regex
+    scan. It never changes a count, because a text without any trigger cannot match.
+    """
+    if regex.flags & re.IGNORECASE:
+        return None
+    try:
+        parser = importlib.import_module("re._parser")
+        found = _required_literals(list(parser.parse(regex.pattern, regex.flags)))
+    except Exception:  # a private parser that moved: run every regex, as before
+        return None
+    if found is None or min(map(len, found)) < _MIN_TRIGGER_CHARS:
+        return None
+    return tuple(sorted(found))
+
+
+_CUE_PLAN: Final[tuple[tuple[str, re.Pattern[str], tuple[str, ...] | None, int], ...]] = tuple(
+    (name, regex, _cue_triggers(regex), 6 if name in _RATE_CUES else 3) for name, regex in CUES
+)
 
 
 def cue_values(text: str) -> dict[str, float]:
     """The named linguistic cues found in `text`, scaled to (0, 1]; cues not found are absent."""
     low = text.lower()
     dense: dict[str, float] = {}
-    for name, regex in CUES:
+    for name, regex, triggers, cap in _CUE_PLAN:
+        if triggers is not None and not any(t in low for t in triggers):
+            continue
         count = len(regex.findall(low))
         if count:
-            cap = 6 if name in _RATE_CUES else 3
+            dense[name] = min(count, cap) / cap
+    return dense
+
+
+def _cue_values_unfiltered(text: str) -> dict[str, float]:
+    """`cue_values` without the trigger prefilter (tests check that both always agree)."""
+    low = text.lower()
+    dense: dict[str, float] = {}
+    for name, regex, _, cap in _CUE_PLAN:
+        count = len(regex.findall(low))
+        if count:
             dense[name] = min(count, cap) / cap
     return dense
 
