@@ -91,17 +91,20 @@ def _phone_ok(digits: str, plus: bool) -> bool:
 def _phone_window(text: str, groups: list[tuple[int, int]], used: list[bool], i: int, lead: str) -> int | None:
     """The last group of the longest phone-shaped window starting at group `i`, or None."""
     plus = "+" in lead
-    for j in range(len(groups) - 1, i - 1, -1):
-        if any(used[i : j + 1]):
-            continue
+    best = None
+    for j in range(i, min(len(groups), i + 17)):  # a phone never needs more than 17 digits (trunk 0 included)
+        if used[j]:
+            break
         parts = [text[a:b] for a, b in groups[i : j + 1] if text[a - 1 : b + 1] != "(0)"]
         digits = "".join(parts)
+        if len(digits) > 17:
+            break
         intl = plus
         if not intl and digits.startswith("00") and digits[2:3] not in ("", "0"):
             intl, digits = True, digits[2:]
         if _phone_ok(digits, intl):
-            return j
-    return None
+            best = j
+    return best
 
 
 def _number_spans(text: str) -> list[tuple[PiiKind, int, int]]:
@@ -112,15 +115,18 @@ def _number_spans(text: str) -> list[tuple[PiiKind, int, int]]:
         used = [False] * len(groups)
         # cards: the longest Luhn-valid window of 13-19 digits joined only by one space or dash
         for i in range(len(groups)):
-            for j in range(len(groups) - 1, i - 1, -1):
-                if any(used[i : j + 1]) or any(text[groups[k][1] : groups[k + 1][0]] not in ("", " ", "-")
-                                               for k in range(i, j)):  # fmt: skip
-                    continue
-                digits = "".join(text[a:b] for a, b in groups[i : j + 1])
-                if 13 <= len(digits) <= 19 and luhn_valid(digits):
-                    found.append(("card", groups[i][0], groups[j][1]))
-                    used[i : j + 1] = [True] * (j - i + 1)
+            best, digits = None, ""
+            for j in range(i, min(len(groups), i + 19)):  # a window never needs more than 19 groups
+                if used[j] or (j > i and text[groups[j - 1][1] : groups[j][0]] not in ("", " ", "-")):
                     break
+                digits += text[groups[j][0] : groups[j][1]]
+                if len(digits) > 19:
+                    break
+                if len(digits) >= 13 and luhn_valid(digits):
+                    best = j
+            if best is not None:
+                found.append(("card", groups[i][0], groups[best][1]))
+                used[i : best + 1] = [True] * (best - i + 1)
         # phones: from each unused group, the longest window that is a plausible number
         lead = run.group()[: groups[0][0] - run.start()] if groups else ""
         i = 0
