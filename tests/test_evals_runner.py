@@ -202,3 +202,75 @@ def test_killed_run_resumes_without_duplicates_or_gaps(tmp_path: Path) -> None:
     assert len(ids) == len(set(ids)) == 120, f"duplicates or gaps after {kills} kill(s)"
     assert f"{120 - before} items graded now, {before} already done" in done.stderr
     assert (run_dir / "report.html").is_file() and (run_dir / "report.json").is_file()
+
+
+def _rows(n: int) -> list:
+    from evals.runstore import ResultRow
+    from simulator.labels import TurnGrade
+
+    return [ResultRow(suite="s", item_id=f"i{i}", grader="g", grader_version="1",
+                      grade=TurnGrade.ungraded("g", "test"), gold={}) for i in range(n)]  # fmt: skip
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_results_are_fsynced_in_batches_and_on_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evals import runstore
+
+    clock = _Clock()
+    synced: list[int] = []
+    monkeypatch.setattr(runstore, "time", clock)
+    monkeypatch.setattr(runstore.os, "fsync", lambda fd: synced.append(fd))
+    graders = GraderSet(graders=[OracleGrader()])
+    store = RunStore.create(tmp_path / "run", _manifest(graders, []))
+    synced.clear()  # the manifest write
+    for row in _rows(150):
+        store.append(row)
+    assert len(synced) == 1 + (150 - 1) // runstore.SYNC_EVERY_ITEMS == 3  # the first row, then batches
+    # every row already reached the OS (a killed process loses none), the tail is just not fsynced yet
+    assert len(RunStore.open(store.dir).read_results()) == 150
+    store.close()
+    assert len(synced) == 4  # close() fsyncs the tail
+    store.close()
+    assert len(synced) == 4
+
+
+def test_slow_results_are_fsynced_within_the_time_bound(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evals import runstore
+
+    clock = _Clock()
+    synced: list[int] = []
+    monkeypatch.setattr(runstore, "time", clock)
+    monkeypatch.setattr(runstore.os, "fsync", lambda fd: synced.append(fd))
+    store = RunStore.create(tmp_path / "run", _manifest(GraderSet(graders=[OracleGrader()]), []))
+    synced.clear()
+    for row in _rows(5):
+        clock.now += runstore.SYNC_EVERY_S + 0.01  # an LLM grade arrives well after the last fsync
+        store.append(row)
+    assert len(synced) == 5
+    store.sync()
+    store.close()
+    assert len(synced) == 5  # nothing new to fsync
+
+
+def test_interrupted_run_fsyncs_its_tail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from evals import runstore
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(runstore.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+    suites = [load_spec(str(write_suite(tmp_path / "s.jsonl", 10)), split="test")]
+    grader = OracleGrader()
+    graders = GraderSet(graders=[grader])
+    store = RunStore.create(tmp_path / "run", _manifest(graders, suites))
+    synced.clear()
+    asyncio.run(execute(suites, graders, store, concurrency=2, progress=False))
+    assert synced, "the end of a run must fsync its results"
+    assert store._unsynced == 0 and store._fh is None
+    assert len(RunStore.open(store.dir).read_results()) == 10
