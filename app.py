@@ -40,6 +40,11 @@ GRADE_WAIT_S = 20.0
 UNEXPECTED = "Something went wrong on our side. Your call so far is saved; try again."
 
 
+NO_OPEN_CALL = (
+    "No call is open on this page (it may have been reloaded, or the server restarted). Anything you said "
+    "before is saved: see History. Pick a caller and press Start call to practise."
+)
+
 def _library(directory: Path = PERSONAS_DIR) -> dict[str, tuple[Path, Persona]]:
     found = {}
     for entry in list_personas(directory):
@@ -129,7 +134,7 @@ def build(settings: Settings, deps: AppDeps | None = None) -> gr.Blocks:
     async def send(text: Any, live: LiveCall | None) -> AsyncIterator[tuple[Any, ...]]:
         skip = gr.skip()
         if live is None:
-            yield (skip, skip, skip, _warn("Pick a caller and press Start call first."), skip, skip)
+            yield (skip, skip, skip, _warn(NO_OPEN_CALL), skip, skip)
             return
         if not isinstance(text, str):
             yield (skip, skip, skip, _warn("Type your reply to the caller as text."), skip, skip)

@@ -76,6 +76,7 @@ def get_model(
         timeout_s=rs.timeout_s,
         max_retries=rs.max_retries,
         budget_s=rs.budget_s,
+        max_concurrency=rs.max_concurrency,
         http_async_client=http_async_client,
     )
     if info.provider == "embedded":

@@ -320,11 +320,9 @@ def test_d7_restart_mid_session_keeps_the_transcript(tmp_path: Path, figures: Fi
     says_saved = "saved" in status_line.lower()
     figures.record("D7", "what the stale tab sees on its next send after the restart",
                    f"'{status_line.strip()[:80]}' (no crash, no traceback)",
-                   "a 'session ended, transcript saved' path", says_saved,
-                   note="the handler treats a lost call like no call: it says to start one, not that the "
-                   "transcript is saved (app.py `send`/`retry` when `live is None`)")  # fmt: skip
+                   "a 'session ended, transcript saved' path", says_saved)  # fmt: skip
     assert lost == 0 and third != "missing"
     assert sid in listed and view.markdown
-    assert "Start call" in status_line, status_line  # a clear next step, not a crash
+    assert "Start call" in status_line and says_saved, status_line  # a clear next step, not a crash
     assert "Traceback" not in json.dumps(after, default=str)
     assert "I was home" in str(resumed[0])
