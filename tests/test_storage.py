@@ -423,3 +423,64 @@ def test_unreachable_database_is_a_storage_error(tmp_path: Path) -> None:
         Store.open("postgresql://nobody@127.0.0.1:1/none")
     with pytest.raises(StorageError, match="not valid"):
         Store.open("not a url")
+
+
+def test_record_appraisal_stores_grade_mood_and_status_in_one_commit(store: Store) -> None:
+    sid = new_session(store)
+    turn = store.add_turn(sid, "agent", "I see why that hurts.", status="received")
+    saved = store.record_appraisal(
+        turn.id, graded(score=4), anger=0.4, trust=0.6, entrenchment=0.2, label="warming", fired_rules=["r1", {"k": 1}]
+    )
+    assert saved.grade == Store.prepare_grade(graded(score=4)) and saved.turn.status == "final"
+    assert (saved.mood.anger, saved.mood.trust, saved.mood.label, saved.mood.fired_rules) == (
+        0.4, 0.6, "warming", ["r1", {"k": 1}],
+    )  # fmt: skip
+    stored = store.load_session(sid).turns[0]
+    assert stored.status == "final" and stored.mood == saved.mood
+    assert [g.verdict for g in stored.grades] == [graded(score=4).verdict]
+    # the same rows the three separate writes produce (a second call replaces, like add_grade/add_mood)
+    store.record_appraisal(turn.id, graded(score=2), anger=0.5, trust=0.5, entrenchment=0.5, label="guarded")
+    again = store.load_session(sid).turns[0]
+    assert [g.verdict.perspective_taking for g in again.grades if g.verdict] == [2]
+    assert again.mood is not None and again.mood.label == "guarded" and again.mood.fired_rules == []
+
+
+@pytest.mark.parametrize(
+    "point", ["appraisal:row-written", "appraisal:turn-updated", "appraisal:mood-written", "appraisal:status-written"]
+)
+def test_record_appraisal_is_all_or_nothing_under_faults(store: Store, point: str) -> None:
+    sid = new_session(store)
+    for i in range(4):
+        turn = store.add_turn(sid, "agent", f"turn {i}", status="received")
+        if i % 2:  # half the trials replace an existing grade and mood
+            store.add_grade(turn.id, TurnGrade.ungraded("local:appraiser", "first try"))
+            store.add_mood(turn.id, anger=0.9, trust=0.1, entrenchment=0.9, label="furious")
+        before = store.load_session(sid).turns[i]
+
+        def boom(at: str) -> None:
+            if at == point:
+                raise RuntimeError(f"injected fault at {at}")
+
+        store._fault_hook = boom
+        with pytest.raises(RuntimeError, match="injected"):
+            store.record_appraisal(turn.id, graded(score=4), anger=0.1, trust=0.9, entrenchment=0.1, label="open")
+        store._fault_hook = None
+        assert store.load_session(sid).turns[i] == before  # neither grade, mood nor status changed
+        store.record_appraisal(turn.id, graded(score=4), anger=0.1, trust=0.9, entrenchment=0.1, label="open")
+        after = store.load_session(sid).turns[i]
+        assert after.status == "final" and after.mood is not None and after.mood.label == "open"
+
+
+def test_record_appraisal_refuses_bad_input_and_writes_nothing(store: Store) -> None:
+    sid = new_session(store)
+    turn = store.add_turn(sid, "agent", "Hello", status="received")
+    with pytest.raises(StorageError, match="finite"):
+        store.record_appraisal(turn.id, graded(), anger=float("nan"), trust=0.5, entrenchment=0.5, label="x")
+    with pytest.raises(StorageError, match="Turn status"):
+        store.record_appraisal(turn.id, graded(), anger=0.5, trust=0.5, entrenchment=0.5, label="x", status="done")  # type: ignore[arg-type]
+    reply = store.add_turn(sid, "customer", "Whatever.")
+    with pytest.raises(StorageError, match="only trainee"):
+        store.record_appraisal(reply.id, graded(), anger=0.5, trust=0.5, entrenchment=0.5, label="x")
+    record = store.load_session(sid)
+    assert record.turns[0].status == "received" and record.turns[0].mood is None and not record.turns[0].grades
+    assert record.turns[1].mood is None

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from pydantic import JsonValue, TypeAdapter, ValidationError
 from sqlalchemy import Engine, delete, func, select, update
@@ -76,6 +76,36 @@ def _choice(value: str, what: str, allowed: Sequence[str]) -> str:
     if value not in allowed:
         raise StorageError(f"{what} {value!r} is not one of {', '.join(allowed)}.")
     return value
+
+
+class _MoodValues(NamedTuple):
+    anger: float
+    trust: float
+    entrenchment: float
+    label: str
+    fired_rules: str
+
+
+def _mood_values(
+    anger: float, trust: float, entrenchment: float, label: str, fired_rules: Sequence[JsonValue]
+) -> _MoodValues:
+    for what, value in (("anger", anger), ("trust", trust), ("entrenchment", entrenchment)):
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            raise StorageError(f"Mood {what} must be a finite number, got {value!r}.")
+    label = _bounded(label, "Mood label", 50)
+    try:
+        rules = canonical_json(_FIRED_RULES.validate_python(list(fired_rules)))
+    except ValidationError as exc:
+        raise StorageError(f"fired_rules must be JSON values: {exc}") from exc
+    return _MoodValues(float(anger), float(trust), float(entrenchment), label, rules)
+
+
+class Appraisal(NamedTuple):
+    """What `Store.record_appraisal` stored: the grade, the mood and the turn, as records."""
+
+    grade: TurnGrade
+    mood: MoodRecord
+    turn: TurnRecord
 
 
 class Store:
@@ -490,17 +520,17 @@ class Store:
         """Move a turn to `final` or `interrupted` (a turn never goes back to `received`)."""
         tid = _uuid(turn_id, "Turn id")
         status = _choice(status, "Turn status", _STATUSES)  # type: ignore[assignment]
+        return self._write_tx(lambda s: self._write_status(s, tid, status))
 
-        def write(s: Session) -> TurnRecord:
-            row = self._turn_row(s, tid, lock=True)
-            if status == "received" and row.status != "received":
-                raise StorageError(f"Turn {tid} is {row.status!r}; it cannot go back to 'received'.")
-            if row.status != status:
-                row.status, row.updated_at = status, utcnow()
-                s.flush()
-            return convert.turn_record(row)
-
-        return self._write_tx(write)
+    @staticmethod
+    def _write_status(s: Session, tid: str, status: str) -> TurnRecord:
+        row = Store._turn_row(s, tid, lock=True)
+        if status == "received" and row.status != "received":
+            raise StorageError(f"Turn {tid} is {row.status!r}; it cannot go back to 'received'.")
+        if row.status != status:
+            row.status, row.updated_at = status, utcnow()
+            s.flush()
+        return convert.turn_record(row)
 
     def add_mood(
         self,
@@ -514,27 +544,34 @@ class Store:
     ) -> MoodRecord:
         """Store the mood state after a turn (replacing any earlier one for that turn)."""
         tid = _uuid(turn_id, "Turn id")
-        for what, value in (("anger", anger), ("trust", trust), ("entrenchment", entrenchment)):
-            if not isinstance(value, int | float) or not math.isfinite(value):
-                raise StorageError(f"Mood {what} must be a finite number, got {value!r}.")
-        label = _bounded(label, "Mood label", 50)
+        values = _mood_values(anger, trust, entrenchment, label, fired_rules)
+        return self._write_tx(lambda s: self._write_mood(s, tid, values))
+
+    @staticmethod
+    def _write_mood(s: Session, tid: str, values: _MoodValues) -> MoodRecord:
+        Store._turn_row(s, tid, lock=True)
+        row = s.get(Mood, tid)
+        if row is None:
+            row = Mood(turn_id=tid)
+            s.add(row)
+        row.anger, row.trust, row.entrenchment = values.anger, values.trust, values.entrenchment
+        row.label, row.fired_rules, row.created_at = values.label, values.fired_rules, utcnow()
+        s.flush()
+        return convert.mood_record(row)
+
+    @staticmethod
+    def prepare_grade(grade: TurnGrade) -> TurnGrade:
+        """The grade exactly as `add_grade` would store it (validated, canonicalised); no I/O.
+
+        Raises:
+            StorageError: The grade is invalid and would be refused.
+        """
         try:
-            rules = canonical_json(_FIRED_RULES.validate_python(list(fired_rules)))
+            stored = convert.canonical_grade(TurnGrade.model_validate(grade.model_dump()))
         except ValidationError as exc:
-            raise StorageError(f"fired_rules must be JSON values: {exc}") from exc
-
-        def write(s: Session) -> MoodRecord:
-            self._turn_row(s, tid, lock=True)
-            row = s.get(Mood, tid)
-            if row is None:
-                row = Mood(turn_id=tid)
-                s.add(row)
-            row.anger, row.trust, row.entrenchment = float(anger), float(trust), float(entrenchment)
-            row.label, row.fired_rules, row.created_at = label, rules, utcnow()
-            s.flush()
-            return convert.mood_record(row)
-
-        return self._write_tx(write)
+            raise StorageError(f"Refusing to store an invalid grade: {exc}") from exc
+        _bounded(stored.grader, "Grader name", 200)
+        return stored
 
     def add_grade(self, turn_id: str, grade: TurnGrade) -> TurnGrade:
         """Store a trainee turn's grade, replacing that grader's earlier grade for the turn.
@@ -544,28 +581,60 @@ class Store:
         grade as stored (canonicalised).
         """
         tid = _uuid(turn_id, "Turn id")
-        try:
-            stored = convert.canonical_grade(TurnGrade.model_validate(grade.model_dump()))
-        except ValidationError as exc:
-            raise StorageError(f"Refusing to store an invalid grade: {exc}") from exc
-        grader = _bounded(stored.grader, "Grader name", 200)
+        stored = self.prepare_grade(grade)
+        return self._write_tx(lambda s: self._write_grade(s, tid, stored, "grade"))
 
-        def write(s: Session) -> TurnGrade:
-            turn = self._turn_row(s, tid, lock=True)
-            if turn.role != "agent":
-                raise StorageError(f"Turn {tid} is the caller's; only trainee ('agent') turns are graded.")
-            row = s.execute(select(Grade).where(Grade.turn_id == tid, Grade.grader == grader)).scalar_one_or_none()
-            if row is None:
-                row = Grade(turn_id=tid, grader=grader)
-                s.add(row)
-            convert.fill_grade_row(row, stored)
-            row.created_at = utcnow()
-            s.flush()
-            self._fault("grade:row-written")
-            turn.updated_at = row.created_at
-            s.flush()
-            self._fault("grade:turn-updated")
-            return convert.grade_from_row(row)
+    def _write_grade(self, s: Session, tid: str, stored: TurnGrade, fault: str) -> TurnGrade:
+        grader = canonical_text(stored.grader)
+        turn = self._turn_row(s, tid, lock=True)
+        if turn.role != "agent":
+            raise StorageError(f"Turn {tid} is the caller's; only trainee ('agent') turns are graded.")
+        row = s.execute(select(Grade).where(Grade.turn_id == tid, Grade.grader == grader)).scalar_one_or_none()
+        if row is None:
+            row = Grade(turn_id=tid, grader=grader)
+            s.add(row)
+        convert.fill_grade_row(row, stored)
+        row.created_at = utcnow()
+        s.flush()
+        self._fault(f"{fault}:row-written")
+        turn.updated_at = row.created_at
+        s.flush()
+        self._fault(f"{fault}:turn-updated")
+        return convert.grade_from_row(row)
+
+    def record_appraisal(
+        self,
+        turn_id: str,
+        grade: TurnGrade,
+        *,
+        anger: float,
+        trust: float,
+        entrenchment: float,
+        label: str,
+        fired_rules: Sequence[JsonValue] = (),
+        status: TurnStatus = "final",
+    ) -> Appraisal:
+        """Store a trainee turn's local grade, the mood after it and its new status in ONE transaction.
+
+        The same rows as `add_grade` + `add_mood` + `set_turn_status`, but one commit (one fsync)
+        instead of three: all of it is stored, or (on any error) none of it.
+
+        Raises:
+            StorageError: Invalid values (nothing is written), an unknown or caller turn, or the write
+                failed (nothing is written).
+        """
+        tid = _uuid(turn_id, "Turn id")
+        stored = self.prepare_grade(grade)
+        values = _mood_values(anger, trust, entrenchment, label, fired_rules)
+        status = _choice(status, "Turn status", _STATUSES)  # type: ignore[assignment]
+
+        def write(s: Session) -> Appraisal:
+            saved = self._write_grade(s, tid, stored, "appraisal")
+            mood = self._write_mood(s, tid, values)
+            self._fault("appraisal:mood-written")
+            turn = self._write_status(s, tid, status)
+            self._fault("appraisal:status-written")
+            return Appraisal(grade=saved, mood=mood, turn=turn)
 
         return self._write_tx(write)
 
