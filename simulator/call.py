@@ -5,17 +5,19 @@
     async for event in session.take_turn("I'm sorry, what happened?"):
         ...  # CallerText chunks, MoodUpdate, GradeReady (local, then LLM when ready), CallEnded, TurnFailed
 
-Per trainee turn, in this order (each write commits before the next step, so a crash leaves a
-consistent prefix; RELIABILITY §6.1):
+Per trainee turn, in this order (writes commit in this order, so a crash leaves a consistent
+prefix; RELIABILITY §6.1):
 
 1. validate the text (control characters stripped except newline and tab; not empty; character and
    token caps) — `InputRejected` with a message for the trainee, nothing stored;
-2. store the trainee turn (`received`) — before any model is called;
+2. store the trainee turn (`received`) — committed before any model is called;
 3. start the LLM grade (if configured) as a background task: it never delays the caller;
-4. grade locally (fast, no LLM) and store that grade;
-5. step the mood state machine on the local verdict and store the new state;
-6. stream the caller's reply through the guard and store it (`final`; a cut stream stores the part
-   shown as `interrupted`, never as final, and `retry()` regenerates it);
+4. grade locally (fast, no LLM) and step the mood state machine on the local verdict;
+5. store the local grade, the new mood and the turn's `final` status in ONE transaction
+   (`Store.record_appraisal`), committed in a worker thread while the caller's stream starts;
+6. stream the caller's reply through the guard and, once the appraisal is committed, store it
+   (`final`; a cut stream stores the part shown as `interrupted`, never as final, and `retry()`
+   regenerates it). Nothing after the trainee turn is stored before its appraisal;
 7. when the state machine ended the call, the caller voices a closing line, the outcome is stored and
    later turns are refused.
 
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
 import tempfile
 import unicodedata
@@ -149,8 +152,8 @@ class _Limits:
     max_tokens: int
 
 
-
 ABANDON_REASON = "the trainee ended the call before an outcome"
+
 
 @dataclass
 class _Memory:
@@ -199,6 +202,8 @@ class CallSession:
         self._lock = asyncio.Lock()
         self._grade_tasks: set[asyncio.Task[GradeReady]] = set()
         self._grades_ready: list[GradeReady] = []
+        self._appraisal_write: Callable[[], object] | None = None
+        self._appraisal_task: asyncio.Future[object] | None = None
 
     # -- construction ----------------------------------------------------------------------------
 
@@ -447,6 +452,7 @@ class CallSession:
         """
         clean = self._clean(text)
         async with self._lock:
+            await self._settle_appraisal()
             context = self.transcript[-GRADER_CONTEXT_UTTERANCES:]
             turn = self.store.add_turn(self.id, "agent", clean, status="received")
             request = GradeRequest(
@@ -457,20 +463,23 @@ class CallSession:
             )
             if self.llm_grader is not None:
                 self._start_llm_grade(turn.id, request)
-            local = await _safe_grade(self.local_grader, request)
-            local = self.store.add_grade(turn.id, local)
-            yield GradeReady(turn.id, local, "local")
+            local = self.store.prepare_grade(await _safe_grade(self.local_grader, request))
             verdict = local.verdict or _neutral_verdict()
             mood = step(self.persona, self.difficulty, self.state, verdict, clean)
-            self.store.add_mood(
-                turn.id,
-                anger=mood.state.anger,
-                trust=mood.state.trust,
-                entrenchment=mood.state.entrenchment,
-                label=mood_label(mood.state),
-                fired_rules=[*mood.reasons, *([f"outcome: {mood.outcome}"] if mood.outcome else [])],
+            self._start_appraisal_write(
+                functools.partial(
+                    self.store.record_appraisal,
+                    turn.id,
+                    local,
+                    anger=mood.state.anger,
+                    trust=mood.state.trust,
+                    entrenchment=mood.state.entrenchment,
+                    label=mood_label(mood.state),
+                    fired_rules=[*mood.reasons, *([f"outcome: {mood.outcome}"] if mood.outcome else [])],
+                    status="final",
+                )
             )
-            self.store.set_turn_status(turn.id, "final")
+            yield GradeReady(turn.id, local, "local")
             self._mem.state = mood.state
             self._mem.agent_turns += 1
             self._mem.history.append(
@@ -494,6 +503,7 @@ class CallSession:
         if self._lock.locked():
             raise InputRejected("The caller is still answering; wait for the reply.")
         async with self._lock:
+            await self._settle_appraisal()
             async for event in self._reply(None, None):
                 yield event
             for ready in self._take_ready_grades():
@@ -515,6 +525,7 @@ class CallSession:
                 else:
                     reply = item
         except ModelStreamInterrupted as exc:
+            await self._settle_appraisal()
             partial = exc.partial.strip()
             if partial:
                 row = self.store.add_turn(self.id, "customer", partial, status="interrupted")
@@ -523,11 +534,13 @@ class CallSession:
                 yield TurnFailed("The caller's line dropped mid-sentence. Press Retry to hear the reply.", True, True)
                 return
         except ModelError as exc:
+            await self._settle_appraisal()
             with contextlib.suppress(CooldownError):
                 self.store.add_guard_event(self.id, "reply_failed", f"{type(exc).__name__}: {exc}")
             if closing is None:
                 yield TurnFailed(f"The caller could not reply: {exc}", exc.retryable)
                 return
+        await self._settle_appraisal()  # the trainee turn's appraisal is durable before the reply
         if reply is None:  # only when closing: voice the outcome with a persona line instead
             assert closing is not None
             line = self.caller.script.fallback_line(self.state, self._mem.agent_turns, closing)
@@ -546,6 +559,39 @@ class CallSession:
             self.store.end_session(self.id, closing, reason)
             self._mem.outcome, self._mem.ended = closing, True
             yield CallEnded(closing, reason)
+
+    # -- the appraisal write ----------------------------------------------------------------------
+
+    def _start_appraisal_write(self, write: Callable[[], object]) -> None:
+        """Commit the turn's appraisal in a worker thread, so its fsync overlaps the caller's stream."""
+        self._appraisal_write = write
+        self._appraisal_task = asyncio.ensure_future(asyncio.to_thread(write))
+
+    async def _settle_appraisal(self) -> None:
+        """Wait until the last turn's appraisal is committed; a failed write is tried once more here.
+
+        Raises:
+            StorageError: The appraisal could not be stored. It stays pending (the next `retry()` or
+                turn tries it again first); the turn stays `received` meanwhile, and resuming the
+                session grades it again.
+        """
+        write, task = self._appraisal_write, self._appraisal_task
+        if write is None:
+            return
+        if task is not None:
+            try:
+                await asyncio.shield(task)  # a cancelled turn leaves the write running, to be awaited later
+                failed = False
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failed = True
+            self._appraisal_task = None
+            if failed:
+                await asyncio.to_thread(write)  # idempotent: the same rows again
+        else:
+            await asyncio.to_thread(write)
+        self._appraisal_write = None
 
     # -- LLM grades ------------------------------------------------------------------------------
 
@@ -576,7 +622,13 @@ class CallSession:
         return self._take_ready_grades()
 
     async def aclose(self) -> None:
-        """Cancel grading still running (missing grades can be re-graded later from the store)."""
+        """Cancel grading still running (missing grades can be re-graded later from the store).
+
+        A turn's appraisal still being committed is waited for (it is already on its way to disk).
+        """
+        if self._appraisal_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._appraisal_task)
         for task in list(self._grade_tasks):
             task.cancel()
         if self._grade_tasks:
