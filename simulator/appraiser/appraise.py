@@ -104,9 +104,14 @@ def appraise_with(
     turn: str,
     context: Sequence[Utterance] = (),
     scenario: str | None = None,
+    *,
+    view: str | None = None,
 ) -> TurnVerdict:
-    """Like `appraise`, with explicit weights (for tests and the training script)."""
-    view = strip_injection_spans(turn)
+    """Like `appraise`, with explicit weights (for tests and the training script).
+
+    `view` is `strip_injection_spans(turn)` when the caller has already computed it.
+    """
+    view = strip_injection_spans(turn) if view is None else view
     if not view.strip():
         return TurnVerdict(perspective_taking=EMPTY_TURN_SCORE)
     ctx = [(u.role, u.text) for u in context]

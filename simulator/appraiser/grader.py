@@ -45,8 +45,11 @@ class LocalAppraiser:
         """Grade one turn synchronously (the same result as `grade`)."""
         try:
             flags = check_integrity(request.trainee_turn, max_chars=self._max_chars)
-            verdict = appraise_with(self._weights, request.trainee_turn, request.context, request.scenario)
-            empty = not strip_injection_spans(request.trainee_turn).strip()
+            view = strip_injection_spans(request.trainee_turn)
+            verdict = appraise_with(
+                self._weights, request.trainee_turn, request.context, request.scenario, view=view
+            )
+            empty = not view.strip()
             return TurnGrade(
                 status="graded",
                 verdict=verdict,
