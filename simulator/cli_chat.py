@@ -346,11 +346,10 @@ def sessions_export(session_id: str, fmt: Literal["md", "json"], out: str | None
     guarantee: names the rules miss stay; see docs/reliability.md E7).
     """
     from simulator.storage import write_export_file
-    from simulator.storage.export import render
 
     store = _open_store()
     try:
-        text = render(store.load_session(_resolve_id(store, session_id)), fmt, redact=redact)
+        text = store.export_session(_resolve_id(store, session_id), fmt, redact=redact)
     finally:
         store.close()
     if out is None:

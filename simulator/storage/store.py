@@ -368,9 +368,9 @@ class Store:
 
         return self._write_tx(write)
 
-    def export_session(self, session_id: str, fmt: ExportFormat = "md") -> str:
-        """The session as Markdown ('md') or round-trippable JSON ('json')."""
-        return render(self.load_session(session_id), fmt)
+    def export_session(self, session_id: str, fmt: ExportFormat = "md", *, redact: bool = False) -> str:
+        """The session as Markdown ('md') or round-trippable JSON ('json'); `redact` removes PII first."""
+        return render(self.load_session(session_id), fmt, redact=redact)
 
     def import_session(self, exported: str | SessionRecord) -> SessionId:
         """Store a session from its JSON export (ids and timestamps kept). The id must not exist yet.
