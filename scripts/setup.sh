@@ -53,7 +53,7 @@ else
   KEY=$(echo "$LLAMA_VERSION|$LLAMA_CMAKE_ARGS|$PYTAG|$(uname -m)" | sha256sum | cut -c1-16)
   WHEELDIR=${COOLDOWN_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cooldown/wheels}/llama-$LLAMA_VERSION-$KEY
   if ! ls "$WHEELDIR"/llama_cpp_python-*.whl >/dev/null 2>&1; then
-    echo "setup: building llama-cpp-python $LLAMA_VERSION from source with portable CPU flags (3-5 minutes on 2 cores, once)"
+    echo "setup: building llama-cpp-python $LLAMA_VERSION from source with portable CPU flags (about 5-8 minutes on 2 cores, once)"
     mkdir -p "$WHEELDIR.tmp"
     CMAKE_ARGS="$LLAMA_CMAKE_ARGS" FORCE_CMAKE=1 "${PIP[@]}" wheel --no-deps --no-cache-dir \
       --no-binary llama-cpp-python -w "$WHEELDIR.tmp" "llama-cpp-python==$LLAMA_VERSION"
