@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from simulator.grading.base import GradeRequest, TurnGrader
-from simulator.labels import TurnGrade
 from simulator.llm.base import Message, ModelInfo, ModelRole, PromptForm, T
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,33 +55,10 @@ def gold_requests(limit: int | None = None) -> list[GradeRequest]:
     return out[:limit] if limit is not None else out
 
 
-class AppraiseGrader:
-    """The local appraiser as a `TurnGrader` (used when `simulator.appraiser.LocalAppraiser` is absent)."""
-
-    @property
-    def name(self) -> str:
-        """Grader name stored with grades."""
-        return "local:appraiser"
-
-    @property
-    def version(self) -> str:
-        """Grader version."""
-        return "bench"
-
-    async def grade(self, request: GradeRequest) -> TurnGrade:
-        """Grade with `simulator.appraiser.appraise.appraise` (synchronous, sub-millisecond)."""
-        from simulator.appraiser.appraise import appraise
-
-        verdict = appraise(request.trainee_turn, request.context, request.scenario)
-        return TurnGrade(status="graded", verdict=verdict, grader=self.name, grader_version=self.version)
-
-
 def local_grader() -> TurnGrader:
-    """The product's local appraiser grader, or `AppraiseGrader` over the same model if not wired yet."""
-    try:
-        from simulator.appraiser import LocalAppraiser  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return AppraiseGrader()
+    """The product's local appraiser as a `TurnGrader`."""
+    from simulator.appraiser import LocalAppraiser
+
     grader: TurnGrader = LocalAppraiser()
     return grader
 

@@ -14,8 +14,7 @@ import yaml
 
 from simulator.call import CallSession, TurnEvent
 from simulator.config import Settings, load_settings
-from simulator.grading.base import GradeRequest, TurnGrader
-from simulator.labels import TurnGrade
+from simulator.grading.base import TurnGrader
 from simulator.llm.base import ModelInfo
 from simulator.llm.openai_compat import OpenAICompatModel
 from simulator.storage import Store
@@ -136,26 +135,10 @@ def caller_model(
 # --- graders -------------------------------------------------------------------------------------
 
 
-class AppraiserGrader:
-    """The local appraiser as a `TurnGrader` (what `simulator.appraiser.LocalAppraiser` will be)."""
-
-    name = "local:appraiser"
-    version = "reliability"
-
-    async def grade(self, request: GradeRequest) -> TurnGrade:
-        """Grade with `simulator.appraiser.appraise.appraise` (sync, sub-millisecond)."""
-        from simulator.appraiser.appraise import appraise
-
-        verdict = appraise(request.trainee_turn, request.context, request.scenario)
-        return TurnGrade(status="graded", verdict=verdict, grader=self.name, grader_version=self.version)
-
-
 def local_grader() -> TurnGrader:
-    """The product's local grader if it is wired, else `AppraiserGrader` over the same model."""
-    try:
-        from simulator.appraiser import LocalAppraiser  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return AppraiserGrader()
+    """The product's local appraiser as a `TurnGrader`."""
+    from simulator.appraiser import LocalAppraiser
+
     grader: TurnGrader = LocalAppraiser()
     return grader
 
