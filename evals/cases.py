@@ -26,7 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evals.labelsets import LabelValue, check_keys
-from simulator.errors import CooldownError
+from simulator.errors import FileContentError
 from simulator.grading.base import GradeRequest
 from simulator.labels import TurnVerdict
 from simulator.transcript import Utterance
@@ -34,16 +34,8 @@ from simulator.transcript import Utterance
 SCHEMA_PATH = Path(__file__).resolve().parent / "suites" / "schema.json"
 
 
-class SuiteError(CooldownError):
+class SuiteError(FileContentError):
     """A suite file (or an external dataset file) is not valid. `location` is `path:line` where known."""
-
-    def __init__(self, message: str, location: str = "", field: str = "") -> None:
-        self.location = location
-        self.field = field
-        self.detail = message
-        prefix = f"{location}: " if location else ""
-        where = f"{field}: " if field else ""
-        super().__init__(f"{prefix}{where}{message}")
 
 
 class CaseMeta(BaseModel):

@@ -74,8 +74,9 @@ class ModelOutputError(ModelError):
         self.attempts = attempts
 
 
-class PersonaError(CooldownError):
-    """A persona file is not valid. `location` is `path:line:column` where known."""
+class FileContentError(CooldownError):
+    """A file a person wrote is not valid. `location` is `path:line[:column]` where known; `field` is the
+    field path inside the file. The message reads `location: field: what is wrong`."""
 
     def __init__(self, message: str, location: str = "", field: str = "") -> None:
         self.location = location
@@ -84,6 +85,10 @@ class PersonaError(CooldownError):
         prefix = f"{location}: " if location else ""
         where = f"{field}: " if field else ""
         super().__init__(f"{prefix}{where}{message}")
+
+
+class PersonaError(FileContentError):
+    """A persona file is not valid."""
 
 
 class PromptRenderError(CooldownError):
