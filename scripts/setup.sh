@@ -81,7 +81,7 @@ if [[ $WANT_TEST == 1 ]]; then
     if [[ $(id -u) == 0 ]]; then
       echo "setup: installing ${need[*]} from Debian's packages"
       apt-get update -qq >/dev/null
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
     else
       echo "setup: the browser and PostgreSQL tests need: sudo apt-get install ${need[*]}" >&2
       exit 1
