@@ -6,9 +6,11 @@ here (`click.ClickException`); `lint` and `test` exit with status 1 when anythin
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -26,7 +28,13 @@ from simulator.persona_loader import (
     persona_hash,
     validate_yaml_file,
 )
+from simulator.persona_testing import CALLER_STRATEGIES
 from simulator.transcript import Utterance
+
+if TYPE_CHECKING:
+    from simulator.config import Settings
+    from simulator.llm.base import ChatModel
+    from simulator.persona_testing import CallerRun, StrategyBook
 
 PROMPT_BUDGET_TOKENS = 900
 """The persona + state part of the caller prompt must fit in this (a 2k-context model must fit)."""
@@ -239,21 +247,70 @@ def new(name: str, display_name: str | None, force: bool, directory: Path) -> No
     click.echo(f"wrote {target}; fill in the TODOs, then `cooldown personas lint {target}`")
 
 
+def caller_model(settings: Settings) -> ChatModel:
+    """The caller-role model for `test --with-caller` (tests replace this with a `FakeChatModel`)."""
+    from simulator.llm import get_model
+
+    return get_model("caller", settings)
+
+
 @personas.command("test")
 @click.argument("name", required=False)
 @_dir_option
 @_difficulty_option
 @click.option("--quiet", is_flag=True, help="Only print failures and the summary.")
-def test_command(name: str | None, directory: Path, difficulty: DifficultyName, quiet: bool) -> None:
-    """Play the scripted strategies against personas, check expectations, print mood trajectories."""
+@click.option(
+    "--with-caller",
+    is_flag=True,
+    help="Also play strategies against the real caller model and report whether it stayed in character.",
+)
+@click.option(
+    "--strategy",
+    "strategies",
+    multiple=True,
+    help=f"With --with-caller: strategy to play (repeatable; default: {', '.join(CALLER_STRATEGIES)}).",
+)
+@click.option(
+    "--turns",
+    type=click.IntRange(1, 30),
+    default=4,
+    show_default=True,
+    help="With --with-caller: turns per strategy at most.",
+)
+@click.option("--strict", is_flag=True, help="With --with-caller: exit 1 if any caller line needed the fallback.")
+def test_command(
+    name: str | None,
+    directory: Path,
+    difficulty: DifficultyName,
+    quiet: bool,
+    with_caller: bool,
+    strategies: tuple[str, ...],
+    turns: int,
+    strict: bool,
+) -> None:
+    """Play the scripted strategies against personas, check expectations, print mood trajectories.
+
+    With --with-caller, then play a few strategies against the real caller model through the caller
+    chain and its guard, and print each caller line with whether it stayed in character. That part
+    reports only; with --strict a line that needed the persona's fallback line fails the command.
+    """
     from simulator.persona_testing import format_trajectory, load_strategies, test_persona
 
+    ctx = click.get_current_context()
+    if not with_caller:
+        for param, flag in (("strategies", "--strategy"), ("turns", "--turns"), ("strict", "--strict")):
+            if ctx.get_parameter_source(param) is not click.core.ParameterSource.DEFAULT:
+                raise click.UsageError(f"{flag} only applies with --with-caller")
     try:
         book = load_strategies(directory / "strategies.yaml")
         paths = [find_persona(name, directory)] if name else persona_files(directory)
         library = [load_persona(p) for p in paths]
     except CooldownError as exc:
         raise click.ClickException(str(exc)) from exc
+    chosen = list(strategies) or list(CALLER_STRATEGIES)
+    unknown = [s for s in chosen if s not in book.strategies]
+    if with_caller and unknown:
+        raise click.UsageError(f"unknown strategy {unknown[0]!r}; known: {', '.join(sorted(book.strategies))}")
     failed = 0
     for persona in library:
         report = test_persona(persona, book, difficulty)
@@ -270,8 +327,92 @@ def test_command(name: str | None, directory: Path, difficulty: DifficultyName, 
             for trajectory in report.trajectories:
                 click.echo(_indent(format_trajectory(trajectory)))
     click.echo(f"{len(library)} persona(s), {failed} failed check(s)")
-    if failed:
+    fallbacks = 0
+    if with_caller:
+        try:
+            fallbacks = asyncio.run(_caller_report(library, book, chosen, difficulty, turns, quiet))
+        except CooldownError as exc:
+            raise click.ClickException(f"the caller check could not run: {exc}") from exc
+    if failed or (strict and fallbacks):
         raise SystemExit(1)
+
+
+async def _caller_report(
+    library: list[Persona],
+    book: StrategyBook,
+    strategies: list[str],
+    difficulty: DifficultyName,
+    turns: int,
+    quiet: bool,
+) -> int:
+    """Play `strategies` against the real caller for every persona, print the report; the fallback count."""
+    from simulator.config import load_settings
+    from simulator.persona_testing import CallerSummary, play_with_caller
+
+    settings = load_settings()
+    model = caller_model(settings)
+    click.echo(
+        f"\n--- caller check: {model.info.label}, {model.info.prompt_form} prompts, "
+        f"{', '.join(strategies)} for at most {turns} turn(s) each at {difficulty}"
+    )
+    runs: list[CallerRun] = []
+    try:
+        for persona in library:
+            mine = []
+            for strategy in strategies:
+                run = await play_with_caller(
+                    persona,
+                    difficulty,
+                    book.strategies[strategy].turns,
+                    model,
+                    count=turns,
+                    strategy=strategy,
+                    budget_tokens=settings.context_budget_tokens,
+                    max_tokens=settings.caller.max_tokens,
+                    temperature=settings.caller.temperature,
+                )
+                mine.append(run)
+                click.echo(_format_caller_run(run, quiet))
+            click.echo(f"== {persona.id} caller: {CallerSummary.of(mine).text()}")
+            runs += mine
+    finally:
+        await model.aclose()
+    total = CallerSummary.of(runs)
+    click.echo(f"caller total over {len(library)} persona(s): {total.text()}")
+    click.echo(total.pass_k_text())
+    return total.fallbacks
+
+
+_VERDICT_TEXT = {
+    "in_character": "in character",
+    "regenerated": "regenerated",
+    "cut_short": "cut short to its clean first part",
+    "fallback": "FALLBACK line",
+}
+
+
+def _format_caller_run(run: CallerRun, quiet: bool) -> str:
+    trajectory = run.trajectory
+    start = trajectory.start
+    out = [f"  {run.persona} / {run.strategy} @ {run.difficulty}: start {start.short()} ({mood_label(start)})"]
+    for line, point in zip(run.lines, trajectory.points, strict=True):
+        if quiet and line.verdict == "in_character":
+            continue
+        state = point.step.state
+        verdict = _VERDICT_TEXT[line.verdict]
+        if line.attempts > 1:
+            verdict += f" after {line.attempts} attempts"
+        if line.violations:
+            verdict += ": " + "; ".join(f"attempt {v.attempt} {v.kind} ({v.detail})" for v in line.violations)
+        out.append(f"    t{line.turn:<2} {state.short()} {mood_label(state):<8} agent: {_clip(line.agent_text)}")
+        out.append(f"        caller: {line.line}")
+        out.append(f"        -> {verdict}")
+    out.append(f"    -> {trajectory.outcome or 'still on the line'} after turn {trajectory.final.turn}")
+    return "\n".join(out)
+
+
+def _clip(text: str, limit: int = 70) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _indent(text: str) -> str:

@@ -10,14 +10,17 @@ deterministic: no model is involved unless a `caller` hook is passed. Each perso
 The caller hook (`CallerHook`) is where a later mode plugs in the real caller model: it receives the
 state after each turn and returns the caller's line, which the trajectory records, and an optional
 `line_check` reports problems with each line (e.g. `simulator.guard.CallerGuard`). Without a hook no
-caller lines exist and none are claimed.
+caller lines exist and none are claimed. `play_with_caller` plugs in the real caller chain
+(`simulator.caller.Caller` and its guard) and reports, line by line, whether the model stayed in
+character first time, needed a regeneration, was cut short or fell back to a persona example line.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,9 +41,15 @@ from simulator.persona import (
 from simulator.persona_loader import PERSONAS_DIR, validate_yaml_file
 from simulator.transcript import Utterance
 
+if TYPE_CHECKING:
+    from simulator.caller import CallerReply
+    from simulator.llm.base import ChatModel
+
 STRATEGIES_FILE = PERSONAS_DIR / "strategies.yaml"
 NEVER_RESOLVE = ("dismissive", "fact_dumper", "manipulative_closer")
 MUST_RESOLVE = "empathetic"
+CALLER_STRATEGIES = (MUST_RESOLVE, "fact_dumper")
+"""The strategies played against the real caller model by default (one that opens up, one that digs in)."""
 
 
 class Strategy(BaseModel):
@@ -375,3 +384,215 @@ def _moves(fired: object) -> str:
         if getattr(fired, var)
     ]
     return "(" + " ".join(parts) + ")" if parts else ""
+
+
+# --- the real caller ----------------------------------------------------------------------------
+
+LineVerdict = Literal["in_character", "regenerated", "cut_short", "fallback"]
+"""How a caller line came about: the model's first reply passed the guard; a later attempt passed; the
+reply failed after its first sentences were shown and was cut back to them; or every attempt failed and
+the persona's example line for the mood was used."""
+
+
+class GuardNote(BaseModel):
+    """One guard rejection of the model's own output while producing a caller line."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attempt: int
+    kind: str
+    """A `simulator.guard.GuardKind`, e.g. `agent_speak`, `structured_output`."""
+    detail: str
+    """What matched, shortened."""
+
+
+class CallerLine(BaseModel):
+    """What the real caller said after one scripted turn, and whether it stayed in character."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    turn: int
+    agent_text: str
+    line: str
+    attempts: int
+    fallback: bool = False
+    truncated: bool = False
+    violations: list[GuardNote] = Field(default_factory=list)
+
+    @property
+    def verdict(self) -> LineVerdict:
+        """See `LineVerdict`."""
+        if self.fallback:
+            return "fallback"
+        if self.truncated:
+            return "cut_short"
+        return "regenerated" if self.attempts > 1 else "in_character"
+
+    @classmethod
+    def from_reply(cls, turn: int, agent_text: str, reply: CallerReply) -> CallerLine:
+        """Read a `simulator.caller.CallerReply` (its guard events say what the guard rejected)."""
+        notes = [
+            GuardNote(attempt=e.attempt, kind=e.kind, detail=e.detail)
+            for e in reply.guard_events
+            if e.kind not in ("fallback", "truncated")
+        ]
+        return cls(
+            turn=turn,
+            agent_text=agent_text,
+            line=reply.text,
+            attempts=reply.attempts,
+            fallback=reply.fallback,
+            truncated=reply.truncated,
+            violations=notes,
+        )
+
+
+class CallerRun(BaseModel):
+    """One scripted strategy played against the real caller model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    persona: str
+    strategy: str
+    difficulty: DifficultyName
+    model: str
+    """The caller model's label, e.g. 'embedded SmolLM2-135M-Instruct (demo-grade)'."""
+    trajectory: Trajectory
+    lines: list[CallerLine]
+
+    @property
+    def clean(self) -> bool:
+        """True when every line of this call stayed in character first time."""
+        return all(line.verdict == "in_character" for line in self.lines)
+
+
+class CallerSummary(BaseModel):
+    """Counts over caller runs: lines by verdict, the guard kinds behind them, and pass^k over calls."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lines: int = 0
+    first_time: int = 0
+    regenerated: int = 0
+    cut_short: int = 0
+    fallbacks: int = 0
+    kinds: dict[LineVerdict, dict[str, int]] = Field(default_factory=dict)
+    """For each verdict other than in_character, how often each guard kind fired on its lines."""
+    calls: int = 0
+    clean_calls: int = 0
+    """Calls whose every line stayed in character first time (the pass^k numerator)."""
+
+    @classmethod
+    def of(cls, runs: Sequence[CallerRun]) -> CallerSummary:
+        """Add up the lines of `runs`."""
+        verdicts: Counter[LineVerdict] = Counter()
+        kinds: dict[LineVerdict, Counter[str]] = {}
+        for line in (line for run in runs for line in run.lines):
+            verdicts[line.verdict] += 1
+            if line.verdict != "in_character":
+                kinds.setdefault(line.verdict, Counter()).update(v.kind for v in line.violations)
+        return cls(
+            lines=sum(verdicts.values()),
+            first_time=verdicts["in_character"],
+            regenerated=verdicts["regenerated"],
+            cut_short=verdicts["cut_short"],
+            fallbacks=verdicts["fallback"],
+            kinds={verdict: dict(counter) for verdict, counter in kinds.items()},
+            calls=len(runs),
+            clean_calls=sum(run.clean for run in runs),
+        )
+
+    def text(self) -> str:
+        """E.g. 'stayed in character in 7/8 lines first time; 1 regeneration (agent_speak); 0 fallbacks'."""
+        parts = [f"stayed in character in {self.first_time}/{self.lines} lines first time"]
+        parts.append(_counted(self.regenerated, "regeneration", self.kinds.get("regenerated")))
+        if self.cut_short:
+            parts.append(_counted(self.cut_short, "cut short", self.kinds.get("cut_short"), plural=""))
+        parts.append(_counted(self.fallbacks, "fallback", self.kinds.get("fallback")))
+        return "; ".join(parts)
+
+    def pass_k_text(self) -> str:
+        """pass^k: the share of calls whose every line (k per call) stayed in character first time."""
+        share = f" ({100 * self.clean_calls / self.calls:.0f}%)" if self.calls else ""
+        return f"pass^k {self.clean_calls}/{self.calls} calls{share} had every caller line in character first time"
+
+
+def _counted(n: int, noun: str, kinds: dict[str, int] | None, *, plural: str = "s") -> str:
+    text = f"{n} {noun}{'' if n == 1 else plural}"
+    if kinds:
+        text += " (" + ", ".join(k if c == 1 else f"{k} x{c}" for k, c in sorted(kinds.items())) + ")"
+    return text
+
+
+async def play_with_caller(
+    persona: Persona,
+    difficulty: DifficultyName,
+    turns: Sequence[ScriptedTurn],
+    model: ChatModel,
+    *,
+    count: int,
+    strategy: str = "script",
+    budget_tokens: int,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+) -> CallerRun:
+    """Play scripted turns against the real caller chain (`Caller` + guard) and judge every line.
+
+    The mood dynamics are those of `simulate`; the caller's words never change them. Each line's
+    verdict is the guard's verdict on the model's own output (before any regeneration or fallback).
+
+    Args:
+        persona: The persona on the line.
+        difficulty: The difficulty to play at.
+        turns: The scripted trainee turns (repeated if shorter than `count`).
+        model: The caller-role model (its `info.prompt_form` picks chat or completion prompts).
+        count: Turns to play at most (the call may end sooner).
+        strategy: The strategy's name, for the report.
+        budget_tokens: The caller prompt's token budget (`Settings.context_budget_tokens`).
+        max_tokens: Reply length cap (`Settings.caller.max_tokens`).
+        temperature: Sampling temperature (`Settings.caller.temperature`).
+
+    Raises:
+        ModelError: The caller model could not be reached or its stream broke.
+    """
+    from simulator.caller import Caller, CallerReply, new_canary, script_for
+    from simulator.context_budget import LoggedTurn
+
+    caller = Caller(
+        model,
+        script_for(persona, difficulty, new_canary()),
+        budget_tokens=budget_tokens,
+        max_tokens=max_tokens,
+        temperature=temperature,
+    )
+    replies: list[CallerReply] = []
+
+    async def speak(request: CallerRequest) -> str:
+        history = [LoggedTurn(utterance=u) for u in request.transcript]
+        final: CallerReply | None = None
+        async for item in caller.speak(history, request.state, closing=request.closing, fallback_seed=len(replies)):
+            if isinstance(item, CallerReply):
+                final = item
+        if final is None:  # pragma: no cover - Caller.speak always ends with its reply
+            raise RuntimeError("the caller chain ended without a reply")
+        replies.append(final)
+        return final.text
+
+    def rejected(_line: str) -> list[str]:
+        return [f"{e.kind}: {e.detail}" for e in replies[-1].guard_events]
+
+    trajectory = await simulate_with_caller(
+        persona, difficulty, turns, speak, count=count, strategy=strategy, line_check=rejected
+    )
+    lines = [
+        CallerLine.from_reply(point.step.state.turn, point.text, reply)
+        for point, reply in zip(trajectory.points, replies, strict=True)
+    ]
+    return CallerRun(
+        persona=persona.id,
+        strategy=strategy,
+        difficulty=difficulty,
+        model=model.info.label,
+        trajectory=trajectory,
+        lines=lines,
+    )
