@@ -104,7 +104,10 @@ def _gguf_vocab(path: str) -> Any:
 
     if not Path(path).is_file():
         raise ConfigError(f"cannot count tokens: GGUF file {path} does not exist")
-    vocab = Llama(model_path=path, vocab_only=True, verbose=False)
+    from llama_cpp._utils import suppress_stdout_stderr
+
+    with suppress_stdout_stderr(disable=False):  # llama.cpp's C logging ignores verbose=False here
+        vocab = Llama(model_path=path, vocab_only=True, verbose=False)
     atexit.register(_close_vocab, vocab)  # free it before interpreter shutdown tears llama_cpp down
     return vocab
 
