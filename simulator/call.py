@@ -38,6 +38,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from simulator.call_events import (
+    CallEnded,
+    CallerDone,
+    CallerText,
+    GradeReady,
+    MoodUpdate,
+    TurnEvent,
+    TurnFailed,
+)
 from simulator.caller import Caller, CallerChunk, CallerReply, CallerScript, new_canary, script_for
 from simulator.config import Settings, load_settings
 from simulator.context_budget import LoggedTurn
@@ -51,71 +60,22 @@ from simulator.persona_loader import load_persona
 from simulator.storage import SessionId, SessionRecord, Store
 from simulator.transcript import Utterance
 
+__all__ = [
+    "CallEnded",
+    "CallSession",
+    "CallerDone",
+    "CallerText",
+    "GradeReady",
+    "MoodUpdate",
+    "TurnEvent",
+    "TurnFailed",
+    "clean_turn_text",
+]
+
 GRADER_CONTEXT_UTTERANCES = 16
 """Earlier utterances sent with each grade request."""
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-# --- events ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CallerText:
-    """A piece of the caller's reply that passed the guard: show it now."""
-
-    text: str
-
-
-@dataclass(frozen=True)
-class CallerDone:
-    """The caller's reply is complete and stored."""
-
-    turn_id: str
-    text: str
-    fallback: bool = False
-    """The model's replies failed the guard; a persona example line was used."""
-    closing: bool = False
-
-
-@dataclass(frozen=True)
-class MoodUpdate:
-    """The caller's state after the trainee's turn."""
-
-    turn_id: str
-    state: MoodState
-    label: str
-    fired_rules: list[str]
-    notes: list[str]
-
-
-@dataclass(frozen=True)
-class GradeReady:
-    """A stored grade for a trainee turn (`source` 'local' at once, 'llm' when it finishes)."""
-
-    turn_id: str
-    grade: TurnGrade
-    source: Literal["local", "llm"]
-
-
-@dataclass(frozen=True)
-class CallEnded:
-    """The state machine ended the call; the session is closed."""
-
-    outcome: Outcome
-    reason: str
-
-
-@dataclass(frozen=True)
-class TurnFailed:
-    """The caller could not reply. The trainee's turn is stored; `retry()` asks the caller again."""
-
-    message: str
-    retryable: bool
-    interrupted: bool = False
-
-
-TurnEvent = CallerText | CallerDone | MoodUpdate | GradeReady | CallEnded | TurnFailed
 
 
 # --- input validation -----------------------------------------------------------------------------
