@@ -29,7 +29,7 @@ from simulator.persona import DIFFICULTIES, Persona
 from simulator.persona_loader import PERSONAS_DIR, list_personas, load_persona
 from simulator.ui.deps import AppDeps, auth_from, clean_name, default_deps
 from simulator.ui.designer import lint_text, preview
-from simulator.ui.live import LiveCall
+from simulator.ui.live import LiveCall, abandon_on_close
 from simulator.ui.panels import PAGE_CSS, models_banner, persona_cards
 from simulator.ui.review import history_choices, history_rows, new_download_dir, review, write_downloads
 
@@ -248,7 +248,7 @@ def build(settings: Settings, deps: AppDeps | None = None) -> gr.Blocks:
     # -- layout ----------------------------------------------------------------------------------
 
     with gr.Blocks(title="Cooldown", analytics_enabled=False) as demo:
-        live_state = gr.State(None)
+        live_state = gr.State(None, delete_callback=abandon_on_close)
         dl_state = gr.State(None)
         gr.Markdown("# Cooldown\nPractise turning angry callers around: listen first, persuade honestly.")
         gr.HTML(models_banner(deps.caller.info, deps.grader_names(), llm_grader=deps.grader_info), js_on_load=None)

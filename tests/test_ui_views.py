@@ -17,7 +17,7 @@ from simulator.persona_loader import PERSONAS_DIR, find_persona, load_persona
 from simulator.storage import Store
 from simulator.ui.deps import clean_name, local_grader, parse_auth
 from simulator.ui.designer import lint_text, preview
-from simulator.ui.live import LiveCall
+from simulator.ui.live import LiveCall, abandon_on_close
 from simulator.ui.panels import feedback_card, models_banner, mood_panel, outcome_banner, persona_cards
 from simulator.ui.review import history_rows, new_download_dir, review, write_downloads
 from simulator.ui.text import find_spans, highlight, md_text, safe_markdown
@@ -178,3 +178,14 @@ def test_live_calls_are_isolated_and_review_belongs_to_its_trainee(tmp_path: Pat
     rows = history_rows(store.list_sessions("ben"))
     assert len(rows) == 1 and rows[0][1] == "backfire_brian"
     store.close()
+
+
+def test_a_call_left_open_when_its_page_closes_is_recorded_as_abandoned() -> None:
+    settings = load_settings()
+    store = Store.open(settings.database_url, settings.data_dir)
+    live = LiveCall(_session(store, FakeChatModel(), "cara"), trainee="cara", mode="coach", llm_grading=False)
+    abandon_on_close(live)  # what Gradio calls when the tab's state is deleted
+    record = store.load_session(live.session.id)
+    assert record.outcome == "abandoned" and "closed the page" in (record.outcome_reason or "")
+    abandon_on_close(live)  # idempotent, never raises
+    abandon_on_close(None)

@@ -200,3 +200,16 @@ async def _chain(first: list[TurnEvent], rest: AsyncIterator[TurnEvent]) -> Asyn
         yield event
     async for event in rest:
         yield event
+
+
+CLOSED_PAGE_REASON = "the trainee closed the page before an outcome"
+
+
+def abandon_on_close(live: LiveCall | None) -> None:
+    """Gradio's delete callback for a tab's call state: a call left open when its page closes (or its
+    state expires) is recorded as abandoned instead of staying "in progress" forever. Never raises."""
+    if live is None or live.closed:
+        return
+    with contextlib.suppress(Exception):
+        live.session.abandon(CLOSED_PAGE_REASON)
+    live.closed = True
