@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import httpx
@@ -79,18 +80,8 @@ def get_model(
         max_concurrency=rs.max_concurrency,
         http_async_client=http_async_client,
     )
-    if info.provider == "embedded":
-        assert info.gguf_path is not None
-        from pathlib import Path
-
-        server = POOL.get(
-            Path(info.gguf_path),
-            role,
-            n_ctx=settings.embedded_n_ctx,
-            n_threads=settings.embedded_threads,
-            log_dir=settings.data_dir / "logs",
-        )
-        server.alias = info.model
+    server = _embedded_server(info, settings)
+    if server is not None:
 
         def start() -> str:
             return server.start(timeout_s=settings.embedded_start_timeout_s)
@@ -103,12 +94,16 @@ def get_model(
 
 def embedded_server_for(role: ModelRole, settings: Settings) -> EmbeddedServer | None:
     """The embedded server object behind a role (None for other providers); for doctor and benchmarks."""
-    info = describe_role(role, settings)
+    return _embedded_server(describe_role(role, settings), settings)
+
+
+def _embedded_server(info: ModelInfo, settings: Settings) -> EmbeddedServer | None:
+    """The pooled server for an embedded role, serving under the role's model name; None otherwise."""
     if info.provider != "embedded" or info.gguf_path is None:
         return None
-    from pathlib import Path
-
-    return POOL.get(
-        Path(info.gguf_path), role, n_ctx=settings.embedded_n_ctx, n_threads=settings.embedded_threads,
+    server = POOL.get(
+        Path(info.gguf_path), info.role, n_ctx=settings.embedded_n_ctx, n_threads=settings.embedded_threads,
         log_dir=settings.data_dir / "logs",
     )  # fmt: skip
+    server.alias = info.model
+    return server
