@@ -1,7 +1,7 @@
 """Figure 3: the local appraiser's throughput on one core and its latency distribution.
 
 Input: every turn of the shipped gold suites (with their context and scenario), graded one after another
-in this process by `simulator.appraiser.appraise.appraise` (weights loaded once, as in the app). Turns per
+in this process by `simulator.grading.appraiser.appraise.appraise` (weights loaded once, as in the app). Turns per
 second are given by wall time and by this process's CPU time (the latter is less affected by other
 work on a shared machine).
 """
@@ -16,7 +16,7 @@ from benchmarks.fixtures import gold_requests
 
 def appraise_all(passes: int) -> tuple[list[float], float, float, int]:
     """Per-turn latencies (ms), total wall and CPU seconds, and the number of turns graded."""
-    from simulator.appraiser.appraise import appraise
+    from simulator.grading.appraiser.appraise import appraise
 
     requests = gold_requests()
     appraise(requests[0].trainee_turn, requests[0].context, requests[0].scenario)  # load weights

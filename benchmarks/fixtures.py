@@ -57,7 +57,7 @@ def gold_requests(limit: int | None = None) -> list[GradeRequest]:
 
 def local_grader() -> TurnGrader:
     """The product's local appraiser as a `TurnGrader`."""
-    from simulator.appraiser import LocalAppraiser
+    from simulator.grading.appraiser import LocalAppraiser
 
     grader: TurnGrader = LocalAppraiser()
     return grader

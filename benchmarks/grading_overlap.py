@@ -42,7 +42,7 @@ async def ab_trials(
     caller_model: Callable[[], Any], grader_model: Any, trials: int, data_dir: Path, *, script: Any = None
 ) -> dict[str, list[float]]:
     """Alternating grading-off / grading-on turns plus a grader-alone timing per trial (seconds)."""
-    from simulator.call import CallerDone, CallerText, CallSession, GradeReady
+    from simulator.call.session import CallerDone, CallerText, CallSession, GradeReady
     from simulator.grading.base import GradeRequest
     from simulator.grading.chain import LLMGrader
 
@@ -137,9 +137,9 @@ async def run(*, quick: bool, embedded: bool = True) -> Figure:
         if quick or not embedded:
             fig.notes.append("embedded grading A/B runs only in the full run (a SmolLM2 grade takes seconds)")
             return fig
-        from simulator.caller import script_for
+        from simulator.caller.chain import script_for
         from simulator.llm import get_model
-        from simulator.persona_loader import load_persona
+        from simulator.persona.loader import load_persona
 
         settings = bench_settings(Path(tmp) / "emb", grader={"budget_s": EMBEDDED_GRADER_BUDGET_S})
         caller = get_model("caller", settings)

@@ -27,7 +27,7 @@ SESSION_COUNTS = (10, 50)
 
 
 async def _probe(roles: list[str], turns_per_session: int = 3) -> dict[str, Any]:
-    from simulator.call import CallSession
+    from simulator.call.session import CallSession
     from simulator.llm import get_model
     from simulator.llm.factory import embedded_server_for
 
@@ -80,7 +80,7 @@ def _msg(text: str) -> Any:
 async def _open(
     sessions: list[Any], n: int, store: Any, grader: Any, caller: Any, settings: Any, turns: int
 ) -> None:
-    from simulator.call import CallSession
+    from simulator.call.session import CallSession
 
     for _ in range(n):
         s = CallSession.start(store, PERSONA, caller_model=caller, local_grader=grader, settings=settings,

@@ -39,13 +39,13 @@ FIRST_TOKEN_RATIO = 1.05
 async def stage_costs(turns: int, data_dir: Path) -> dict[str, list[float]]:
     """Per-turn milliseconds of each of Cooldown's own stages (replicating `take_turn`'s steps in order),
     plus `pre_model` and `turn_total` measured on the real `take_turn` with a zero-latency caller."""
-    from simulator.call import CallerDone, CallSession, clean_turn_text
-    from simulator.caller import Caller, CallerReply, new_canary, script_for
-    from simulator.context_budget import LoggedTurn
+    from simulator.call.mood import mood_label, step
+    from simulator.call.session import CallerDone, CallSession, clean_turn_text
+    from simulator.call.transcript import Utterance
+    from simulator.caller.budget import LoggedTurn
+    from simulator.caller.chain import Caller, CallerReply, new_canary, script_for
     from simulator.grading.base import GradeRequest
-    from simulator.mood import mood_label, step
     from simulator.tokens import count_tokens
-    from simulator.transcript import Utterance
 
     settings = bench_settings(data_dir)
     store = open_store(data_dir)
@@ -151,11 +151,11 @@ async def first_token_vs_bare(warm_pairs: int, cold_pairs: int, data_dir: Path) 
     """
     from openai import AsyncOpenAI
 
-    from simulator.call import CallerDone, CallerText, CallSession
-    from simulator.caller import COMPLETION_STOPS, script_for
+    from simulator.call.session import CallerDone, CallerText, CallSession
+    from simulator.caller.chain import COMPLETION_STOPS, script_for
     from simulator.llm import get_model
     from simulator.llm.factory import embedded_server_for
-    from simulator.persona_loader import load_persona
+    from simulator.persona.loader import load_persona
     from simulator.tokens import count_tokens
 
     settings = bench_settings(data_dir)

@@ -1,6 +1,6 @@
 """Figure 5: caller prompt tokens per turn across a scripted 100-turn call.
 
-The caller chain (`simulator.caller.Caller`) is driven directly for 100 trainee turns (personas end calls
+The caller chain (`simulator.caller.chain.Caller`) is driven directly for 100 trainee turns (personas end calls
 by 60 turns, so `CallSession` cannot run this long): each turn is graded by the local appraiser, moves the
 mood state machine, and the caller answers with a scripted line. Prompt tokens are counted on what was
 actually sent, in both prompt forms: completion (embedded SmolLM2, its own GGUF tokenizer) and chat
@@ -22,15 +22,15 @@ async def grow(form: str, turns: int) -> list[int]:
     import tempfile
     from pathlib import Path
 
-    from simulator.appraiser.appraise import appraise
-    from simulator.caller import Caller, CallerReply, new_canary, script_for
+    from simulator.call.mood import initial_state, mood_label, step
+    from simulator.call.transcript import Utterance
+    from simulator.caller.budget import LoggedTurn
+    from simulator.caller.chain import Caller, CallerReply, new_canary, script_for
     from simulator.config import bundled_gguf
-    from simulator.context_budget import LoggedTurn
+    from simulator.grading.appraiser.appraise import appraise
     from simulator.llm.base import Message
-    from simulator.mood import initial_state, mood_label, step
-    from simulator.persona_loader import load_persona
+    from simulator.persona.loader import load_persona
     from simulator.tokens import count_messages, count_tokens
-    from simulator.transcript import Utterance
 
     with tempfile.TemporaryDirectory() as tmp:
         settings = bench_settings(Path(tmp))

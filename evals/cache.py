@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.grading.base import GradeRequest, TurnGrader
-from simulator.labels import TurnGrade
+from simulator.grading.labels import TurnGrade
 
 
 def cache_key(grader_name: str, grader_version: str, request: GradeRequest) -> str:

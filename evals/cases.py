@@ -10,7 +10,7 @@ A case is the gold-suite line described in `evals/suites/README.md`::
      "meta": {"group": "g-0001", "pair_axis": null, "near_miss": null, "note": "..."},
      "split": "test"}
 
-`gold` is a full `simulator.labels.TurnVerdict`. External datasets (see `evals.external`) carry
+`gold` is a full `simulator.grading.labels.TurnVerdict`. External datasets (see `evals.external`) carry
 `mapped` labels instead: only the labels their README maps to ours, as flat keys (see
 `evals.labelsets`). Every load error names `file:line` and the field, and says how to fix it.
 """
@@ -26,10 +26,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from evals.labelsets import LabelValue, check_keys
+from simulator.call.transcript import Utterance
 from simulator.errors import FileContentError
 from simulator.grading.base import GradeRequest
-from simulator.labels import TurnVerdict
-from simulator.transcript import Utterance
+from simulator.grading.labels import TurnVerdict
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "suites" / "schema.json"
 

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from evals.cases import CaseMeta, EvalCase, SuiteError
 from evals.labelsets import LabelValue
-from simulator.transcript import Utterance
+from simulator.call.transcript import Utterance
 
 Mapper = Callable[[dict[str, Any]], tuple[dict[str, LabelValue], dict[str, str]] | None]
 

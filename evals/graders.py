@@ -42,9 +42,9 @@ class GraderSet:
 
 
 def local_grader() -> TurnGrader:
-    """The local appraiser (`simulator.appraiser.LocalAppraiser`)."""
+    """The local appraiser (`simulator.grading.appraiser.LocalAppraiser`)."""
     try:
-        from simulator.appraiser import LocalAppraiser  # type: ignore[attr-defined,unused-ignore]
+        from simulator.grading.appraiser import LocalAppraiser  # type: ignore[attr-defined,unused-ignore]
     except ImportError as err:
         raise ConfigError(
             f"the local appraiser is not available ({err}); use --grader llm, or install/train it "

@@ -16,7 +16,7 @@ Our gold suites give every key; external datasets give only the keys their mappi
 
 from __future__ import annotations
 
-from simulator.labels import POSITIVE_BEHAVIOURS, Behaviour, Tactic, Technique, TurnVerdict
+from simulator.grading.labels import POSITIVE_BEHAVIOURS, Behaviour, Tactic, Technique, TurnVerdict
 
 LabelValue = bool | int | str
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -18,8 +17,9 @@ from pydantic import BaseModel
 from simulator.errors import CooldownError
 from simulator.grading.base import GradeRequest
 from simulator.llm.base import ChatModel, Message, ModelInfo, T
+from simulator.resources import prompts_dir
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+PROMPTS_DIR = prompts_dir()
 DEFAULT_RUBRIC_TOKENS = 1500
 """Rubric/system prompt size assumed when `prompts/grader_*.md` cannot be read."""
 EXPECTED_OUTPUT_TOKENS = 350

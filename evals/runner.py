@@ -35,7 +35,7 @@ from evals.metering import (
 from evals.runstore import ResultRow, RunStore
 from evals.suites import Suite
 from simulator.grading.base import TurnGrader
-from simulator.labels import TurnGrade
+from simulator.grading.labels import TurnGrade
 
 WorkItem = tuple[Suite, EvalCase, TurnGrader]
 

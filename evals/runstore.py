@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evals.labelsets import LabelValue
 from simulator.errors import StorageError
-from simulator.labels import TurnGrade
+from simulator.grading.labels import TurnGrade
 
 ResultKey = tuple[str, str, str, str]
 

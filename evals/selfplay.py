@@ -2,7 +2,7 @@
 
 Each item is (persona, strategy, difficulty). The strategy's scripted turns (`personas/strategies.yaml`)
 are graded turn by turn by the grader under test, and the grader's verdict drives the mood state
-machine (`simulator.mood.step`), exactly as in a live call. With `grader=None` the strategy's own
+machine (`simulator.call.mood.step`), exactly as in a live call. With `grader=None` the strategy's own
 labels drive it (the persona's dynamics alone). The report gives outcome rates per strategy and the
 mood trajectory of every item, and flags a caller that **softens without the trainee earning it**:
 
@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from simulator.call.transcript import Utterance
 from simulator.grading.base import GradeRequest, TurnGrader
-from simulator.labels import POSITIVE_BEHAVIOURS, Behaviour, TurnVerdict
-from simulator.transcript import Utterance
+from simulator.grading.labels import POSITIVE_BEHAVIOURS, Behaviour, TurnVerdict
 
 SOFTENING_THRESHOLD = 5
 """Points of (anger fall + trust rise + entrenchment fall) that count as the caller softening."""
@@ -44,8 +44,8 @@ def softening(before: Any, after: Any) -> int:
 async def play(persona: Any, strategy_name: str, strategy: Any, difficulty: Any,
                grader: TurnGrader | None) -> dict[str, Any]:
     """Play one strategy against one persona; return the trajectory and its flags."""
-    from simulator.mood import initial_state, mood_label, step
-    from simulator.persona_testing import fill_text, scripted_verdict
+    from simulator.call.mood import initial_state, mood_label, step
+    from simulator.persona.behaviour import fill_text, scripted_verdict
 
     state = start = initial_state(persona, difficulty)
     points: list[dict[str, Any]] = []
@@ -98,8 +98,8 @@ async def run_selfplay(grader: TurnGrader | None, *, personas: list[str] | None 
         personas: persona ids to include (default: all shipped personas that load).
         difficulty: the difficulty level to play at.
     """
-    from simulator.persona_loader import list_personas, load_persona
-    from simulator.persona_testing import NEVER_RESOLVE, load_strategies
+    from simulator.persona.behaviour import NEVER_RESOLVE, load_strategies
+    from simulator.persona.loader import list_personas, load_persona
 
     book = load_strategies()
     listing = [p for p in list_personas() if p.error is None and (not personas or p.id in personas)]

@@ -32,10 +32,10 @@ from sklearn.model_selection import GroupKFold
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulator.appraiser.appraise import appraise_with  # noqa: E402
-from simulator.appraiser.dataset import LabelledTurn, load_many  # noqa: E402
-from simulator.appraiser.features import N_FEATURES, extract  # noqa: E402
-from simulator.appraiser.weights import (  # noqa: E402
+from simulator.grading.appraiser.appraise import appraise_with  # noqa: E402
+from simulator.grading.appraiser.dataset import LabelledTurn, load_many  # noqa: E402
+from simulator.grading.appraiser.features import N_FEATURES, extract  # noqa: E402
+from simulator.grading.appraiser.weights import (  # noqa: E402
     B_SLICE,
     BEHAVIOURS,
     DEFAULT_WEIGHTS,
@@ -49,18 +49,18 @@ from simulator.appraiser.weights import (  # noqa: E402
     load_weights,
     save_weights,
 )
-from simulator.integrity import strip_injection_spans  # noqa: E402
-from simulator.labels import TurnVerdict  # noqa: E402
+from simulator.grading.integrity import strip_injection_spans  # noqa: E402
+from simulator.grading.labels import TurnVerdict  # noqa: E402
 
 SEED = 20240607
 C_BINARY = 4.0
 C_SCORE = 2.0
-METRICS_PATH = ROOT / "simulator" / "appraiser" / "data" / "metrics.json"
+METRICS_PATH = ROOT / "simulator" / "grading" / "appraiser" / "data" / "metrics.json"
 
 
 def data_files() -> list[Path]:
     """Our own training files first, then the gold suites, each sorted by name."""
-    own = sorted((ROOT / "simulator" / "appraiser" / "data").glob("*.jsonl"))
+    own = sorted((ROOT / "simulator" / "grading" / "appraiser" / "data").glob("*.jsonl"))
     gold = sorted((ROOT / "evals" / "suites").glob("*.jsonl"))
     return own + gold
 

@@ -2,9 +2,9 @@
 
 The public API, imported on first use so `import simulator` stays cheap:
 
-* personas — `Persona`, `load_persona`, `list_personas` (`simulator.persona`, `simulator.persona_loader`)
-* the call — `CallSession` and its events (`simulator.call`), `MoodState`, `step` (`simulator.mood`)
-* grading — `TurnVerdict`, `TurnGrade` (`simulator.labels`), `LocalAppraiser` (`simulator.appraiser`),
+* personas — `Persona`, `load_persona`, `list_personas` (`simulator.persona.schema`, `simulator.persona.loader`)
+* the call — `CallSession` and its events (`simulator.call.session`), `MoodState`, `step` (`simulator.call.mood`)
+* grading — `TurnVerdict`, `TurnGrade` (`simulator.grading.labels`), `LocalAppraiser` (`simulator.grading.appraiser`),
   `LLMGrader`, `build_debrief` (`simulator.grading`)
 * models and settings — `get_model`, `FakeChatModel` (`simulator.llm`), `Settings`, `load_settings`
 * storage — `Store` (`simulator.storage`)
@@ -16,15 +16,15 @@ import importlib
 from typing import Any
 
 _LAZY = {
-    "Persona": "simulator.persona",
-    "load_persona": "simulator.persona_loader",
-    "list_personas": "simulator.persona_loader",
-    "CallSession": "simulator.call",
-    "MoodState": "simulator.mood",
-    "step": "simulator.mood",
-    "TurnVerdict": "simulator.labels",
-    "TurnGrade": "simulator.labels",
-    "LocalAppraiser": "simulator.appraiser",
+    "Persona": "simulator.persona.schema",
+    "load_persona": "simulator.persona.loader",
+    "list_personas": "simulator.persona.loader",
+    "CallSession": "simulator.call.session",
+    "MoodState": "simulator.call.mood",
+    "step": "simulator.call.mood",
+    "TurnVerdict": "simulator.grading.labels",
+    "TurnGrade": "simulator.grading.labels",
+    "LocalAppraiser": "simulator.grading.appraiser",
     "LLMGrader": "simulator.grading",
     "build_debrief": "simulator.grading",
     "get_model": "simulator.llm",

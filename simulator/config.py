@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=7860, ge=0, le=65535)
 
+    personas: str | None = None
+    """Persona folders searched after the built-in library (COOLDOWN_PERSONAS), separated by os.pathsep."""
+    builtin_personas: bool = True
+    """COOLDOWN_BUILTIN_PERSONAS=off leaves the built-in library out (only COOLDOWN_PERSONAS is searched)."""
+
     def role(self, role: ModelRole) -> RoleSettings:
         """Settings for one role."""
         return self.caller if role == "caller" else self.grader

@@ -12,14 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.appraiser import AppraiserWeightsError, LocalAppraiser, appraise, coaching_tip, load_weights
+from simulator.call.transcript import Utterance
+from simulator.grading.appraiser import AppraiserWeightsError, LocalAppraiser, appraise, coaching_tip, load_weights
 from simulator.grading.base import GradeRequest, TurnGrader
-from simulator.integrity import sanitize_for_grading
-from simulator.labels import NEGATIVE_BEHAVIOURS, POSITIVE_BEHAVIOURS, Behaviour, TurnVerdict
-from simulator.transcript import Utterance
+from simulator.grading.integrity import sanitize_for_grading
+from simulator.grading.labels import NEGATIVE_BEHAVIOURS, POSITIVE_BEHAVIOURS, Behaviour, TurnVerdict
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT / "simulator" / "appraiser" / "data" / "train_extra.jsonl"
+DATA = ROOT / "simulator" / "grading" / "appraiser" / "data" / "train_extra.jsonl"
 SCENARIO = (
     "Missed delivery. Order #4471 (a £240 office chair) shows 'delivered 14:02 Tue, left at door'; the customer "
     "says it never came. Policy: we investigate with the courier (2 working days), then refund or resend."
@@ -116,7 +116,7 @@ def test_grade_returns_graded_turn_with_tip_and_flags() -> None:
 
 
 def test_grade_fails_closed_on_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import simulator.appraiser.grader as grader_module
+    import simulator.grading.appraiser.grader as grader_module
 
     def boom(*args: object, **kwargs: object) -> TurnVerdict:
         raise RuntimeError("broken")
@@ -213,7 +213,7 @@ def _reference_hashed(text: str) -> tuple[object, object]:
 
     import numpy as np
 
-    from simulator.appraiser import features as F
+    from simulator.grading.appraiser import features as F
 
     def counts(buckets: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
         if buckets.size == 0:
@@ -231,7 +231,7 @@ def _reference_hashed(text: str) -> tuple[object, object]:
 
 
 def _corpus(turns: list[tuple[str, list[Utterance], str | None]]) -> list[str]:
-    from simulator.appraiser.features import sentences_with_spans
+    from simulator.grading.appraiser.features import sentences_with_spans
 
     texts = ["", "   ", "a", "I", "you'll", "¡", "ok ok ok"]
     for turn, _, _ in turns:
@@ -241,7 +241,7 @@ def _corpus(turns: list[tuple[str, list[Utterance], str | None]]) -> list[str]:
 
 
 def test_cue_prefilter_never_changes_a_count(turns: list[tuple[str, list[Utterance], str | None]]) -> None:
-    from simulator.appraiser.features import _CUE_PLAN, _cue_values_unfiltered, cue_values
+    from simulator.grading.appraiser.features import _CUE_PLAN, _cue_values_unfiltered, cue_values
 
     assert sum(triggers is not None for _, _, triggers, _ in _CUE_PLAN) >= 15  # the prefilter is in use
     texts = _corpus(turns)
@@ -251,7 +251,7 @@ def test_cue_prefilter_never_changes_a_count(turns: list[tuple[str, list[Utteran
 
 
 def test_cue_triggers_are_required_by_their_regex() -> None:
-    from simulator.appraiser.features import _CUE_PLAN
+    from simulator.grading.appraiser.features import _CUE_PLAN
 
     samples = {
         "apology": "i am so sorry about that",
@@ -273,7 +273,7 @@ def test_cue_triggers_are_required_by_their_regex() -> None:
 def test_hashed_features_match_the_np_unique_reference(turns: list[tuple[str, list[Utterance], str | None]]) -> None:
     import numpy as np
 
-    from simulator.appraiser.features import _hashed
+    from simulator.grading.appraiser.features import _hashed
 
     for text in _corpus(turns)[:400]:
         idx, vals = _hashed(text)
@@ -283,7 +283,7 @@ def test_hashed_features_match_the_np_unique_reference(turns: list[tuple[str, li
 
 
 def _fragments() -> list[str]:
-    from simulator.appraiser.features import _CUE_PLAN
+    from simulator.grading.appraiser.features import _CUE_PLAN
 
     words = ["I", "you", "we", "so", "it", "'s", "'re", "not", "the", "2", "£40", "days", "!", "?", ",", ".", "-"]
     return words + sorted({t for _, _, triggers, _ in _CUE_PLAN for t in triggers or ()})
@@ -292,7 +292,7 @@ def _fragments() -> list[str]:
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(_fragments()), max_size=25), st.sampled_from(["", " "]))
 def test_cue_prefilter_agrees_on_generated_text(parts: list[str], sep: str) -> None:
-    from simulator.appraiser.features import _cue_values_unfiltered, cue_values
+    from simulator.grading.appraiser.features import _cue_values_unfiltered, cue_values
 
     text = sep.join(parts)
     assert cue_values(text) == _cue_values_unfiltered(text)

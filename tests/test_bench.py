@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from benchmarks.common import Dist, check, percentile
 from benchmarks.run import run_benchmarks, summary
-from simulator.cli_bench import bench
+from simulator.cli.bench import bench
 
 
 def test_percentile_and_dist() -> None:

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import pytest
 
-from simulator.call import (
+from simulator.call.session import (
     CallEnded,
     CallerDone,
     CallerText,
@@ -23,7 +23,7 @@ from simulator.call import (
 from simulator.config import load_settings
 from simulator.errors import InputRejected, ModelStreamInterrupted, ModelTimeout
 from simulator.grading.base import GradeRequest
-from simulator.labels import Behaviour, TurnGrade, TurnVerdict
+from simulator.grading.labels import Behaviour, TurnGrade, TurnVerdict
 from simulator.llm.base import ModelInfo
 from simulator.llm.fake import FakeChatModel
 from simulator.storage import Store

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from test_call import EMPATHY, PERSONA, KeywordGrader, _caller
 
-from simulator.call import CallerDone, CallerText, CallSession, GradeReady, MoodUpdate, TurnEvent
+from simulator.call.session import CallerDone, CallerText, CallSession, GradeReady, MoodUpdate, TurnEvent
 from simulator.config import load_settings
 from simulator.errors import StorageError
 from simulator.storage import Store

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.caller import COMPLETION_STOPS, Caller, CallerChunk, CallerReply, CallerScript
-from simulator.context_budget import LoggedTurn
+from simulator.call.transcript import Utterance, for_caller_model
+from simulator.caller.budget import LoggedTurn
+from simulator.caller.chain import COMPLETION_STOPS, Caller, CallerChunk, CallerReply, CallerScript
+from simulator.caller.guard import CallerGuard
 from simulator.errors import ModelStreamInterrupted, ModelTimeout
-from simulator.guard import CallerGuard
 from simulator.llm.base import Message, ModelInfo
 from simulator.llm.fake import FakeChatModel
-from simulator.transcript import Utterance, for_caller_model
 
 CANARY = "cnry-0123456789ab"
 

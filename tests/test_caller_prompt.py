@@ -6,7 +6,9 @@ from functools import cache
 
 import pytest
 
-from simulator.caller_prompt import (
+from simulator.call.mood import MoodState, initial_state
+from simulator.call.transcript import Utterance
+from simulator.caller.prompt import (
     fallback_line,
     persona_text,
     render_caller_chat,
@@ -14,11 +16,9 @@ from simulator.caller_prompt import (
     revealed_facts,
     state_text,
 )
-from simulator.mood import MoodState, initial_state
-from simulator.persona import Persona
-from simulator.persona_loader import PERSONAS_DIR, load_persona, persona_files
+from simulator.persona.loader import PERSONAS_DIR, load_persona, persona_files
+from simulator.persona.schema import Persona
 from simulator.tokens import count_tokens
-from simulator.transcript import Utterance
 
 CANARY = "CANARY-5f3a9c1e77"
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from simulator.cli_chat import TEST_HOOK_ENV, chat, sessions
+from simulator.cli.chat import TEST_HOOK_ENV, chat, sessions
 from simulator.llm.base import ModelInfo
 from simulator.llm.fake import FakeChatModel, FakeRequest
 from simulator.storage import Store
@@ -140,7 +140,7 @@ def _spawn(data_dir: Path, marker: Path, latency: float) -> subprocess.Popen[str
         "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)]),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "simulator.cli_chat", "chat", "--persona", "backfire_brian", "--trainee", "kill"],
+        [sys.executable, "-m", "simulator.cli.chat", "chat", "--persona", "backfire_brian", "--trainee", "kill"],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

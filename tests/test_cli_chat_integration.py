@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from simulator.cli_chat import chat
+from simulator.cli.chat import chat
 from simulator.llm.embedded import POOL
 from simulator.storage import Store
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 from click.testing import CliRunner
 
-from simulator.cli import main
+from simulator.cli.main import main
 from simulator.config import load_settings
 from simulator.errors import ConfigError, PromptRenderError
 from simulator.llm.factory import describe_role

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.context_budget import LoggedTurn, fit_to_budget, summarise_earlier
+from simulator.call.transcript import Utterance
+from simulator.caller.budget import LoggedTurn, fit_to_budget, summarise_earlier
 from simulator.errors import ConfigError
-from simulator.labels import Behaviour, TurnVerdict
+from simulator.grading.labels import Behaviour, TurnVerdict
 from simulator.tokens import count_tokens
-from simulator.transcript import Utterance
 
 PERSONA_BLOCK = "You are Dana, furious about a missing parcel. " * 40  # ~400 tokens, always kept
 
@@ -128,11 +128,11 @@ def test_budget_smaller_than_persona_says_how_to_fix() -> None:
 async def test_real_caller_prompt_within_budget_at_turn_60_and_flat(form: str) -> None:
     from pathlib import Path
 
-    from simulator.caller import Caller, CallerReply, new_canary, script_for
+    from simulator.call.mood import initial_state
+    from simulator.caller.chain import Caller, CallerReply, new_canary, script_for
     from simulator.llm.base import ModelInfo
     from simulator.llm.fake import FakeChatModel
-    from simulator.mood import initial_state
-    from simulator.persona_loader import load_persona
+    from simulator.persona.loader import load_persona
     from simulator.tokens import count_messages
 
     persona = load_persona(Path(__file__).resolve().parent.parent / "personas" / "backfire_brian.yaml")

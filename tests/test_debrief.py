@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from simulator.grading.debrief import CallRecord, CallTurn, MoodPoint, build_debrief
-from simulator.labels import TechniqueUse, TurnGrade, TurnVerdict
+from simulator.grading.labels import TechniqueUse, TurnGrade, TurnVerdict
 
 
 def llm(

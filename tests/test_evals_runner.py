@@ -206,7 +206,7 @@ def test_killed_run_resumes_without_duplicates_or_gaps(tmp_path: Path) -> None:
 
 def _rows(n: int) -> list:
     from evals.runstore import ResultRow
-    from simulator.labels import TurnGrade
+    from simulator.grading.labels import TurnGrade
 
     return [ResultRow(suite="s", item_id=f"i{i}", grader="g", grader_version="1",
                       grade=TurnGrade.ungraded("g", "test"), gold={}) for i in range(n)]  # fmt: skip

@@ -6,7 +6,7 @@ import asyncio
 
 from evals.selfplay import earned, run_selfplay, selfplay_lines
 from simulator.grading.base import GradeRequest
-from simulator.labels import TurnGrade, TurnVerdict
+from simulator.grading.labels import TurnGrade, TurnVerdict
 
 
 class GenerousGrader:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.grading.base import GradeRequest
-from simulator.labels import TurnGrade, TurnVerdict
+from simulator.grading.labels import TurnGrade, TurnVerdict
 
 TURNS: list[dict[str, Any]] = [
     {"turn": "What happened when the courier didn't show up?", "score": 3, "behaviours": ["open_question"]},

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from simulator import cli_grade
+from simulator.cli import grade as cli_grade
 from simulator.errors import ConfigError
 from simulator.grading.base import GradeRequest
 from simulator.grading.chain import LLMGrader
 from simulator.grading.grade_file import GradeInputLine, LineProblem, grade_lines, make_grader, read_lines
-from simulator.labels import TurnGrade, TurnVerdict
+from simulator.grading.labels import TurnGrade, TurnVerdict
 from simulator.llm.fake import FakeChatModel, FakeRequest
 
 OUTPUT_KEYS = {

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from simulator.call.transcript import Utterance
 from simulator.errors import ModelTimeout
 from simulator.grading.base import GradeRequest, TurnGrader
 from simulator.grading.chain import LLMGrader
 from simulator.grading.fence import BOUNDARY_PREFIX
 from simulator.grading.schema import SCHEMA_VERSION, GraderOutput
 from simulator.llm.fake import FakeChatModel
-from simulator.transcript import Utterance
 
 TURN = (
     "I'm sorry you took a day off and nobody came. What would make this right for you? "

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from simulator.call.transcript import Utterance
 from simulator.grading.base import GradeRequest
 from simulator.grading.chain import LLMGrader, sanitize
 from simulator.grading.fence import BOUNDARY_PREFIX, Fence, build_grader_messages, context_block, neutralise
 from simulator.llm.fake import FakeChatModel, FakeRequest
 from simulator.prompts import render
-from simulator.transcript import Utterance
 
 TRICKY = ["⟦", "⟧", "TRAINEE-", "/TRAINEE-", "0123456789abcdef", "\n", "## Instruction", '"', "\\", "{{x}}"]
 SYSTEM_PROMPT = render("grader_system")

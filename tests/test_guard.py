@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from simulator.guard import CallerGuard, StreamGuard
+from simulator.caller.guard import CallerGuard, StreamGuard
 
 CANARY = "cnry-7f3a9c2e41d0"
 HIDDEN = [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.integrity import (
+from simulator.grading.integrity import (
     BIDI_CONTROL,
     BOUNDARY_MARKER,
     CHAT_TEMPLATE_TOKEN,

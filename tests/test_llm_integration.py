@@ -82,7 +82,7 @@ async def test_a_role_can_point_at_a_second_openai_compatible_server(monkeypatch
 def test_doctor_shows_both_roles_served() -> None:
     env = {**os.environ}
     result = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", "doctor"],
+        [sys.executable, "-m", "simulator.cli.main", "doctor"],
         capture_output=True,
         text=True,
         env=env,

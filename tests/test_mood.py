@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simulator.labels import Behaviour, Tactic, TechniqueUse, TurnVerdict
-from simulator.mood import MoodState, initial_state, mood_label, step
-from simulator.persona import Persona
-from simulator.persona_loader import PERSONAS_DIR, load_persona
+from simulator.call.mood import MoodState, initial_state, mood_label, step
+from simulator.grading.labels import Behaviour, Tactic, TechniqueUse, TurnVerdict
+from simulator.persona.loader import PERSONAS_DIR, load_persona
+from simulator.persona.schema import Persona
 
 
 @cache

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 from click.testing import CliRunner, Result
 
-from simulator import cli_personas
+from simulator.call.mood import MoodState
+from simulator.cli import personas as cli_personas
 from simulator.errors import ModelUnavailable
 from simulator.llm.base import ModelInfo
 from simulator.llm.fake import FakeChatModel, FakeRequest
-from simulator.mood import MoodState
-from simulator.persona_testing import CallerLine, CallerRun, CallerSummary, GuardNote, Trajectory
+from simulator.persona.behaviour import CallerLine, CallerRun, CallerSummary, GuardNote, Trajectory
 
 PERSONA = "dana_delayed_order"
 IN_CHARACTER = "I've waited two weeks for this order and nobody tells me anything."

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from simulator.cli_personas import lint_paths, personas
-from simulator.persona import Persona
-from simulator.persona_loader import PERSONAS_DIR, load_persona, persona_files
-from simulator.persona_testing import (
+from simulator.cli.personas import lint_paths, personas
+from simulator.persona.behaviour import (
     StrategyBook,
     load_strategies,
     simulate,
     simulate_with_caller,
     test_persona,
 )
+from simulator.persona.loader import PERSONAS_DIR, load_persona, persona_files
+from simulator.persona.schema import Persona
 
 NAMES = [p.stem for p in persona_files()]
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from simulator.errors import PersonaError
-from simulator.persona import persona_schema_text
-from simulator.persona_loader import (
+from simulator.persona.loader import (
     PERSONAS_DIR,
     check_persona_file,
     find_persona,
@@ -19,6 +18,7 @@ from simulator.persona_loader import (
     persona_files,
     persona_hash,
 )
+from simulator.persona.schema import persona_schema_text
 
 BAD = Path(__file__).parent / "fixtures" / "personas_bad"
 LOCATED = re.compile(r"^.+\.yaml:\d+:\d+: ")

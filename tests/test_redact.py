@@ -144,7 +144,7 @@ def test_redact_record_covers_every_free_text_field() -> None:
 
 
 def test_sessions_export_redact_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from simulator.cli_chat import sessions
+    from simulator.cli.chat import sessions
 
     monkeypatch.setenv("COOLDOWN_DATA_DIR", str(tmp_path))
     monkeypatch.delenv("COOLDOWN_RAISE_ERRORS", raising=False)

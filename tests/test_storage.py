@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from simulator.errors import StorageError
-from simulator.labels import Behaviour, Tactic, TechniqueUse, TurnGrade, TurnVerdict
+from simulator.grading.labels import Behaviour, Tactic, TechniqueUse, TurnGrade, TurnVerdict
 from simulator.storage import (
     TEXT_CANON,
     SessionRecord,

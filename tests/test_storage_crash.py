@@ -28,7 +28,7 @@ from simulator.storage.testing import PostgresUnavailable, shared_postgres
 
 CHILD = r"""
 import sys
-from simulator.labels import TurnGrade, TurnVerdict
+from simulator.grading.labels import TurnGrade, TurnVerdict
 from simulator.storage import Store
 
 store = Store.open(sys.argv[1], sweep_stale_after=None)

@@ -114,7 +114,7 @@ def test_sqlite_table_rebuild_does_not_cascade_delete(tmp_path: Path, monkeypatc
     """A future migration that rebuilds `turns` (copy, DROP, rename) must not cascade-delete grades."""
     import shutil
 
-    from simulator.labels import TurnGrade
+    from simulator.grading.labels import TurnGrade
 
     url = f"sqlite:///{tmp_path / 'cooldown.db'}"
     with Store.open(url) as store:

@@ -22,7 +22,7 @@ import pytest
 
 from simulator.config import Settings, load_settings
 from simulator.llm.fake import FakeChatModel
-from simulator.persona_loader import PERSONAS_DIR
+from simulator.persona.loader import PERSONAS_DIR
 from simulator.storage import Store
 from simulator.ui.deps import AppDeps, local_grader
 
@@ -110,7 +110,7 @@ def test_launch_settings_are_locked_down(served: tuple[str, FakeChatModel, Setti
     blocked = [Path(p) for p in kwargs["blocked_paths"]]
     assert settings.data_dir.resolve() in blocked and PERSONAS_DIR.resolve() in blocked
     assert kwargs["server_name"] == "127.0.0.1" and kwargs["auth"] is None
-    source = (ROOT / "app.py").read_text(encoding="utf-8")
+    source = (ROOT / "simulator" / "ui" / "app.py").read_text(encoding="utf-8")
     assert "default_concurrency_limit=16" in source and "analytics_enabled=False" in source
 
 
@@ -124,7 +124,7 @@ def test_private_files_are_not_served(served: tuple[str, FakeChatModel, Settings
     url, _, settings, _ = served
     targets = [
         settings.data_dir / "cooldown.db", PERSONAS_DIR / "backfire_brian.yaml", Path("/etc/passwd"),
-        ROOT / "app.py",
+        ROOT / "app.py", ROOT / "simulator" / "ui" / "app.py",
     ]  # fmt: skip
     for target in targets:
         for route in (f"gradio_api/file={target}", f"file={target}", f"gradio_api/file=/tmp/gradio/../..{target}"):

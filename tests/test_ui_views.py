@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from simulator.call import CallSession
+from simulator.call.mood import MoodState
+from simulator.call.session import CallSession
 from simulator.config import load_settings
 from simulator.errors import ConfigError, InputRejected
-from simulator.labels import Behaviour, Technique, TechniqueUse, TurnGrade, TurnVerdict
+from simulator.grading.labels import Behaviour, Technique, TechniqueUse, TurnGrade, TurnVerdict
 from simulator.llm.fake import FakeChatModel
-from simulator.mood import MoodState
-from simulator.persona_loader import PERSONAS_DIR, find_persona, load_persona
+from simulator.persona.loader import PERSONAS_DIR, find_persona, load_persona
 from simulator.storage import Store
 from simulator.ui.deps import clean_name, local_grader, parse_auth
 from simulator.ui.designer import lint_text, preview
@@ -132,7 +132,7 @@ def test_lint_text_reports_file_line_col_and_accepts_a_good_file() -> None:
 
 
 def test_preview_shows_facts_emotion_and_prompt() -> None:
-    facts, prompt, tokens = preview("backfire_brian", "hard")
+    facts, prompt, tokens = preview(PERSONAS_DIR / "backfire_brian.yaml", "hard")
     assert "Facts the caller knows" in facts and "Emotional model at hard" in facts
     assert "Brian" in prompt and "tokens" in tokens
 

@@ -1,6 +1,6 @@
 """What a grader is: anything that turns a `GradeRequest` into a `TurnGrade` (never raises for bad output).
 
-Implementations: the local appraiser (`simulator.appraiser`) and the LLM grading chain
+Implementations: the local appraiser (`simulator.grading.appraiser`) and the LLM grading chain
 (`simulator.grading.chain`). Suites, the call pipeline and `cooldown grade` depend only on this.
 """
 
@@ -10,8 +10,8 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulator.labels import TurnGrade
-from simulator.transcript import Utterance
+from simulator.call.transcript import Utterance
+from simulator.grading.labels import TurnGrade
 
 
 class GradeRequest(BaseModel):

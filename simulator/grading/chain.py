@@ -5,7 +5,7 @@
 
 Steps for each turn:
 
-1. Integrity pre-check on the original text (`simulator.integrity.check_integrity`) and a sanitised copy
+1. Integrity pre-check on the original text (`simulator.grading.integrity.check_integrity`) and a sanitised copy
    for grading (`sanitize_for_grading`); a flagged turn is still graded and carries the flags, and is
    graded a second time without its injection spans: if the two grades disagree, it is `ungraded`.
 2. An empty or whitespace-only turn gets perspective-taking 1 without any model call (RELIABILITY A8).
@@ -28,14 +28,14 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
+from simulator.call.transcript import Utterance
 from simulator.errors import ModelError, ModelOutputError
 from simulator.grading.base import GradeRequest
 from simulator.grading.fence import Fence, build_grader_messages, neutralise, repair_message
+from simulator.grading.labels import TurnGrade, TurnVerdict
 from simulator.grading.schema import SCHEMA_VERSION, GraderOutput
-from simulator.labels import TurnGrade, TurnVerdict
 from simulator.llm.base import ChatModel, Message
 from simulator.prompts import load_template
-from simulator.transcript import Utterance
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +53,18 @@ def default_prompt_version() -> str:
 
 
 def _fallback_sanitize(text: str) -> str:
-    """Drop invisible format characters (zero-width, bidi, TAG); used when `simulator.integrity` is absent."""
+    """Drop invisible format characters (zero-width, bidi, TAG); used when `simulator.grading.integrity` is absent."""
     return "".join(c for c in text if unicodedata.category(c) != "Cf")
 
 
 def integrity_pass(text: str) -> tuple[list[str], str]:
     """The integrity flags for a turn and the sanitised copy to grade.
 
-    Uses `simulator.integrity` (imported lazily). Without it, invisible characters are still removed and
+    Uses `simulator.grading.integrity` (imported lazily). Without it, invisible characters are still removed and
     flagged. If the check itself fails, the turn is flagged `integrity_check_failed` for human review.
     """
     try:
-        from simulator.integrity import check_integrity, sanitize_for_grading
+        from simulator.grading.integrity import check_integrity, sanitize_for_grading
     except ImportError:
         cleaned = _fallback_sanitize(text)
         return (["invisible_characters"] if cleaned != text else []), cleaned
@@ -76,9 +76,9 @@ def integrity_pass(text: str) -> tuple[list[str], str]:
 
 
 def sanitize(text: str) -> str:
-    """The copy of `text` to show the grader (`simulator.integrity.sanitize_for_grading` when present)."""
+    """The copy of `text` to show the grader (`simulator.grading.integrity.sanitize_for_grading` when present)."""
     try:
-        from simulator.integrity import sanitize_for_grading
+        from simulator.grading.integrity import sanitize_for_grading
     except ImportError:
         return _fallback_sanitize(text)
     try:
@@ -102,7 +102,7 @@ class LLMGrader:
         persona_summary: turns `GradeRequest.persona` (a name) into a short description for the
             prompt; by default the name itself is shown.
         cross_check_flagged: grade an integrity-flagged turn a second time with its injection spans
-            removed (`simulator.integrity.strip_injection_spans`); if perspective-taking moves by more
+            removed (`simulator.grading.integrity.strip_injection_spans`); if perspective-taking moves by more
             than 1 or `manipulative` flips, the turn is `ungraded` for human review.
     """
 
@@ -247,9 +247,9 @@ class LLMGrader:
 
 
 def _without_payload(text: str) -> str | None:
-    """The turn with injection spans removed (None when `simulator.integrity` is not there)."""
+    """The turn with injection spans removed (None when `simulator.grading.integrity` is not there)."""
     try:
-        from simulator.integrity import strip_injection_spans
+        from simulator.grading.integrity import strip_injection_spans
     except ImportError:
         return None
     try:

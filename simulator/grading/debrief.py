@@ -18,7 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulator.labels import (
+from simulator.call.transcript import Speaker
+from simulator.grading.labels import (
     NEGATIVE_BEHAVIOURS,
     POSITIVE_BEHAVIOURS,
     SCORE_MEANINGS,
@@ -28,7 +29,6 @@ from simulator.labels import (
     TechniqueUse,
     TurnGrade,
 )
-from simulator.transcript import Speaker
 
 TOP_CHANGES = 3
 _PROBLEMS: dict[Behaviour, str] = {

@@ -18,9 +18,9 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from simulator.call.transcript import Utterance
 from simulator.llm.base import Message
 from simulator.prompts import render
-from simulator.transcript import Utterance
 
 BOUNDARY_PREFIX = "⟦"
 BOUNDARY_SUFFIX = "⟧"

@@ -25,11 +25,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
+from simulator.call.transcript import Utterance
 from simulator.errors import CooldownError
 from simulator.grading.base import GradeRequest, TurnGrader
-from simulator.labels import Behaviour, GradeStatus, Tactic, TechniqueUse, TurnGrade
+from simulator.grading.labels import Behaviour, GradeStatus, Tactic, TechniqueUse, TurnGrade
 from simulator.llm.base import ChatModel
-from simulator.transcript import Utterance
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ async def grade_lines(
 def library_persona_summary(name: str) -> str | None:
     """A one-line description of a library persona for the grader prompt, or None if there is none."""
     try:
-        from simulator.persona_loader import find_persona, load_persona
+        from simulator.persona.loader import find_persona, load_persona
 
         persona = load_persona(find_persona(name))
     except (CooldownError, ImportError, OSError):
@@ -240,7 +240,7 @@ def make_grader(kind: GraderKind, *, model: ChatModel | None = None) -> TurnGrad
         CooldownError: the grader cannot be built (settings, model or appraiser weights missing).
     """
     if kind == "local":
-        from simulator.appraiser import LocalAppraiser
+        from simulator.grading.appraiser import LocalAppraiser
 
         appraiser: TurnGrader = LocalAppraiser()
         return appraiser

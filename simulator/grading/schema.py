@@ -5,7 +5,7 @@ enforced with validators, not JSON-schema `minimum`/`maximum` (OpenAI strict mod
 `extra="forbid"` rejects invented fields. Checks that need the trainee's turn (evidence quotes are exact
 substrings, the fields agree with each other, nothing is copied from the turn) live in
 `GraderOutput.problems`; the chain re-asks once when it finds any. `to_verdict` converts to the shared
-`simulator.labels.TurnVerdict`, where `manipulative` is derived from the techniques and tactics.
+`simulator.grading.labels.TurnVerdict`, where `manipulative` is derived from the techniques and tactics.
 
 Bump `SCHEMA_VERSION` whenever a field changes meaning: it is stored with every grade and is part of
 the grader's version (the suites' cache key).
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from simulator.labels import (
+from simulator.grading.labels import (
     NEGATIVE_BEHAVIOURS,
     POSITIVE_BEHAVIOURS,
     Behaviour,

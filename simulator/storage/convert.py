@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from simulator.labels import TurnGrade
+from simulator.grading.labels import TurnGrade
 from simulator.storage.models import CallSession, Grade, GuardEvent, Mood, Trainee, Turn
 from simulator.storage.records import (
     GuardEventRecord,

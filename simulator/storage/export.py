@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-from simulator.labels import TurnGrade
+from simulator.grading.labels import TurnGrade
 from simulator.storage.records import SessionRecord, TurnRecord
 from simulator.storage.text import persona_content_hash
 

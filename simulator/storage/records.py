@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING, Literal, NewType
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from simulator.labels import TurnGrade
+from simulator.grading.labels import TurnGrade
 
 if TYPE_CHECKING:
-    from simulator.transcript import Utterance
+    from simulator.call.transcript import Utterance
 
 SessionId = NewType("SessionId", str)
 """A session's id: a UUID in canonical lowercase string form."""
 
 Speaker = Literal["agent", "customer"]
-"""Same as `simulator.transcript.Speaker` (kept here so storage does not import the LLM package)."""
+"""Same as `simulator.call.transcript.Speaker` (kept here so storage does not import the LLM package)."""
 
 TurnStatus = Literal["received", "final", "interrupted"]
 """`received`: written before any LLM call; `final`: complete; `interrupted`: cut off or abandoned."""
@@ -78,7 +78,7 @@ class TurnRecord(_Record):
 
     def utterance(self) -> Utterance:
         """The turn as a transcript `Utterance`."""
-        from simulator.transcript import Utterance
+        from simulator.call.transcript import Utterance
 
         return Utterance(role=self.role, text=self.text)
 

@@ -26,7 +26,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from simulator.errors import StorageError
-from simulator.labels import TurnGrade
+from simulator.grading.labels import TurnGrade
 from simulator.storage import convert
 from simulator.storage.engine import WRITE_OPTION, build_engine, is_retryable, resolve_url
 from simulator.storage.export import ExportFormat, render

@@ -46,7 +46,7 @@ class AppDeps:
 
 def local_grader() -> TurnGrader:
     """The shipped local appraiser as a `TurnGrader`."""
-    from simulator.appraiser import LocalAppraiser
+    from simulator.grading.appraiser import LocalAppraiser
 
     grader: TurnGrader = LocalAppraiser()
     return grader

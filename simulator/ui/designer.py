@@ -8,10 +8,10 @@ import re
 import tempfile
 from pathlib import Path
 
+from simulator.call.mood import initial_state, mood_label
 from simulator.errors import CooldownError
-from simulator.mood import initial_state, mood_label
-from simulator.persona import DifficultyName, Persona
-from simulator.persona_loader import MAX_FILE_BYTES, PERSONAS_DIR, find_persona, load_persona
+from simulator.persona.loader import MAX_FILE_BYTES, load_persona
+from simulator.persona.schema import DifficultyName, Persona
 from simulator.ui.text import md_text
 
 _ID_LINE = re.compile(r"^id:\s*['\"]?([a-z][a-z0-9_]{1,47})['\"]?\s*(#.*)?$", re.MULTILINE)
@@ -56,16 +56,16 @@ def preview_markdown(persona: Persona, difficulty: DifficultyName) -> str:
     return "\n".join(out) + "\n"
 
 
-def preview(name: str, difficulty: DifficultyName, directory: Path = PERSONAS_DIR) -> tuple[str, str, str]:
-    """(facts Markdown, rendered caller system prompt, token summary) for a library persona.
+def preview(path: Path, difficulty: DifficultyName) -> tuple[str, str, str]:
+    """(facts Markdown, rendered caller system prompt, token summary) for a persona file.
 
     Raises:
         PersonaError: No such persona, or it does not load.
     """
-    from simulator.cli_personas import PROMPT_BUDGET_TOKENS, caller_prompt_parts
+    from simulator.persona.lint import PROMPT_BUDGET_TOKENS, caller_prompt_parts
     from simulator.tokens import count_tokens
 
-    persona = load_persona(find_persona(name, directory))
+    persona = load_persona(path)
     system, core = caller_prompt_parts(persona, difficulty)
     tokens = (
         f"Caller system prompt (opening turn): {count_tokens(system)} tokens; persona + state part "
@@ -81,7 +81,7 @@ def lint_text(text: str, filename: str = "") -> list[str]:
     consistent file). Problems come back as `file:line:col: field: message`; an empty list means the
     persona loads.
     """
-    from simulator.cli_personas import lint_paths
+    from simulator.persona.lint import lint_paths
 
     if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         return [f"{filename or 'pasted.yaml'}:1:1: the text is over {MAX_FILE_BYTES // 1024} KB; shorten it"]

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from simulator.call import (
+from simulator.call.mood import MoodState, initial_state, mood_label
+from simulator.call.session import (
     ABANDON_REASON,
     CallEnded,
     CallerDone,
@@ -25,8 +26,7 @@ from simulator.call import (
     TurnFailed,
 )
 from simulator.errors import CooldownError, InputRejected
-from simulator.labels import TurnGrade
-from simulator.mood import MoodState, initial_state, mood_label
+from simulator.grading.labels import TurnGrade
 from simulator.ui.panels import exam_notice, feedback_card, mood_panel, outcome_banner
 
 Mode = Literal["coach", "exam"]

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from simulator.labels import NEGATIVE_BEHAVIOURS, POSITIVE_BEHAVIOURS, SCORE_MEANINGS, TurnGrade
+from simulator.call.mood import MoodState
+from simulator.grading.labels import NEGATIVE_BEHAVIOURS, POSITIVE_BEHAVIOURS, SCORE_MEANINGS, TurnGrade
 from simulator.llm.base import ModelInfo
-from simulator.mood import MoodState
-from simulator.persona import Persona
+from simulator.persona.schema import Persona
 from simulator.ui.text import esc, highlight
 
 PAGE_CSS = """

@@ -7,17 +7,16 @@ tampered request can never open someone else's call.
 from __future__ import annotations
 
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from simulator.call.mood import initial_state, mood_label
 from simulator.errors import CooldownError, InputRejected
 from simulator.grading.debrief import CallRecord, Debrief, MoodPoint, build_debrief
-from simulator.mood import initial_state, mood_label
-from simulator.persona import DifficultyName
-from simulator.persona_loader import load_persona
+from simulator.persona.loader import load_persona_text
+from simulator.persona.schema import DifficultyName
 from simulator.storage import SessionRecord, SessionSummary, Store, write_export_file
 from simulator.ui.panels import OUTCOME_TEXT, feedback_card, outcome_banner
 from simulator.ui.plots import mood_figure, score_figure
@@ -42,13 +41,10 @@ class Review:
 
 def initial_mood(record: SessionRecord) -> MoodPoint | None:
     """The caller's mood before the first turn, from the session's persona snapshot (None if unreadable)."""
-    with tempfile.TemporaryDirectory(prefix="cooldown-review-") as tmp:
-        path = Path(tmp) / f"{record.persona_name}.yaml"
-        path.write_text(record.persona_text, encoding="utf-8")
-        try:
-            persona = load_persona(path)
-        except CooldownError:
-            return None
+    try:
+        persona = load_persona_text(record.persona_text, f"{record.persona_name}.yaml")
+    except CooldownError:
+        return None
     difficulty: DifficultyName = record.difficulty if record.difficulty in ("easy", "normal", "hard") else "normal"  # type: ignore[assignment]
     state = initial_state(persona, difficulty)
     return MoodPoint(anger=state.anger, trust=state.trust, entrenchment=state.entrenchment, label=mood_label(state))

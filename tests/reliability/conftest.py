@@ -1,8 +1,9 @@
 """Figures for the reliability run: every test records what it measured against its target.
 
 Tests take the `figures` fixture and call `figures.record(...)`. At the end of the session the figures are
-merged into `tests/reliability/figures.json` (keyed by test id and name, so a partial run updates only what
-it measured) and printed in pytest's terminal summary, whatever the capture mode. Lines that other
+merged into `.cooldown-cache/reliability-figures.json` (ignored by git; `docs/reliability-figures.json`
+is the committed snapshot), keyed by test id and name so a partial run updates only what it measured,
+and printed in pytest's terminal summary, whatever the capture mode. Lines that other
 reliability tests print (the storage kill loop `E1 ...`, `E3 ...`, `A3 ...`) are picked out of their
 captured output and shown in the same summary.
 """
@@ -10,6 +11,7 @@ captured output and shown in the same summary.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -17,7 +19,10 @@ from pathlib import Path
 
 import pytest
 
-FIGURES_FILE = Path(__file__).with_name("figures.json")
+_DEFAULT_FIGURES = Path(__file__).resolve().parents[2] / ".cooldown-cache" / "reliability-figures.json"
+FIGURES_FILE = Path(os.environ.get("COOLDOWN_FIGURES_FILE") or _DEFAULT_FIGURES)
+"""Where a run writes its figures: an ignored path, so `make test` leaves the checkout clean. The committed
+snapshot is docs/reliability-figures.json (copy a run's file there when you update docs/reliability.md)."""
 _PRINTED_FIGURE = re.compile(r"^(?:[A-F]\d+\b|kill -9:).*$", re.MULTILINE)
 
 
@@ -78,6 +83,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     for fig in book.figures:
         merged[(fig.test_id, fig.name)] = {**asdict(fig), "measured_at": stamp}
     rows = sorted(merged.values(), key=lambda f: (f["test_id"], f["name"]))
+    FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
     tmp = FIGURES_FILE.with_suffix(".json.tmp")
     tmp.write_text(json.dumps({"figures": rows}, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(FIGURES_FILE)

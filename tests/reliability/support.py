@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import httpx
 import yaml
 
-from simulator.call import CallSession, TurnEvent
+from simulator.call.session import CallSession, TurnEvent
 from simulator.config import Settings, load_settings
 from simulator.grading.base import TurnGrader
 from simulator.llm.base import ModelInfo
@@ -137,7 +137,7 @@ def caller_model(
 
 def local_grader() -> TurnGrader:
     """The product's local appraiser as a `TurnGrader`."""
-    from simulator.appraiser import LocalAppraiser
+    from simulator.grading.appraiser import LocalAppraiser
 
     grader: TurnGrader = LocalAppraiser()
     return grader

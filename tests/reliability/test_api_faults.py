@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from simulator.call import CallerDone, CallSession, TurnFailed
+from simulator.call.session import CallerDone, CallSession, TurnFailed
 from simulator.grading.chain import LLMGrader
 from simulator.storage import SessionRecord, Store
 

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from simulator.call import CallEnded, CallerDone, CallerText, CallSession
+from simulator.call.mood import mood_label
+from simulator.call.session import CallEnded, CallerDone, CallerText, CallSession
 from simulator.llm.base import ModelInfo
 from simulator.llm.fake import FakeChatModel, FakeRequest
-from simulator.mood import mood_label
 from simulator.storage import Store
 
 from .conftest import FigureBook

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from simulator.call import CallerDone, TurnFailed
+from simulator.call.session import CallerDone, TurnFailed
 from simulator.llm.base import Message, ModelInfo
 from simulator.llm.openai_compat import OpenAICompatModel, endpoint_key
 from simulator.storage import Store

@@ -2,7 +2,7 @@
 
 Metamorphic invariance: every base turn is graded as typed and again with each payload template from our
 corpus (`tests/fixtures/attacks/grader_payloads.yaml`), on the path the product uses for every turn
-(`simulator.call.clean_turn_text` with the shipped caps, then the local appraiser, which grades the
+(`simulator.call.session.clean_turn_text` with the shipped caps, then the local appraiser, which grades the
 integrity view without payload spans). A payload must never flip `manipulative` or move perspective-taking.
 """
 
@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from simulator.appraiser.appraise import appraise
-from simulator.call import clean_turn_text
+from simulator.call.session import clean_turn_text
+from simulator.call.transcript import Utterance
 from simulator.errors import InputRejected
-from simulator.integrity import check_integrity
-from simulator.labels import TurnVerdict
+from simulator.grading.appraiser.appraise import appraise
+from simulator.grading.integrity import check_integrity
+from simulator.grading.labels import TurnVerdict
 from simulator.tokens import count_tokens
-from simulator.transcript import Utterance
 
 from .conftest import FigureBook
 from .support import ROOT, load_corpus, settings
@@ -93,7 +93,7 @@ def grade(base: Base, text: str) -> TurnVerdict:
     return appraise(product_view(text), base.context, base.scenario)
 
 
-"""Payload families that currently get through `simulator.integrity.strip_injection_spans` (bugs reported)."""
+"""Payload families that currently get through `simulator.grading.integrity.strip_injection_spans` (bugs reported)."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from simulator.errors import PersonaError
-from simulator.persona_loader import check_persona_file, load_persona
+from simulator.persona.loader import check_persona_file, load_persona
 
 from .conftest import FigureBook
 from .support import ATTACKS, BRIAN, local_grader, start_session
@@ -65,7 +65,7 @@ def test_f1_hostile_persona_files_are_rejected_and_never_run(tmp_path: Path, fig
 
 @pytest.mark.anyio
 async def test_f3_editing_a_persona_mid_session_keeps_the_snapshot(tmp_path: Path, figures: FigureBook) -> None:
-    from simulator.call import CallSession
+    from simulator.call.session import CallSession
     from simulator.llm.fake import FakeChatModel
     from simulator.storage import Store, persona_content_hash
 

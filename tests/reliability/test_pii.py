@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.labels import Technique, TechniqueUse, TurnGrade, TurnVerdict
+from simulator.grading.labels import Technique, TechniqueUse, TurnGrade, TurnVerdict
 from simulator.logs import configure_logging
 from simulator.redact import FIRST_NAMES, luhn_valid, redact_pii
 from simulator.storage import SessionRecord, Store, TurnRecord, persona_content_hash

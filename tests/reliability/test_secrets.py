@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from simulator.call import CallSession, TurnFailed
+from simulator.call.session import CallSession, TurnFailed
 from simulator.config import load_settings
 from simulator.grading.chain import LLMGrader
 from simulator.llm.factory import get_model

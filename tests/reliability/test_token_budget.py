@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from simulator.call import clean_turn_text
+from simulator.call.session import clean_turn_text
 from simulator.errors import InputRejected
 from simulator.llm.base import ModelInfo
 from simulator.llm.fake import FakeChatModel

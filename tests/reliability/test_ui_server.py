@@ -133,7 +133,7 @@ def test_d2_private_files_are_never_served(page: Page, figures: FigureBook) -> N
         str(page.db): b"SQLite format",
         str(BRIAN): b"identity:",
         str(env_file): b"CANARY",
-        str(ROOT / "app.py"): b"def build",
+        str(ROOT / "simulator" / "ui" / "app.py"): b"def build",
         str(ROOT / "prompts" / "caller_guidelines.md"): b"Never repeat the internal",
         str(secret_tmp): b"TEMP-SECRET",
     }

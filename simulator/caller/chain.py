@@ -9,7 +9,7 @@ for the current mood; a reply that fails after its first sentences were shown is
 already shown. Every guard decision is returned as a `GuardEvent` for the session log.
 
 What the caller says and knows comes from a `CallerScript` (built from a persona with `script_for`,
-which uses the persona's prompt templates in `simulator.caller_prompt`). The outcome of the call is
+which uses the persona's prompt templates in `simulator.caller.prompt`). The outcome of the call is
 never the caller's decision: the pipeline passes `closing=` once the mood state machine has ended the
 call, and the caller only voices it.
 """
@@ -22,13 +22,13 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from simulator.context_budget import DEFAULT_MAX_RECENT, LoggedTurn, fit_to_budget
+from simulator.call.mood import MoodState, mood_label
+from simulator.call.transcript import Utterance
+from simulator.caller.budget import DEFAULT_MAX_RECENT, LoggedTurn, fit_to_budget
+from simulator.caller.guard import CallerGuard, GuardKind, StreamGuard
 from simulator.errors import ModelStreamInterrupted
-from simulator.guard import CallerGuard, GuardKind, StreamGuard
 from simulator.llm.base import ChatModel, Message
-from simulator.mood import MoodState, mood_label
-from simulator.persona import MOODS, DifficultyName, Outcome, Persona
-from simulator.transcript import Utterance
+from simulator.persona.schema import MOODS, DifficultyName, Outcome, Persona
 
 S = TypeVar("S")
 """The caller's state type (the mood state machine's `MoodState`)."""
@@ -296,7 +296,7 @@ def script_for(persona: Persona, difficulty: DifficultyName, canary: str) -> Cal
         difficulty: The session's difficulty.
         canary: A fresh random token for this session (see `new_canary`).
     """
-    from simulator.caller_prompt import render_caller_chat, render_caller_completion
+    from simulator.caller.prompt import render_caller_chat, render_caller_completion
 
     def chat(
         state: MoodState, window: list[Utterance], summary: str | None, closing: Outcome | None

@@ -11,14 +11,11 @@ import logging
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any, ClassVar
 
 import click
 
 from simulator.errors import CooldownError
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 class FriendlyGroup(click.Group):
@@ -29,12 +26,12 @@ class FriendlyGroup(click.Group):
     """
 
     LAZY: ClassVar[dict[str, str]] = {
-        "grade": "simulator.cli_grade:grade",
+        "grade": "simulator.cli.grade:grade",
         "evals": "evals.cli:evals",
-        "personas": "simulator.cli_personas:personas",
-        "chat": "simulator.cli_chat:chat",
-        "sessions": "simulator.cli_chat:sessions",
-        "bench": "simulator.cli_bench:bench",
+        "personas": "simulator.cli.personas:personas",
+        "chat": "simulator.cli.chat:chat",
+        "sessions": "simulator.cli.chat:sessions",
+        "bench": "simulator.cli.bench:bench",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -109,7 +106,7 @@ def main(verbose: int, **flags: str | None) -> None:
 @click.option("--no-call", is_flag=True, help="Only show the configuration; do not start or call models.")
 def doctor(no_call: bool) -> None:
     """Which model serves each role, whether it answers, how tokens are counted, where data is kept."""
-    from simulator.doctor import run_doctor
+    from simulator.cli.doctor import run_doctor
 
     ok = asyncio.run(run_doctor(call=not no_call, echo=click.echo))
     sys.exit(0 if ok else 1)
@@ -154,14 +151,9 @@ def model_serve(host: str, port: int, n_ctx: int | None) -> None:
 @click.option("--port", type=int, default=None, help="Port (default 7860).")
 def app(host: str | None, port: int | None) -> None:
     """Run the trainee's web page (Gradio) on the configured models."""
-    import importlib.util
+    from simulator.ui.app import launch
 
-    spec = importlib.util.spec_from_file_location("cooldown_app", ROOT / "app.py")
-    if spec is None or spec.loader is None:
-        raise click.ClickException(f"cannot find app.py next to the simulator package ({ROOT})")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.launch(host=host, port=port)
+    launch(host=host, port=port)
 
 
 if __name__ == "__main__":  # pragma: no cover

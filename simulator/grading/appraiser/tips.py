@@ -6,7 +6,7 @@ a manipulative technique or tactic), otherwise the next step up the 0-4 perspect
 
 from __future__ import annotations
 
-from simulator.labels import Behaviour, Tactic, Technique, TurnVerdict
+from simulator.grading.labels import Behaviour, Tactic, Technique, TurnVerdict
 
 EMPTY_TIP = "Nothing was said to the caller. Say something that shows you heard them, e.g. ask what happened."
 

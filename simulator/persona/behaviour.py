@@ -9,9 +9,9 @@ deterministic: no model is involved unless a `caller` hook is passed. Each perso
 
 The caller hook (`CallerHook`) is where a later mode plugs in the real caller model: it receives the
 state after each turn and returns the caller's line, which the trajectory records, and an optional
-`line_check` reports problems with each line (e.g. `simulator.guard.CallerGuard`). Without a hook no
+`line_check` reports problems with each line (e.g. `simulator.caller.guard.CallerGuard`). Without a hook no
 caller lines exist and none are claimed. `play_with_caller` plugs in the real caller chain
-(`simulator.caller.Caller` and its guard) and reports, line by line, whether the model stayed in
+(`simulator.caller.chain.Caller` and its guard) and reports, line by line, whether the model stayed in
 character first time, needed a regeneration, was cut short or fell back to a persona example line.
 """
 
@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from simulator.call.mood import MoodState, MoodStep, initial_state, mood_label, step
+from simulator.call.transcript import Utterance
 from simulator.errors import PersonaError
-from simulator.labels import TechniqueUse, TurnVerdict
-from simulator.mood import MoodState, MoodStep, initial_state, mood_label, step
-from simulator.persona import (
+from simulator.grading.labels import TechniqueUse, TurnVerdict
+from simulator.persona.loader import PERSONAS_DIR, validate_yaml_file
+from simulator.persona.schema import (
     DIFFICULTIES,
     DifficultyName,
     Expect,
@@ -38,11 +40,9 @@ from simulator.persona import (
     Slug,
     Text,
 )
-from simulator.persona_loader import PERSONAS_DIR, validate_yaml_file
-from simulator.transcript import Utterance
 
 if TYPE_CHECKING:
-    from simulator.caller import CallerReply
+    from simulator.caller.chain import CallerReply
     from simulator.llm.base import ChatModel
 
 STRATEGIES_FILE = PERSONAS_DIR / "strategies.yaml"
@@ -103,7 +103,7 @@ class CallerRequest(BaseModel):
 
 
 CallerHook = Callable[[CallerRequest], Awaitable[str]]
-"""Returns the caller's next line (e.g. renders `simulator.caller_prompt` and calls the caller model)."""
+"""Returns the caller's next line (e.g. renders `simulator.caller.prompt` and calls the caller model)."""
 LineCheck = Callable[[str], list[str]]
 """Returns problems with a caller line (empty when it stayed in character)."""
 
@@ -401,7 +401,7 @@ class GuardNote(BaseModel):
 
     attempt: int
     kind: str
-    """A `simulator.guard.GuardKind`, e.g. `agent_speak`, `structured_output`."""
+    """A `simulator.caller.guard.GuardKind`, e.g. `agent_speak`, `structured_output`."""
     detail: str
     """What matched, shortened."""
 
@@ -430,7 +430,7 @@ class CallerLine(BaseModel):
 
     @classmethod
     def from_reply(cls, turn: int, agent_text: str, reply: CallerReply) -> CallerLine:
-        """Read a `simulator.caller.CallerReply` (its guard events say what the guard rejected)."""
+        """Read a `simulator.caller.chain.CallerReply` (its guard events say what the guard rejected)."""
         notes = [
             GuardNote(attempt=e.attempt, kind=e.kind, detail=e.detail)
             for e in reply.guard_events
@@ -555,8 +555,8 @@ async def play_with_caller(
     Raises:
         ModelError: The caller model could not be reached or its stream broke.
     """
-    from simulator.caller import Caller, CallerReply, new_canary, script_for
-    from simulator.context_budget import LoggedTurn
+    from simulator.caller.budget import LoggedTurn
+    from simulator.caller.chain import Caller, CallerReply, new_canary, script_for
 
     caller = Caller(
         model,

@@ -7,10 +7,10 @@ call the mood state machine uses on every turn; `LocalAppraiser` is the `TurnGra
 LLM is configured and as a second opinion beside the LLM grader.
 """
 
-from simulator.appraiser.appraise import appraise, appraise_with
-from simulator.appraiser.grader import GRADER_NAME, LocalAppraiser
-from simulator.appraiser.tips import coaching_tip
-from simulator.appraiser.weights import AppraiserWeightsError, load_weights
+from simulator.grading.appraiser.appraise import appraise, appraise_with
+from simulator.grading.appraiser.grader import GRADER_NAME, LocalAppraiser
+from simulator.grading.appraiser.tips import coaching_tip
+from simulator.grading.appraiser.weights import AppraiserWeightsError, load_weights
 
 __all__ = [
     "GRADER_NAME",

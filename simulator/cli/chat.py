@@ -67,7 +67,7 @@ def build_dependencies(llm_grading: bool | None) -> Deps:
 
     settings = load_settings()
     try:
-        from simulator.appraiser import LocalAppraiser
+        from simulator.grading.appraiser import LocalAppraiser
     except ImportError as exc:
         raise ConfigError(
             "the local appraiser is not installed with its weights; reinstall Cooldown (scripts/setup.sh)"
@@ -139,12 +139,20 @@ async def _play(
     mode: Literal["coach", "exam"],
     llm_grading: bool | None,
 ) -> None:
-    from simulator.call import CallEnded, CallerDone, CallerText, CallSession, GradeReady, MoodUpdate, TurnFailed
+    from simulator.call.session import (
+        CallEnded,
+        CallerDone,
+        CallerText,
+        CallSession,
+        GradeReady,
+        MoodUpdate,
+        TurnFailed,
+    )
     from simulator.config import load_settings
-    from simulator.persona_loader import find_persona
+    from simulator.persona.library import default_library
 
     settings = load_settings()
-    path = find_persona(persona)
+    path = default_library(settings).find(persona)
     caller_model, local, llm = build_dependencies(llm_grading)
     store = _open_store()
     session = None
@@ -228,8 +236,8 @@ async def _play(
 
 
 def _debrief_markdown(store: Any, session: Any) -> str:
+    from simulator.call.mood import initial_state, mood_label
     from simulator.grading.debrief import CallRecord, MoodPoint, build_debrief
-    from simulator.mood import initial_state, mood_label
 
     start = initial_state(session.persona, session.difficulty)
     initial = MoodPoint(anger=start.anger, trust=start.trust, entrenchment=start.entrenchment, label=mood_label(start))
@@ -359,6 +367,6 @@ def sessions_export(session_id: str, fmt: Literal["md", "json"], out: str | None
     click.echo(f"Wrote {out}", err=True)
 
 
-if __name__ == "__main__":  # pragma: no cover - `python -m simulator.cli_chat` for tests without the group
+if __name__ == "__main__":  # pragma: no cover - `python -m simulator.cli.chat` for tests without the group
     group = click.Group(commands={"chat": chat, "sessions": sessions})
     group()

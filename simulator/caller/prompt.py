@@ -9,7 +9,7 @@
    a closing instruction.
 
 Two forms: `render_caller_chat` (system message + the transcript flipped by
-`simulator.transcript.for_caller_model`) and `render_caller_completion` (a transcript to be continued
+`simulator.call.transcript.for_caller_model`) and `render_caller_completion` (a transcript to be continued
 after `CUSTOMER:`, for tiny local models that answer as the agent in chat form).
 
 Hidden parts of the persona never appear here: the ground truth, the reaction rules and thresholds,
@@ -21,11 +21,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from simulator.call.mood import MoodState, mood_label
+from simulator.call.transcript import Utterance, for_caller_model
 from simulator.llm.base import Message
-from simulator.mood import MoodState, mood_label
-from simulator.persona import DifficultyName, MoodName, Outcome, Persona, contains_phrase
+from simulator.persona.schema import DifficultyName, MoodName, Outcome, Persona, contains_phrase
 from simulator.prompts import render
-from simulator.transcript import Utterance, for_caller_model
 
 MOOD_WORDS: dict[MoodName, str] = {
     "furious": "furious",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simulator.appraiser.appraise import appraise_with
-from simulator.appraiser.tips import coaching_tip
-from simulator.appraiser.weights import DEFAULT_WEIGHTS, Weights, load_weights
+from simulator.grading.appraiser.appraise import appraise_with
+from simulator.grading.appraiser.tips import coaching_tip
+from simulator.grading.appraiser.weights import DEFAULT_WEIGHTS, Weights, load_weights
 from simulator.grading.base import GradeRequest
-from simulator.integrity import check_integrity, strip_injection_spans
-from simulator.labels import TurnGrade
+from simulator.grading.integrity import check_integrity, strip_injection_spans
+from simulator.grading.labels import TurnGrade
 
 GRADER_NAME = "local:appraiser"
 
@@ -19,7 +19,7 @@ class LocalAppraiser:
 
     Holds only the immutable weights, so one instance can serve every session. Integrity flags are
     computed on the original text and stored with the grade; the verdict is made on the turn with
-    invisible characters and injection payload spans removed (`simulator.integrity`).
+    invisible characters and injection payload spans removed (`simulator.grading.integrity`).
     """
 
     def __init__(self, weights_path: Path = DEFAULT_WEIGHTS, *, max_chars: int = 4000) -> None:

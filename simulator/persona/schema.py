@@ -9,14 +9,14 @@ typo is an error, not a silent default). It has four parts:
   ground truth the grader needs to judge honesty, demands, real needs, acceptable remedies and what
   they will not accept;
 - the emotional model (`emotion`): starting anger/trust/entrenchment, reaction rules from RUBRIC
-  labels to state changes, outcome thresholds and difficulty levels (read by `simulator.mood`);
-- behaviour tests (`expectations`), played by `simulator.persona_testing`.
+  labels to state changes, outcome thresholds and difficulty levels (read by `simulator.call.mood`);
+- behaviour tests (`expectations`), played by `simulator.persona.behaviour`.
 
 Hidden parts (`scenario.ground_truth`, the emotional model, remedy keywords, `designer_notes`) never
-reach the caller prompt; see `simulator.caller_prompt`.
+reach the caller prompt; see `simulator.caller.prompt`.
 
 Validators that check one field against another raise messages starting with `@dotted.path: ` (relative
-to the model that raised), which `simulator.persona_loader` turns into a file position.
+to the model that raised), which `simulator.persona.loader` turns into a file position.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from simulator.labels import Behaviour, Tactic, Technique, Use
+from simulator.grading.labels import Behaviour, Tactic, Technique, Use
 
 SCHEMA_VERSION = 1
 MAX_TEXT = 600
@@ -397,7 +397,7 @@ class Difficulties(_Strict):
 
 
 class Emotion(_Strict):
-    """The emotional model read by `simulator.mood.step`."""
+    """The emotional model read by `simulator.call.mood.step`."""
 
     start: MoodValues
     max_change_per_turn: Annotated[int, Field(ge=5, le=50)] = 20
@@ -424,7 +424,7 @@ class ScriptedTurn(_Strict):
 
 
 class TurnVerdictSpec(_Strict):
-    """A `simulator.labels.TurnVerdict` as written in YAML (`manipulative` is derived, so not written)."""
+    """A `simulator.grading.labels.TurnVerdict` as written in YAML (`manipulative` is derived, so not written)."""
 
     perspective_taking: Score
     behaviours: list[Behaviour] = Field(default_factory=list)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from simulator.labels import TurnGrade
-from simulator.mood import MoodState
-from simulator.persona import Outcome
+from simulator.call.mood import MoodState
+from simulator.grading.labels import TurnGrade
+from simulator.persona.schema import Outcome
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,9 @@ from typing import Any, Final
 
 import numpy as np
 
-from simulator.appraiser.features import HASH_BITS, N_FEATURES
 from simulator.errors import CooldownError
-from simulator.labels import Behaviour, Tactic, Technique
+from simulator.grading.appraiser.features import HASH_BITS, N_FEATURES
+from simulator.grading.labels import Behaviour, Tactic, Technique
 
 DEFAULT_WEIGHTS: Final = Path(__file__).parent / "data" / "appraiser_weights.npz"
 

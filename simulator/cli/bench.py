@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-ROOT = Path(__file__).resolve().parent.parent
+from simulator.resources import checkout_root
+
 FIGURE_NAMES = ("overhead", "grading", "appraiser", "suites", "prompt_growth", "memory")
 
 
@@ -19,11 +20,12 @@ def _import_runner() -> object:
     try:
         from benchmarks import run as runner
     except ImportError:
-        if not (ROOT / "benchmarks" / "run.py").is_file():
+        root = checkout_root()
+        if root is None:
             raise click.ClickException(
                 "the benchmarks are not installed: run `cooldown bench` from a source checkout of Cooldown"
             ) from None
-        sys.path.insert(0, str(ROOT))
+        sys.path.insert(0, str(root))
         from benchmarks import run as runner
     return runner
 

@@ -1,7 +1,7 @@
 """`appraise`: one trainee turn → a `TurnVerdict`, offline and deterministic, in well under a millisecond.
 
 Pipeline: integrity view (invisible characters and injection payload spans removed, see
-`simulator.integrity.strip_injection_spans`) → features (`features.extract`) → linear heads (`weights`)
+`simulator.grading.integrity.strip_injection_spans`) → features (`features.extract`) → linear heads (`weights`)
 → decoding under RUBRIC's rules:
 
 * behaviours: one-vs-rest, each with its tuned threshold;
@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.appraiser.features import extract, extract_light, sentences_with_spans
-from simulator.appraiser.weights import (
+from simulator.call.transcript import Utterance
+from simulator.grading.appraiser.features import extract, extract_light, sentences_with_spans
+from simulator.grading.appraiser.weights import (
     B_SLICE,
     BEHAVIOURS,
     DEFAULT_WEIGHTS,
@@ -37,9 +38,8 @@ from simulator.appraiser.weights import (
     Weights,
     load_weights,
 )
-from simulator.integrity import strip_injection_spans
-from simulator.labels import NEGATIVE_BEHAVIOURS, POSITIVE_BEHAVIOURS, Behaviour, TechniqueUse, TurnVerdict
-from simulator.transcript import Utterance
+from simulator.grading.integrity import strip_injection_spans
+from simulator.grading.labels import NEGATIVE_BEHAVIOURS, POSITIVE_BEHAVIOURS, Behaviour, TechniqueUse, TurnVerdict
 
 EMPTY_TURN_SCORE = 1
 """RELIABILITY A8: an empty or whitespace turn scores 1 at most, with no model involved."""

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from simulator.call.transcript import Utterance
 from simulator.errors import CooldownError
-from simulator.labels import TurnVerdict
-from simulator.transcript import Utterance
+from simulator.grading.labels import TurnVerdict
 
 
 class DatasetError(CooldownError):

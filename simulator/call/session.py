@@ -31,14 +31,13 @@ import asyncio
 import contextlib
 import functools
 import re
-import tempfile
 import unicodedata
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from simulator.call_events import (
+from simulator.call.events import (
     CallEnded,
     CallerDone,
     CallerText,
@@ -47,18 +46,18 @@ from simulator.call_events import (
     TurnEvent,
     TurnFailed,
 )
-from simulator.caller import Caller, CallerChunk, CallerReply, CallerScript, new_canary, script_for
+from simulator.call.mood import MoodState, MoodStep, initial_state, mood_label, step
+from simulator.call.transcript import Utterance
+from simulator.caller.budget import LoggedTurn
+from simulator.caller.chain import Caller, CallerChunk, CallerReply, CallerScript, new_canary, script_for
 from simulator.config import Settings, load_settings
-from simulator.context_budget import LoggedTurn
 from simulator.errors import CooldownError, InputRejected, ModelError, ModelStreamInterrupted
 from simulator.grading.base import GradeRequest, TurnGrader
-from simulator.labels import TurnGrade, TurnVerdict
+from simulator.grading.labels import TurnGrade, TurnVerdict
 from simulator.llm.base import ChatModel
-from simulator.mood import MoodState, MoodStep, initial_state, mood_label, step
-from simulator.persona import DifficultyName, Outcome, Persona
-from simulator.persona_loader import load_persona
+from simulator.persona.loader import load_persona, load_persona_text
+from simulator.persona.schema import DifficultyName, Outcome, Persona
 from simulator.storage import SessionId, SessionRecord, Store
-from simulator.transcript import Utterance
 
 __all__ = [
     "CallEnded",
@@ -639,7 +638,4 @@ async def _stored_or_new_verdict(
 
 
 def _persona_from_snapshot(record: SessionRecord) -> Persona:
-    with tempfile.TemporaryDirectory(prefix="cooldown-persona-") as tmp:
-        path = Path(tmp) / f"{record.persona_name}.yaml"
-        path.write_text(record.persona_text, encoding="utf-8")
-        return load_persona(path)
+    return load_persona_text(record.persona_text, f"{record.persona_name}.yaml (stored snapshot)")

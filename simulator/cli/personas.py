@@ -8,47 +8,45 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
+from simulator.call.mood import initial_state, mood_label
 from simulator.errors import CooldownError
-from simulator.mood import initial_state, mood_label
-from simulator.persona import DIFFICULTIES, DifficultyName, Persona, persona_schema_text
-from simulator.persona_loader import (
-    PERSONAS_DIR,
-    PersonaProblem,
-    check_persona_file,
-    find_persona,
-    list_personas,
-    load_persona,
-    persona_files,
-    persona_hash,
-    validate_yaml_file,
-)
-from simulator.persona_testing import CALLER_STRATEGIES
-from simulator.transcript import Utterance
+from simulator.persona.behaviour import CALLER_STRATEGIES
+from simulator.persona.library import PersonaLibrary, default_library
+from simulator.persona.lint import PROMPT_BUDGET_TOKENS, caller_prompt_parts, lint_paths
+from simulator.persona.loader import load_persona, persona_files, persona_hash
+from simulator.persona.schema import DIFFICULTIES, DifficultyName, persona_schema_text
+from simulator.resources import personas_dir
 
 if TYPE_CHECKING:
     from simulator.config import Settings
     from simulator.llm.base import ChatModel
-    from simulator.persona_testing import CallerRun, StrategyBook
+    from simulator.persona.behaviour import CallerRun, StrategyBook
+    from simulator.persona.schema import Persona
 
-PROMPT_BUDGET_TOKENS = 900
-"""The persona + state part of the caller prompt must fit in this (a 2k-context model must fit)."""
-SCAFFOLD = PERSONAS_DIR / "_scaffold.yaml.in"
-SCHEMA_FILE = PERSONAS_DIR / "schema.json"
+SCAFFOLD = personas_dir() / "_scaffold.yaml.in"
+SCHEMA_FILE = personas_dir() / "schema.json"
 
 _dir_option = click.option(
     "--dir",
     "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=PERSONAS_DIR,
-    show_default=True,
-    help="The personas folder.",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Use only this persona folder (default: the built-in library plus COOLDOWN_PERSONAS).",
 )
+
+
+def _library(directory: Path | None) -> PersonaLibrary:
+    """`--dir`, or the configured library; configuration errors become friendly messages."""
+    try:
+        return PersonaLibrary.of(directory) if directory is not None else default_library()
+    except CooldownError as exc:
+        raise click.ClickException(str(exc)) from exc
 _difficulty_option = click.option("--difficulty", type=click.Choice(DIFFICULTIES), default="normal", show_default=True)
 
 
@@ -59,36 +57,32 @@ def personas() -> None:
 
 @personas.command("list")
 @_dir_option
-def list_command(directory: Path) -> None:
-    """List the persona library."""
-    for entry in list_personas(directory):
-        if entry.error:
-            click.echo(f"{entry.id:<24} INVALID  {entry.error}")
-            continue
-        focus = f" [{entry.technique_focus}]" if entry.technique_focus else ""
-        click.echo(f"{entry.id:<24} {entry.name} ({entry.temperament}){focus}: {entry.situation}")
-
-
-def caller_prompt_parts(persona: Persona, difficulty: DifficultyName) -> tuple[str, str]:
-    """The rendered opening caller prompt (chat system message) and its persona + state part."""
-    from simulator.caller_prompt import persona_text, render_caller_chat, state_text
-
-    state = initial_state(persona, difficulty)
-    transcript = [Utterance(role="customer", text=persona.opening_lines[0])]
-    messages = render_caller_chat(persona, difficulty, state, transcript, canary=f"CANARY-{secrets.token_hex(6)}")
-    return messages[0].content, persona_text(persona, state, transcript) + "\n" + state_text(state)
+def list_command(directory: Path | None) -> None:
+    """List the persona library: the built-in callers, then every folder in COOLDOWN_PERSONAS."""
+    library = _library(directory)
+    entries = library.listings()
+    for folder in library.folders:
+        mine = [e for e in entries if e.path.parent.resolve() == folder]
+        tag = " (built-in)" if folder == library.builtin else ""
+        click.echo(f"# {folder}{tag}: {len(mine)} persona(s)")
+        for entry in mine:
+            if entry.error:
+                click.echo(f"{entry.id:<24} INVALID  {entry.error}")
+                continue
+            focus = f" [{entry.technique_focus}]" if entry.technique_focus else ""
+            click.echo(f"{entry.id:<24} {entry.name} ({entry.temperament}){focus}: {entry.situation}")
 
 
 @personas.command()
 @click.argument("name")
 @_dir_option
 @_difficulty_option
-def show(name: str, directory: Path, difficulty: DifficultyName) -> None:
-    """Show a persona: facts, emotional model, and the rendered caller prompt with its token count."""
+def show(name: str, directory: Path | None, difficulty: DifficultyName) -> None:
+    """Show a persona (an id or a path to its file): facts, emotional model, the rendered caller prompt."""
     from simulator.tokens import count_tokens
 
     try:
-        persona = load_persona(find_persona(name, directory))
+        persona = _library(directory).load(name)
     except CooldownError as exc:
         raise click.ClickException(str(exc)) from exc
     who, scenario, emotion = persona.identity, persona.scenario, persona.emotion
@@ -131,91 +125,54 @@ def show(name: str, directory: Path, difficulty: DifficultyName) -> None:
     )
 
 
-def lint_paths(paths: list[Path]) -> list[PersonaProblem]:
-    """Every problem in the given persona files (and strategies file), including the prompt budget."""
-    from simulator.persona_testing import StrategyBook
-    from simulator.tokens import count_tokens
-
-    problems: list[PersonaProblem] = []
-    strategy_names: set[str] | None = None
-    for path in paths:
-        if path.name == "strategies.yaml":
-            book, found = validate_yaml_file(path, StrategyBook)
-            problems += found
-            strategy_names = set(book.strategies) if book else strategy_names
-    for path in paths:
-        if path.name == "strategies.yaml":
-            continue
-        persona, found = check_persona_file(path)
-        problems += found
-        if persona is None:
-            continue
-        _, core = caller_prompt_parts(persona, "hard")
-        tokens = count_tokens(core)
-        if tokens > PROMPT_BUDGET_TOKENS:
-            problems.append(
-                PersonaProblem(
-                    file=str(path),
-                    line=1,
-                    column=1,
-                    field="",
-                    message=f"persona + state prompt is {tokens} tokens; keep it under "
-                    f"{PROMPT_BUDGET_TOKENS} (shorten facts, lines or needs)",
-                )
-            )
-        if strategy_names is not None:
-            known = ", ".join(sorted(strategy_names))
-            for i, expectation in enumerate(persona.expectations):
-                if expectation.strategy and expectation.strategy not in strategy_names:
-                    line = _line_of(path, f"strategy: {expectation.strategy}")
-                    problems.append(
-                        PersonaProblem(
-                            file=str(path),
-                            line=line,
-                            column=5,
-                            field=f"expectations.{i}.strategy",
-                            message=f"unknown strategy {expectation.strategy!r}; known: {known}",
-                        )
-                    )
-    return problems
-
-
-def _line_of(path: Path, needle: str) -> int:
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if needle in line:
-            return number
-    return 1
-
-
 @personas.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @_dir_option
-def lint(paths: tuple[Path, ...], directory: Path) -> None:
-    """Check persona files (default: the whole library). Prints `file:line:col: field: message`."""
-    targets = list(paths) or [*persona_files(directory), directory / "strategies.yaml"]
-    expanded: list[Path] = []
-    for target in targets:
-        expanded += persona_files(target) if target.is_dir() else [target]
-    if not any(p.name == "strategies.yaml" for p in expanded) and (directory / "strategies.yaml").is_file():
-        expanded.append(directory / "strategies.yaml")
-    problems = lint_paths(expanded)
+def lint(paths: tuple[Path, ...], directory: Path | None) -> None:
+    """Check persona files, folders or ids (default: the whole library). Prints `file:line:col: field: message`.
+
+    Expectations naming a strategy are checked against the folder's own `strategies.yaml`, or the
+    built-in one when the folder has none.
+    """
+    library = _library(directory)
+    if paths:
+        expanded: list[Path] = []
+        for target in paths:
+            if target.is_dir():
+                expanded += persona_files(target) + [f for f in [target / "strategies.yaml"] if f.is_file()]
+            elif target.exists() or target.suffix in (".yaml", ".yml"):
+                expanded.append(target)
+            else:
+                try:
+                    expanded.append(library.find(str(target)))
+                except CooldownError as exc:
+                    raise click.ClickException(str(exc)) from exc
+    else:
+        own = [f / "strategies.yaml" for f in library.folders if (f / "strategies.yaml").is_file()]
+        expanded = library.files() + own
+    persona_count = sum(1 for p in expanded if p.name != "strategies.yaml")
+    checked = list(expanded)
+    if not any(p.name == "strategies.yaml" for p in checked):
+        checked.append(library.strategies_file(expanded[0].parent if expanded else None))
+    problems = lint_paths(checked)
     for problem in problems:
         click.echo(str(problem))
-    checked = len(expanded)
+    other = len(checked) - persona_count
+    what = f"{persona_count} persona file(s)" + (f" and {other} strategies file(s)" if other else "")
     if problems:
-        click.echo(f"{len(problems)} problem(s) in {checked} file(s)", err=True)
+        click.echo(f"{len(problems)} problem(s) in {what}", err=True)
         raise SystemExit(1)
-    click.echo(f"{checked} file(s) OK")
+    click.echo(f"{what} OK")
 
 
 @personas.command()
 @click.option("--write", is_flag=True, help=f"Write {SCHEMA_FILE.name} next to the personas.")
 @click.option("--check", is_flag=True, help="Exit 1 if the committed schema.json is out of date.")
 @_dir_option
-def schema(write: bool, check: bool, directory: Path) -> None:
-    """Print the persona JSON Schema (or write/check personas/schema.json)."""
+def schema(write: bool, check: bool, directory: Path | None) -> None:
+    """Print the persona JSON Schema (or write/check schema.json in --dir, default the built-in library)."""
     text = persona_schema_text()
-    target = directory / "schema.json"
+    target = (directory or personas_dir()) / "schema.json"
     if check:
         current = target.read_text(encoding="utf-8") if target.is_file() else ""
         if current != text:
@@ -233,18 +190,34 @@ def schema(write: bool, check: bool, directory: Path) -> None:
 @click.option("--display-name", default=None, help="The caller's name (default: from NAME).")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
 @_dir_option
-def new(name: str, display_name: str | None, force: bool, directory: Path) -> None:
-    """Write a commented scaffold `personas/NAME.yaml` that lints clean."""
+def new(name: str, display_name: str | None, force: bool, directory: Path | None) -> None:
+    """Write a commented scaffold `NAME.yaml` that lints clean, in the current folder or --dir.
+
+    A `schema.json` is written beside it when the folder has none, so editors that read the
+    `yaml-language-server` header can check the file as you type.
+    """
     if not re.fullmatch(r"[a-z][a-z0-9_]{1,47}", name):
         raise click.ClickException("NAME must be lower_snake_case (letters, digits, _), e.g. 'sam_late_refund'")
-    target = directory / f"{name}.yaml"
+    folder = directory if directory is not None else Path.cwd()
+    if folder.resolve() == personas_dir().resolve():
+        raise click.ClickException(
+            f"{folder} is the built-in library, which an upgrade replaces; keep your personas in your own "
+            "folder (cd there, or pass --dir) and add it to COOLDOWN_PERSONAS"
+        )
+    if folder.exists() and not folder.is_dir():
+        raise click.ClickException(f"--dir {folder} is a file; give a folder")
+    target = folder / f"{name}.yaml"
     if target.exists() and not force:
         raise click.ClickException(f"{target} exists; pick another name or pass --force")
     caller = display_name or " ".join(part.capitalize() for part in name.split("_")[:2])
     text = SCAFFOLD.read_text(encoding="utf-8").replace("__ID__", name).replace("__NAME__", caller)
-    directory.mkdir(parents=True, exist_ok=True)
+    text = text.replace("__PATH__", str(target))
+    folder.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
+    if not (folder / "schema.json").exists():
+        shutil.copyfile(SCHEMA_FILE, folder / "schema.json")
     click.echo(f"wrote {target}; fill in the TODOs, then `cooldown personas lint {target}`")
+    click.echo(f"add {folder.resolve()} to COOLDOWN_PERSONAS so `chat` and the web page list it")
 
 
 def caller_model(settings: Settings) -> ChatModel:
@@ -280,7 +253,7 @@ def caller_model(settings: Settings) -> ChatModel:
 @click.option("--strict", is_flag=True, help="With --with-caller: exit 1 if any caller line needed the fallback.")
 def test_command(
     name: str | None,
-    directory: Path,
+    directory: Path | None,
     difficulty: DifficultyName,
     quiet: bool,
     with_caller: bool,
@@ -294,16 +267,17 @@ def test_command(
     chain and its guard, and print each caller line with whether it stayed in character. That part
     reports only; with --strict a line that needed the persona's fallback line fails the command.
     """
-    from simulator.persona_testing import format_trajectory, load_strategies, test_persona
+    from simulator.persona.behaviour import format_trajectory, load_strategies, test_persona
 
     ctx = click.get_current_context()
     if not with_caller:
         for param, flag in (("strategies", "--strategy"), ("turns", "--turns"), ("strict", "--strict")):
             if ctx.get_parameter_source(param) is not click.core.ParameterSource.DEFAULT:
                 raise click.UsageError(f"{flag} only applies with --with-caller")
+    personas_library = _library(directory)
     try:
-        book = load_strategies(directory / "strategies.yaml")
-        paths = [find_persona(name, directory)] if name else persona_files(directory)
+        paths = [personas_library.find(name)] if name else personas_library.files()
+        book = load_strategies(personas_library.strategies_file(paths[0].parent if paths else None))
         library = [load_persona(p) for p in paths]
     except CooldownError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -347,7 +321,7 @@ async def _caller_report(
 ) -> int:
     """Play `strategies` against the real caller for every persona, print the report; the fallback count."""
     from simulator.config import load_settings
-    from simulator.persona_testing import CallerSummary, play_with_caller
+    from simulator.persona.behaviour import CallerSummary, play_with_caller
 
     settings = load_settings()
     model = caller_model(settings)

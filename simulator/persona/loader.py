@@ -10,7 +10,7 @@ into a Python object other than str/int/float/bool/None/list/dict:
 - a walk over the node tree that rejects non-standard tags (`!!python/object...`, `!custom`, merge
   keys, timestamps...), duplicate keys, non-string keys and over-long strings, builds plain data, and
   records where each value sits;
-- pydantic validation (`simulator.persona.Persona`) whose error locations are mapped back to lines.
+- pydantic validation (`simulator.persona.schema.Persona`) whose error locations are mapped back to lines.
 """
 
 from __future__ import annotations
@@ -26,9 +26,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from simulator.errors import PersonaError
-from simulator.persona import Persona
+from simulator.persona.schema import Persona
+from simulator.resources import personas_dir
 
-PERSONAS_DIR = Path(__file__).resolve().parent.parent / "personas"
+PERSONAS_DIR = personas_dir()
 MAX_FILE_BYTES = 64 * 1024
 MAX_ALIASES = 20
 MAX_DEPTH = 12
@@ -136,11 +137,18 @@ def _read_text(path: Path) -> str:
     name = str(path)
     try:
         size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise _problem(name, 1, 1, f"file is {size} bytes; persona files are limited to {MAX_FILE_BYTES}")
+        data = path.read_bytes()
     except OSError as exc:
         raise _problem(name, 1, 1, f"cannot read the file: {exc}") from None
-    if size > MAX_FILE_BYTES:
-        raise _problem(name, 1, 1, f"file is {size} bytes; persona files are limited to {MAX_FILE_BYTES}")
-    data = path.read_bytes()
+    return _decode(name, data)
+
+
+def _decode(name: str, data: bytes) -> str:
+    """Checks on the raw bytes of a persona text; returns the decoded text or raises `_Problems`."""
+    if len(data) > MAX_FILE_BYTES:
+        raise _problem(name, 1, 1, f"text is {len(data)} bytes; persona files are limited to {MAX_FILE_BYTES}")
     if data.startswith(b"\xef\xbb\xbf"):
         raise _problem(name, 1, 1, "file starts with a UTF-8 byte-order mark; save it as UTF-8 without BOM")
     if b"\x00" in data:
@@ -282,9 +290,20 @@ def _describe(error: Any) -> tuple[Path_, str]:
 
 def validate_yaml_file(path: Path, model: type[M]) -> tuple[M | None, list[PersonaProblem]]:
     """Load any strict YAML file into `model`; returns (value or None, every problem found)."""
-    name = str(path)
     try:
         text = _read_text(path)
+    except _Problems as exc:
+        return None, exc.problems
+    return validate_yaml_text(text, str(path), model)
+
+
+def validate_yaml_text(text: str | bytes, name: str, model: type[M]) -> tuple[M | None, list[PersonaProblem]]:
+    """Load strict YAML text into `model`; problems are reported against `name` (a file name or label)."""
+    try:
+        if isinstance(text, bytes):
+            text = _decode(name, text)
+        else:
+            text = _decode(name, text.encode("utf-8", "surrogatepass"))
         node = _compose(text)
         if node is None:
             raise _problem(name, 1, 1, "file has no YAML document")
@@ -347,6 +366,18 @@ def _id_position(path: Path) -> tuple[int, int]:
         if line.startswith("id:"):
             return number, 1
     return 1, 1
+
+
+def load_persona_text(text: str | bytes, name: str = "<persona text>") -> Persona:
+    """Load and validate a persona from text it is already held as (a stored snapshot, a pasted file).
+
+    Raises:
+        PersonaError: With `location` `name:line:column` and the field path of the first problem.
+    """
+    persona, problems = validate_yaml_text(text, name, Persona)
+    if persona is None:
+        raise problems[0].to_error(more=len(problems) - 1)
+    return persona
 
 
 def load_persona(path: Path | str) -> Persona:

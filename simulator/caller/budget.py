@@ -22,9 +22,9 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from simulator.call.transcript import Utterance
 from simulator.errors import ConfigError
-from simulator.labels import Behaviour, TurnVerdict
-from simulator.transcript import Utterance
+from simulator.grading.labels import Behaviour, TurnVerdict
 
 DEFAULT_MAX_RECENT = 12
 """Utterances kept verbatim at most (six exchanges)."""

@@ -18,8 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulator.labels import Behaviour, TurnVerdict
-from simulator.persona import (
+from simulator.grading.labels import Behaviour, TurnVerdict
+from simulator.persona.schema import (
     VARIABLES,
     DifficultyName,
     MoodName,
