@@ -45,7 +45,7 @@ class CaseMeta(BaseModel):
 
     group: str | None = None
     """Cases that belong together (a matched pair) share a group; the split is per group."""
-    pair_axis: Literal["truth", "transparency", "free_choice", "interest"] | None = None
+    pair_axis: Literal["truth", "transparency", "free_choice", "interest", "conditional", "listening"] | None = None
     """For a matched ethical/manipulative pair: the one test the two turns differ on."""
     near_miss: str | None = None
     """A named near-miss family, e.g. `information_vs_confrontation`."""
