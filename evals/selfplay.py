@@ -44,10 +44,12 @@ def softening(before: Any, after: Any) -> int:
 async def play(persona: Any, strategy_name: str, strategy: Any, difficulty: Any,
                grader: TurnGrader | None) -> dict[str, Any]:
     """Play one strategy against one persona; return the trajectory and its flags."""
-    from simulator.call.mood import initial_state, mood_label, step
+    from simulator.call.engine import TurnEngine
+    from simulator.call.mood import mood_label
     from simulator.persona.behaviour import fill_text, scripted_verdict
 
-    state = start = initial_state(persona, difficulty)
+    engine = TurnEngine(persona, difficulty)
+    start = engine.start
     points: list[dict[str, Any]] = []
     transcript: list[Utterance] = []
     flags: list[str] = []
@@ -56,19 +58,23 @@ async def play(persona: Any, strategy_name: str, strategy: Any, difficulty: Any,
     for i, turn in enumerate(strategy.turns, start=1):
         text = fill_text(persona, turn.text)
         gold = scripted_verdict(turn, text)
-        verdict = gold
+        verdict: TurnVerdict | None = gold
         if grader is not None:
             grade = await grader.grade(GradeRequest(trainee_turn=text, context=list(transcript),
                                                     persona=persona.id))
-            if grade.verdict is None:
-                ungraded += 1
-                points.append({"turn": i, "text": text, "ungraded": grade.reason, "gold_score":
-                               gold.perspective_taking})
-                transcript.append(Utterance(role="agent", text=text))
-                continue
             verdict = grade.verdict
-        result = step(persona, difficulty, state, verdict, text)
-        soft = softening(state, result.state)
+        before = engine.state
+        result = engine.advance(text, verdict)
+        transcript.append(Utterance(role="agent", text=text))
+        if verdict is None:  # ungraded: the turn counts, the mood holds (the same rule as a live call)
+            ungraded += 1
+            points.append({"turn": i, "text": text, "ungraded": grade.reason, "gold_score":
+                           gold.perspective_taking, "outcome": result.outcome})
+            if engine.over:
+                outcome = result.outcome
+                break
+            continue
+        soft = softening(before, result.state)
         if soft >= SOFTENING_THRESHOLD and not earned(gold):
             flags.append(f"turn {i}: softened by {soft} on a turn that earns nothing ({text[:60]!r})")
         points.append({
@@ -78,9 +84,7 @@ async def play(persona: Any, strategy_name: str, strategy: Any, difficulty: Any,
             "entrenchment": result.state.entrenchment, "mood": mood_label(result.state),
             "softening": soft, "fired": [str(f) for f in result.fired], "outcome": result.outcome,
         })
-        transcript.append(Utterance(role="agent", text=text))
-        state = result.state
-        if result.outcome is not None:
+        if engine.over:
             outcome = result.outcome
             break
     return {"persona": persona.id, "strategy": strategy_name, "difficulty": difficulty,

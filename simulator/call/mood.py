@@ -34,7 +34,11 @@ from simulator.persona.schema import (
     threshold_holds,
 )
 
-__all__ = ["FiredRule", "MoodState", "MoodStep", "Offer", "Outcome", "initial_state", "mood_label", "step"]
+__all__ = [
+    "FiredRule", "MoodState", "MoodStep", "Offer", "Outcome", "hold", "initial_state", "mood_label", "step",
+]
+
+UNGRADED_NOTE = "this turn could not be graded, so the caller's mood holds"
 
 EARLY_SOFTENING_FACTOR = 0.5
 
@@ -273,3 +277,10 @@ def _outcome(
     if state.turn >= persona.turn_limit(difficulty):
         return "out_of_turns"
     return None
+
+
+def hold(persona: Persona, difficulty: DifficultyName, state: MoodState) -> MoodStep:
+    """An ungraded turn: it counts towards the turn limit, but no rule fires (fail closed: no default score)."""
+    new = state.model_copy(update={"turn": state.turn + 1})
+    outcome: Outcome | None = "out_of_turns" if new.turn >= persona.turn_limit(difficulty) else None
+    return MoodStep(state=new, fired=[], outcome=outcome, notes=[UNGRADED_NOTE])

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from simulator.call.engine import next_step
 from simulator.call.events import (
     CallEnded,
     CallerDone,
@@ -46,7 +47,7 @@ from simulator.call.events import (
     TurnEvent,
     TurnFailed,
 )
-from simulator.call.mood import MoodState, MoodStep, initial_state, mood_label, step
+from simulator.call.mood import MoodState, MoodStep, initial_state, mood_label
 from simulator.call.transcript import Utterance
 from simulator.caller.budget import LoggedTurn
 from simulator.caller.chain import Caller, CallerChunk, CallerReply, CallerScript, new_canary, script_for
@@ -305,7 +306,7 @@ class CallSession:
                 continue
             verdict = await _stored_or_new_verdict(store, local_grader, turn.id, turn.text, turn.grades, memory)
             assert memory.state is not None
-            mood = step(persona, difficulty, memory.state, verdict, turn.text)
+            mood = next_step(persona, difficulty, memory.state, turn.text, verdict)
             memory.state, memory.agent_turns, last_agent = mood.state, memory.agent_turns + 1, turn.id
             if mood.outcome is not None and outcome_step is None:
                 outcome_step = mood
@@ -423,8 +424,8 @@ class CallSession:
             if self.llm_grader is not None:
                 self._start_llm_grade(turn.id, request)
             local = self.store.prepare_grade(await _safe_grade(self.local_grader, request))
-            verdict = local.verdict or _neutral_verdict()
-            mood = step(self.persona, self.difficulty, self.state, verdict, clean)
+            verdict = local.verdict
+            mood = next_step(self.persona, self.difficulty, self.state, clean, verdict)
             self._start_appraisal_write(
                 functools.partial(
                     self.store.record_appraisal,
@@ -607,11 +608,6 @@ async def _safe_grade(grader: TurnGrader, request: GradeRequest) -> TurnGrade:
         return TurnGrade.ungraded(grader.name, f"grader failed: {type(exc).__name__}: {exc}")
 
 
-def _neutral_verdict() -> TurnVerdict:
-    """Labels for a turn the local grader could not grade: no rule fires on behaviours or techniques."""
-    return TurnVerdict(perspective_taking=1)
-
-
 def _outcome_reason(mood: MoodStep) -> str:
     reasons = "; ".join(mood.reasons[:4])
     base = f"{mood.outcome} at trainee turn {mood.state.turn}"
@@ -625,7 +621,7 @@ async def _stored_or_new_verdict(
     text: str,
     grades: list[TurnGrade],
     memory: _Memory,
-) -> TurnVerdict:
+) -> TurnVerdict | None:
     for grade in grades:
         if grade.grader == local_grader.name and grade.verdict is not None:
             return grade.verdict
@@ -634,7 +630,7 @@ async def _stored_or_new_verdict(
     if not memory.ended:
         with contextlib.suppress(CooldownError):
             store.add_grade(turn_id, grade)
-    return grade.verdict or _neutral_verdict()
+    return grade.verdict
 
 
 def _persona_from_snapshot(record: SessionRecord) -> Persona:

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from simulator.call.mood import MoodState, MoodStep, initial_state, mood_label, step
+from simulator.call.engine import TurnEngine
+from simulator.call.mood import MoodState, MoodStep, mood_label
 from simulator.call.transcript import Utterance
 from simulator.errors import PersonaError
 from simulator.grading.labels import TechniqueUse, TurnVerdict
@@ -182,17 +183,16 @@ def simulate(
     strategy: str = "script",
 ) -> Trajectory:
     """Play scripted turns through the mood state machine until the script or the call ends."""
-    state = initial_state(persona, difficulty)
-    start, points = state, []
+    engine = TurnEngine(persona, difficulty)
+    points = []
     for turn in _script(turns, count):
         text = fill_text(persona, turn.text)
-        result = step(persona, difficulty, state, scripted_verdict(turn, text), text)
+        result = engine.advance(text, scripted_verdict(turn, text))
         points.append(TrajectoryPoint(text=text, step=result))
-        state = result.state
-        if result.outcome is not None:
+        if engine.over:
             break
     return Trajectory(
-        persona=persona.id, difficulty=difficulty, strategy=strategy, start=start, points=points
+        persona=persona.id, difficulty=difficulty, strategy=strategy, start=engine.start, points=points
     )
 
 
@@ -211,12 +211,12 @@ async def simulate_with_caller(
     The mood dynamics are identical to `simulate` (the caller's words never change the state); the
     trajectory adds the lines and, if `line_check` is given, the problems it found in each.
     """
-    state = initial_state(persona, difficulty)
-    start, points = state, []
+    engine = TurnEngine(persona, difficulty)
+    points = []
     transcript = [Utterance(role="customer", text=persona.opening_lines[0])]
     for turn in _script(turns, count):
         text = fill_text(persona, turn.text)
-        result = step(persona, difficulty, state, scripted_verdict(turn, text), text)
+        result = engine.advance(text, scripted_verdict(turn, text))
         transcript.append(Utterance(role="agent", text=text))
         request = CallerRequest(
             persona=persona,
@@ -229,11 +229,10 @@ async def simulate_with_caller(
         transcript.append(Utterance(role="customer", text=line))
         problems = line_check(line) if line_check else []
         points.append(TrajectoryPoint(text=text, step=result, caller_line=line, caller_problems=problems))
-        state = result.state
-        if result.outcome is not None:
+        if engine.over:
             break
     return Trajectory(
-        persona=persona.id, difficulty=difficulty, strategy=strategy, start=start, points=points
+        persona=persona.id, difficulty=difficulty, strategy=strategy, start=engine.start, points=points
     )
 
 
