@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from simulator.grading.base import GradeRequest, TurnGrader
 from simulator.llm.base import Message, ModelInfo, ModelRole, PromptForm, T
+from simulator.runtime import local_grader as runtime_local_grader
 
 ROOT = Path(__file__).resolve().parent.parent
 PERSONA = ROOT / "personas" / "backfire_brian.yaml"
@@ -56,11 +57,8 @@ def gold_requests(limit: int | None = None) -> list[GradeRequest]:
 
 
 def local_grader() -> TurnGrader:
-    """The product's local appraiser as a `TurnGrader`."""
-    from simulator.grading.appraiser import LocalAppraiser
-
-    grader: TurnGrader = LocalAppraiser()
-    return grader
+    """The shipped local appraiser, built where every entry point builds it."""
+    return runtime_local_grader()
 
 
 def grader_output(request_text: str = "") -> Any:

@@ -12,9 +12,9 @@ from typing import Literal
 
 from evals.cache import CachedGrader, GradeCache
 from evals.metering import MeteredChatModel, Usage
-from simulator.errors import ConfigError
 from simulator.grading.base import TurnGrader
 from simulator.llm.base import ChatModel, ModelInfo
+from simulator.runtime import build_llm_grader, local_grader
 
 GraderChoice = Literal["local", "llm", "both"]
 
@@ -29,9 +29,12 @@ class GraderSet:
     cache: GradeCache | None = None
     _model: ChatModel | None = None
 
+    paid: list[TurnGrader] = field(default_factory=list)
+    """The graders that call a model (built here, so known by construction, not guessed from a name)."""
+
     def is_free(self, grader: TurnGrader) -> bool:
-        """True for graders that make no model calls (the local appraiser)."""
-        return not isinstance(grader, CachedGrader) and grader.name.startswith("local")
+        """True for graders that make no model calls (the local appraiser). A cached grader wraps a model."""
+        return not isinstance(grader, CachedGrader) and not any(grader is paid for paid in self.paid)
 
     async def aclose(self) -> None:
         """Close the model and the cache."""
@@ -41,23 +44,9 @@ class GraderSet:
             self.cache.close()
 
 
-def local_grader() -> TurnGrader:
-    """The local appraiser (`simulator.grading.appraiser.LocalAppraiser`)."""
-    try:
-        from simulator.grading.appraiser import LocalAppraiser  # type: ignore[attr-defined,unused-ignore]
-    except ImportError as err:
-        raise ConfigError(
-            f"the local appraiser is not available ({err}); use --grader llm, or install/train it "
-            "with scripts/train_appraiser.py"
-        ) from None
-    grader: TurnGrader = LocalAppraiser()
-    return grader
-
-
 def llm_grader(model: ChatModel) -> TurnGrader:
     """The LLM grading chain (`simulator.grading.chain.LLMGrader`) over `model`."""
     from simulator.config import load_settings
-    from simulator.grading.setup import build_llm_grader
 
     grader: TurnGrader = build_llm_grader(load_settings(), model=model)
     return grader
@@ -100,5 +89,6 @@ def make_graders(
             out.cache = GradeCache(cache_dir / "grades.sqlite")
             grader = CachedGrader(grader, out.cache)
         out.graders.append(grader)
+        out.paid.append(grader)
     out.graders.extend(extra or [])
     return out

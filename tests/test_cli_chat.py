@@ -10,14 +10,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from simulator.cli.chat import TEST_HOOK_ENV, chat, sessions
+import simulator.cli.chat as chat_module
+from simulator.cli.chat import chat, sessions
+from simulator.config import load_settings
 from simulator.llm.base import ModelInfo
 from simulator.llm.fake import FakeChatModel, FakeRequest
+from simulator.runtime import Runtime, open_store
 from simulator.storage import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,8 +29,9 @@ EMPATHY = "That must feel awful, taking the day off and nobody knocked. How does
 OFFER = "Let's check the side gate together, and if it's not there I'll send a replacement for Thursday."
 
 
-def fake_deps() -> tuple[Any, Any, Any]:
-    """The test hook: a scripted caller (optionally slow, logging each request) and the keyword grader."""
+def fake_runtime(llm_grading: bool | None = None) -> Runtime:
+    """Stands in for `chat.build_runtime`: a scripted caller (optionally slow, logging each request),
+    the keyword grader and the configured store."""
     from test_call import KeywordGrader
 
     marker = os.environ.get("COOLDOWN_TEST_MARKER")
@@ -44,12 +47,12 @@ def fake_deps() -> tuple[Any, Any, Any]:
 
     model = FakeChatModel([reply] * 200, latency_s=latency)
     model._info = ModelInfo(role="caller", provider="fake", model="fake-caller", prompt_form="chat")
-    return model, KeywordGrader(), None
+    return Runtime(model, KeywordGrader(), None, open_store(load_settings()))
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(TEST_HOOK_ENV, "test_cli_chat:fake_deps")
+    monkeypatch.setattr(chat_module, "build_runtime", fake_runtime)
     monkeypatch.setenv("COOLDOWN_DATA_DIR", str(tmp_path))
     return tmp_path
 
@@ -133,14 +136,13 @@ def test_rejected_input_is_reported_and_the_call_goes_on(env: Path) -> None:
 def _spawn(data_dir: Path, marker: Path, latency: float) -> subprocess.Popen[str]:
     env = {
         **os.environ,
-        TEST_HOOK_ENV: "test_cli_chat:fake_deps",
         "COOLDOWN_DATA_DIR": str(data_dir),
         "COOLDOWN_TEST_MARKER": str(marker),
         "COOLDOWN_TEST_LATENCY": str(latency),
         "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)]),
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "simulator.cli.chat", "chat", "--persona", "backfire_brian", "--trainee", "kill"],
+        [sys.executable, str(TESTS / "chat_with_fakes.py"), "--persona", "backfire_brian", "--trainee", "kill"],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -7,27 +7,26 @@
 Turns are read from the terminal, or line by line from stdin when it is not a terminal (EOF ends the
 call). After each turn the caller's mood is shown; at the end, the debrief. Errors are shown as one
 friendly line (no tracebacks) unless COOLDOWN_RAISE_ERRORS is set.
-
-Test hook (tests only): COOLDOWN_CHAT_TEST_HOOK="module:function" names a zero-argument function
-returning `(caller_model, local_grader, llm_grader_or_None)` used instead of the configured models.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import click
 
-from simulator.errors import ConfigError, CooldownError, InputRejected
+from simulator.errors import CooldownError, InputRejected
 
-TEST_HOOK_ENV = "COOLDOWN_CHAT_TEST_HOOK"
+if TYPE_CHECKING:
+    from simulator.runtime import Runtime
+    from simulator.storage import Store
+
 MAX_AUTO_RETRIES = 2
 GRADE_WAIT_S = 120.0
 
@@ -52,41 +51,19 @@ def friendly(fn: F) -> F:
 # --- dependencies ---------------------------------------------------------------------------------
 
 
-Deps = tuple[Any, Any, Any]
-
-
-def build_dependencies(llm_grading: bool | None) -> Deps:
-    """The caller model, local grader and (optionally) LLM grader, from settings or the test hook."""
-    hook = os.environ.get(TEST_HOOK_ENV)
-    if hook:
-        module, _, attr = hook.partition(":")
-        factory = getattr(importlib.import_module(module), attr)
-        return cast(Deps, factory())
+def build_runtime(llm_grading: bool | None) -> Runtime:
+    """The configured caller model, graders and store (`simulator.runtime`; tests replace this function)."""
     from simulator.config import load_settings
-    from simulator.llm import get_model
+    from simulator.runtime import build_runtime as build
 
-    settings = load_settings()
-    try:
-        from simulator.grading.appraiser import LocalAppraiser
-    except ImportError as exc:
-        raise ConfigError(
-            "the local appraiser is not installed with its weights; reinstall Cooldown (scripts/setup.sh)"
-        ) from exc
-    local = LocalAppraiser()
-    llm = None
-    from simulator.grading.setup import build_llm_grader, llm_grading_enabled
-
-    if llm_grading_enabled(settings)[0] if llm_grading is None else llm_grading:
-        llm = build_llm_grader(settings)
-    return get_model("caller", settings), local, llm
+    return build(load_settings(), llm_grading=llm_grading)
 
 
-def _open_store() -> Any:
+def _open_store() -> Store:
     from simulator.config import load_settings
-    from simulator.storage import Store
+    from simulator.runtime import open_store
 
-    settings = load_settings()
-    return Store.open(settings.database_url, settings.data_dir)
+    return open_store(load_settings())
 
 
 # --- cooldown chat --------------------------------------------------------------------------------
@@ -153,8 +130,8 @@ async def _play(
 
     settings = load_settings()
     path = default_library(settings).find(persona)
-    caller_model, local, llm = build_dependencies(llm_grading)
-    store = _open_store()
+    runtime = build_runtime(llm_grading)
+    caller_model, local, llm, store = runtime.caller, runtime.local_grader, runtime.llm_grader, runtime.store
     session = None
     try:
         session = CallSession.start(
@@ -228,11 +205,7 @@ async def _play(
     finally:
         if session is not None:
             await session.aclose()
-        for model in {id(m): m for m in (caller_model, getattr(llm, "model", None)) if m is not None}.values():
-            close = getattr(model, "aclose", None)
-            if close is not None:
-                await close()
-        store.close()
+        await runtime.aclose()
 
 
 def _debrief_markdown(store: Any, session: Any) -> str:
@@ -366,7 +339,3 @@ def sessions_export(session_id: str, fmt: Literal["md", "json"], out: str | None
     write_export_file(Path(out), text)
     click.echo(f"Wrote {out}", err=True)
 
-
-if __name__ == "__main__":  # pragma: no cover - `python -m simulator.cli.chat` for tests without the group
-    group = click.Group(commands={"chat": chat, "sessions": sessions})
-    group()

@@ -68,7 +68,7 @@ async def run_doctor(*, call: bool = True, echo: Callable[[str], None] = print) 
     except CooldownError as exc:
         echo(f"tiktoken: NOT AVAILABLE — {exc}")
         ok = False
-    from simulator.grading.setup import llm_grading_enabled
+    from simulator.runtime import llm_grading_enabled
 
     try:
         echo(f"grading : local appraiser on every turn; LLM grading {llm_grading_enabled(settings)[1]}")

@@ -220,9 +220,9 @@ async def grade_lines(
 def library_persona_summary(name: str) -> str | None:
     """A one-line description of a library persona for the grader prompt, or None if there is none."""
     try:
-        from simulator.persona.loader import find_persona, load_persona
+        from simulator.persona.library import default_library
 
-        persona = load_persona(find_persona(name))
+        persona = default_library().load(name)
     except (CooldownError, ImportError, OSError):
         return None
     who = persona.identity
@@ -239,16 +239,9 @@ def make_grader(kind: GraderKind, *, model: ChatModel | None = None) -> TurnGrad
     Raises:
         CooldownError: the grader cannot be built (settings, model or appraiser weights missing).
     """
-    if kind == "local":
-        from simulator.grading.appraiser import LocalAppraiser
-
-        appraiser: TurnGrader = LocalAppraiser()
-        return appraiser
-    from simulator.grading.chain import LLMGrader
-
-    if model is not None:
-        return LLMGrader(model, persona_summary=library_persona_summary)
     from simulator.config import load_settings
-    from simulator.grading.setup import build_llm_grader
+    from simulator.runtime import build_llm_grader, local_grader
 
-    return build_llm_grader(load_settings(), persona_summary=library_persona_summary)
+    if kind == "local":
+        return local_grader()
+    return build_llm_grader(load_settings(), model=model, persona_summary=library_persona_summary)

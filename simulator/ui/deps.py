@@ -1,71 +1,32 @@
 """What the page runs on: the caller model, the graders and the store; auth; trainee names.
 
-`default_deps(settings)` builds the real ones (the same models `cooldown chat` uses). Tests pass their
-own `AppDeps` (a `FakeChatModel` caller) to `app.build(settings, deps=...)`.
+`default_deps(settings)` builds the real ones through `simulator.runtime`, the one place every entry
+point builds them. Tests pass their own `AppDeps` (a `FakeChatModel` caller) to `app.build(settings, deps=...)`.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 
 from simulator.config import Settings
 from simulator.errors import ConfigError, InputRejected
-from simulator.grading.base import TurnGrader
-from simulator.llm.base import ChatModel, ModelInfo
-from simulator.storage import Store
+from simulator.runtime import Runtime, build_runtime, local_grader
+
+__all__ = ["AppDeps", "auth_from", "clean_name", "default_deps", "local_grader", "parse_auth"]
 
 AUTH_ENV = "COOLDOWN_AUTH"
 MAX_NAME = 40
 _NAME_OK = re.compile(r"[\w .'\-]+")
 
 
-@dataclass
-class AppDeps:
-    """Shared, stateless-per-trainee resources of one running page.
-
-    Attributes:
-        caller: The model playing the caller.
-        local_grader: The local appraiser (grades every turn; drives the mood).
-        llm_grader: The LLM grading chain, or None.
-        store: Where calls are kept.
-        grader_info: The LLM grader's model, for the banner.
-    """
-
-    caller: ChatModel
-    local_grader: TurnGrader
-    llm_grader: TurnGrader | None
-    store: Store
-    grader_info: ModelInfo | None = None
-
-    def grader_names(self) -> list[str]:
-        """Every grader's name, local first."""
-        return [self.local_grader.name] + ([self.llm_grader.name] if self.llm_grader else [])
+AppDeps = Runtime
+"""What the page runs on: the caller model, the graders and the store (`simulator.runtime.Runtime`)."""
 
 
-def local_grader() -> TurnGrader:
-    """The shipped local appraiser as a `TurnGrader`."""
-    from simulator.grading.appraiser import LocalAppraiser
-
-    grader: TurnGrader = LocalAppraiser()
-    return grader
-
-
-def default_deps(settings: Settings) -> AppDeps:
+def default_deps(settings: Settings) -> Runtime:
     """The configured models (embedded SmolLM2-135M when nothing is set), graders and store."""
-    from simulator.grading.setup import build_llm_grader, llm_grading_enabled
-    from simulator.llm import get_model
-
-    caller = get_model("caller", settings)
-    llm_grader: TurnGrader | None = None
-    grader_info = None
-    if llm_grading_enabled(settings)[0]:
-        grader_model = get_model("grader", settings)
-        grader_info = grader_model.info
-        llm_grader = build_llm_grader(settings, model=grader_model)
-    store = Store.open(settings.database_url, settings.data_dir)
-    return AppDeps(caller, local_grader(), llm_grader, store, grader_info)
+    return build_runtime(settings)
 
 
 def parse_auth(spec: str | None) -> list[tuple[str, str]] | None:
