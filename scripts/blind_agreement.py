@@ -1,0 +1,99 @@
+"""Inter-rater agreement on the blind suite, before adjudication: author (rater 1) vs blind rater 2.
+
+usage: python scripts/blind_agreement.py SUITE.jsonl RATINGS.jsonl... [--json OUT]
+
+Prints Cohen's kappa per label (behaviours, technique presence, technique use, tactics, manipulative)
+and quadratic-weighted kappa on the 0-4 score, each with a 95% bootstrap CI over items.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+from pathlib import Path
+
+BEHAVIOURS = ["open_question", "reflection", "validation", "perspective_taking", "needs_check",
+              "fact_confrontation", "dismissal", "blame", "solution_offer", "information", "apology"]
+TECHNIQUES = ["anchoring", "halo", "loss_aversion", "choice_architecture", "reciprocity"]
+TACTICS = ["false_urgency", "guilt_tripping", "intimidation", "deception", "pressure"]
+
+
+def kappa(a: list[int], b: list[int], k: int = 2, quadratic: bool = False) -> float:
+    n = len(a)
+    if n == 0:
+        return float("nan")
+    obs = [[0.0] * k for _ in range(k)]
+    for x, y in zip(a, b, strict=True):
+        obs[x][y] += 1
+    ra = [sum(obs[i]) for i in range(k)]
+    cb = [sum(obs[i][j] for i in range(k)) for j in range(k)]
+    def w(i: int, j: int) -> float:
+        return ((i - j) ** 2) / ((k - 1) ** 2) if quadratic else (0.0 if i == j else 1.0)
+    num = sum(w(i, j) * obs[i][j] for i in range(k) for j in range(k))
+    den = sum(w(i, j) * ra[i] * cb[j] / n for i in range(k) for j in range(k))
+    return 1.0 if den == 0 else 1 - num / den
+
+
+def features(v: dict) -> dict[str, int]:
+    out = {f"behaviour.{b}": int(b in v.get("behaviours", [])) for b in BEHAVIOURS}
+    techs = {t["technique"]: t["use"] for t in v.get("techniques", [])}
+    for t in TECHNIQUES:
+        out[f"technique.{t}"] = int(t in techs)
+    out["manipulative"] = int(bool(v.get("manipulative")))
+    for t in TACTICS:
+        out[f"tactic.{t}"] = int(t in v.get("manipulation_tactics", []))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("suite")
+    ap.add_argument("ratings", nargs="+")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    gold = {}
+    for line in open(args.suite, encoding="utf-8"):
+        if line.strip():
+            c = json.loads(line)
+            gold[c["id"]] = c["gold"]
+    second = {}
+    for path in args.ratings:
+        for line in open(path, encoding="utf-8"):
+            if line.strip():
+                r = json.loads(line)
+                second[r["id"]] = r["labels"]
+    ids = sorted(set(gold) & set(second))
+    rng = random.Random(0)
+    boots = [[rng.choice(ids) for _ in ids] for _ in range(1000)]
+    rows = []
+
+    def stat(name: str, fa, k: int = 2, quadratic: bool = False) -> None:
+        a = [fa(gold[i]) for i in ids]
+        b = [fa(second[i]) for i in ids]
+        value = kappa(a, b, k, quadratic)
+        idx = {i: n for n, i in enumerate(ids)}
+        samples = sorted(kappa([a[idx[i]] for i in s], [b[idx[i]] for i in s], k, quadratic) for s in boots)
+        lo, hi = samples[25], samples[974]
+        pos = sum(a) if k == 2 else None
+        agree = sum(x == y for x, y in zip(a, b, strict=True)) / len(a)
+        rows.append({"label": name, "kappa": round(value, 3), "ci95": [round(lo, 3), round(hi, 3)],
+                     "agreement": round(agree, 3), "rater1_positives": pos,
+                     "rater2_positives": sum(b) if k == 2 else None})
+
+    stat("score (quadratic kappa)", lambda v: v["perspective_taking"], k=5, quadratic=True)
+    for key in features(next(iter(gold.values()))):
+        stat(key, lambda v, key=key: features(v)[key])
+    print(f"{len(ids)} items rated twice")
+    print(f"{'label':34} {'kappa':>6}  95% CI          agree  r1+  r2+")
+    for r in rows:
+        pos = f"{r['rater1_positives']:>4} {r['rater2_positives']:>4}" if r["rater1_positives"] is not None else ""
+        print(f"{r['label']:34} {r['kappa']:6.3f}  [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]  {r['agreement']:.2f} {pos}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"items": len(ids), "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
