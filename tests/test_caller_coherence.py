@@ -106,7 +106,8 @@ def test_a_bad_slot_never_crashes_a_call() -> None:
 @pytest.mark.parametrize("name", ["backfire_brian", "walter_elderly_billing"])
 def test_without_lines_there_is_nothing_to_stand_in(name: str) -> None:
     text = find_persona(name).read_text(encoding="utf-8")
-    bare = load_persona_text(text.split("\nlines:\n")[0] + "\nmax_turns:" + text.split("\nmax_turns:")[1], f"{name}.yaml")
+    without = text.split("\nlines:\n")[0] + "\nmax_turns:" + text.split("\nmax_turns:")[1]
+    bare = load_persona_text(without, f"{name}.yaml")
     assert bare.lines is None
     plan = ReplyPlan(act="restate_demand", mood="angry", demand="x")
     assert PersonaVoice(bare).stand_in(plan, []) is None

@@ -93,7 +93,8 @@ def test_small_talk_and_needs_questions_come_back_to_the_demand() -> None:
 
 
 def test_data_confrontation_is_pushed_back() -> None:
-    plan = _play(_persona("backfire_brian"), ("Our system shows it was delivered at 2:14.", [B.FACT_CONFRONTATION]), pt=0)
+    confront = ("Our system shows it was delivered at 2:14.", [B.FACT_CONFRONTATION])
+    plan = _play(_persona("backfire_brian"), confront, pt=0)
     assert plan.act == "push_back"
 
 
@@ -107,7 +108,7 @@ def test_offers_are_weighed() -> None:
     too_soon = _play(omar, (offer, [B.SOLUTION_OFFER]))
     assert too_soon.act == "counter_offer" and too_soon.remedy == "upgrade_same_price"
     listened = [
-        ("Three days before your pop-up, that's awful timing. What do you need it for?", [B.REFLECTION, B.OPEN_QUESTION]),
+        ("Three days before your pop-up, that's awful. What do you need it for?", [B.REFLECTION, B.OPEN_QUESTION]),
         ("So it's bread dough, and your old one burnt out on brioche. I'd be furious too.", [B.PERSPECTIVE_TAKING]),
     ]
     calm = _play(omar, *listened, (offer, [B.SOLUTION_OFFER, B.VALIDATION]), pt=4)
@@ -139,7 +140,9 @@ def test_closing_acts_follow_the_outcome() -> None:
     state = MoodState(anger=99, trust=0, entrenchment=99, turn=4)
     acts = {o: plan_reply(_persona("omar_out_of_stock"), state, [], o).act for o in
             ("resolved", "hung_up", "escalated", "out_of_turns")}  # fmt: skip
-    assert acts == {"resolved": "close", "hung_up": "hang_up", "escalated": "escalate", "out_of_turns": "end_unresolved"}
+    assert acts == {
+        "resolved": "close", "hung_up": "hang_up", "escalated": "escalate", "out_of_turns": "end_unresolved"
+    }  # fmt: skip
 
 
 def test_a_fact_already_said_is_not_told_again_as_the_next_fact() -> None:

@@ -176,7 +176,8 @@ class Holdings:
 
 
 def persona_texts(persona: Persona) -> list[str]:
-    """Everything the caller may say (the caller-visible parts of the persona and its own lines)."""
+    """What the caller holds: the caller-visible parts of the persona. Its own `lines` are not counted,
+    so lint can hold them to the same numbers and dates as the model."""
     who, scenario = persona.identity, persona.scenario
     texts = [
         who.situation,
@@ -191,11 +192,6 @@ def persona_texts(persona: Persona) -> list[str]:
         *(r.description for r in scenario.will_not_accept),
         *(r.say for r in scenario.will_not_accept if r.say),
     ]
-    if persona.lines is not None:
-        for act in _ACT_TEXT:
-            bank = persona.lines.bank(act)
-            if bank is not None:
-                texts += [line for _, _, line in bank.all_lines()]
     return texts
 
 

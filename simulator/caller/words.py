@@ -143,8 +143,12 @@ DATE_WORDS = frozenset(
 )
 """Day, month and relative-date words counted as quantities ("today" is left out: "I want it today"
 commits to no date)."""
-_DATE = re.compile(r"\b(" + "|".join(sorted(DATE_WORDS)) + r")\b", re.IGNORECASE)
-_MAY_VERB = re.compile(r"\bmay\s+(i|we|you|be|have|not|well|need|take|ask|help)\b", re.IGNORECASE)
+_DATE = re.compile(r"\b(" + "|".join(sorted(DATE_WORDS - {"may"})) + r")\b", re.IGNORECASE)
+_MAY_MONTH = re.compile(
+    r"\b(?:in|on|of|since|until|by|from|early|late|mid|last|next|this)\s+may\b|\bmay\s+\d|\d(?:st|nd|rd|th)?\s+(?:of\s+)?may\b",
+    re.IGNORECASE,
+)
+"""'May' is a month only where a date reads so ("in May", "May 3", "3rd of May"), never the verb."""
 
 
 def _number_text(token: str) -> str:
@@ -195,6 +199,7 @@ def quantities(text: str) -> set[str]:
     """Every number and date `text` mentions, normalised (see the module docstring)."""
     found = {_number_text(m.group(0)) for m in _DIGITS.finditer(text)}
     found.update(_number_words(text))
-    cleaned = _MAY_VERB.sub(" ", text)
-    found.update(m.group(1).lower() for m in _DATE.finditer(cleaned))
+    found.update(m.group(1).lower() for m in _DATE.finditer(text))
+    if _MAY_MONTH.search(text):
+        found.add("may")
     return found
