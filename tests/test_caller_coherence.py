@@ -34,6 +34,7 @@ def test_the_issue_examples_fail_their_plans() -> None:
     assert _kinds(restate, "I can have it delivered tomorrow.", dana) == ["offers_remedy", "unheld_quantity"]
     assert "agent_voice" in _kinds(restate, "Our records show it is in transit, I want it Saturday.", dana)
     assert "agent_voice" in _kinds(ANSWER_PAID, "He paid £349 a week ago.")  # the fact recited in third person
+    assert _kinds(ANSWER_PAID, "You pay £349 a week ago; that's amazing.") == ["agent_voice"]  # his fact as "you"
 
 
 def test_a_reply_that_does_its_plan_passes() -> None:

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from simulator.caller.plan import PlanCheckFailure, ReplyPlan
-from simulator.caller.words import quantities, stems
+from simulator.caller.words import quantities, stem, stems
 from simulator.persona.schema import MOODS, Act, Persona
 
 _I = re.IGNORECASE
@@ -53,7 +53,7 @@ _DEMANDING = re.compile(
     r"\bi (just |still |really )?(want|need|expect|'d like|would like|am asking|'m asking)\b|\bgive me\b|"
     r"\b(sort|fix) (it|this|that)\b|\bwhat (are you|will you|can you|do you) (actually |really |even )?"
     r"(going to |gonna )?do\b|\bget me\b|"
-    r"\bi'?m (still )?(waiting|not (leaving|going|hanging up))\b|\bwhen (will|do|can) i\b|\bwhere is my\b",
+    r"\bi'?m (still )?(waiting|not (leaving|going anywhere|hanging up))\b|\bwhen (will|do|can) i\b|\bwhere is my\b",
     _I,
 )
 _ACKNOWLEDGE = re.compile(
@@ -253,6 +253,22 @@ def does_act(plan: ReplyPlan, text: str, holdings: Holdings) -> str | None:
     return None if _ACT_WORDS[act].search(text) else _ACT_TEXT[act]
 
 
+_FIRST_PERSON = re.compile(r"\b(i|my|i'?ve|i'?m|i'?d)\s+([a-z']+)", _I)
+_SECOND = {"i": "you", "my": "your", "i've": "you've", "ive": "you've", "i'm": "you're", "im": "you're", "i'd": "you'd"}
+
+
+def _turned_to_you(plan: ReplyPlan, text: str) -> str | None:
+    """The caller's own fact said as the agent's ("you pay £349" for "I paid £349"), if it is."""
+    if not plan.fact_say:
+        return None
+    said = _FIRST_PERSON.finditer(plan.fact_say.replace("’", "'"))
+    mine = {(_SECOND[m.group(1).lower()], stem(m.group(2))) for m in said if m.group(1).lower() in _SECOND}
+    for found in re.finditer(r"\b(you|your|you've|you're|you'd)\s+([a-z']+)", text.replace("’", "'"), _I):
+        if (found.group(1).lower(), stem(found.group(2))) in mine:
+            return found.group(0)
+    return None
+
+
 def check_reply(
     plan: ReplyPlan,
     text: str,
@@ -286,8 +302,12 @@ def check_reply(
         detail = "says " + ", ".join(unheld) + ", which the persona does not hold"
         failures.append(PlanCheckFailure(kind="unheld_quantity", detail=detail))
     voice = _AGENT_VOICE.search(text)
+    turned = _turned_to_you(plan, text)
     if voice:
         detail = f"speaks as the company: {voice.group(0).strip()!r}"
+        failures.append(PlanCheckFailure(kind="agent_voice", detail=detail))
+    elif turned:
+        detail = f"says the caller's own fact as the agent's: {turned!r}"
         failures.append(PlanCheckFailure(kind="agent_voice", detail=detail))
     else:
         lowered = " ".join(re.findall(r"[a-z']+", text.lower()))

@@ -79,8 +79,9 @@ _IRREGULAR = {
 _WORD = re.compile(r"[a-z0-9£$€]+(?:['’][a-z]+)?(?:[.:][0-9]+)?")
 
 
-def _stem(word: str) -> str:
-    word = word.replace("’", "'")
+def stem(word: str) -> str:
+    """One lower-case word crudely stemmed ("paid" -> "pay", "deliveries" -> "deliver")."""
+    word = word.lower().replace("’", "'")
     if word in _IRREGULAR:
         return _IRREGULAR[word]
     if word.endswith("'s"):
@@ -107,7 +108,7 @@ def stems(text: str) -> frozenset[str]:
             continue
         if len(word) < 3 or word in _UNITS or word in _TENS or word in _SCALES:
             continue
-        out.add(_stem(word))
+        out.add(stem(word))
     for value in _number_words(text):
         out.add(value)
     return frozenset(out)
