@@ -82,6 +82,7 @@ async def _call(store: Store, seed: int) -> tuple[list[str], CallSession]:
     for text in TURNS:
         async for event in session.take_turn(text):
             if isinstance(event, CallerDone):
+                assert not event.fallback  # nothing failed: these are the caller's lines
                 lines.append(event.text)
         if session.ended:
             break

@@ -341,7 +341,7 @@ class Caller(Generic[S]):
             yield CallerReply(
                 standing.text,
                 attempt,
-                True,
+                not self.scripted,  # a fallback when it replaced the model; the scripted caller's own line
                 False,
                 events,
                 prompt_tokens,
