@@ -156,6 +156,7 @@ def test_plans_are_deterministic_and_round_trip_as_stored_records() -> None:
     omar = _persona("omar_out_of_stock")
     first = _play(omar, ("How much did you pay for it?", [B.OPEN_QUESTION]))
     assert first == _play(omar, ("How much did you pay for it?", [B.OPEN_QUESTION]))
+    assert first.summary() == "answer with fact paid (angry): asked about it: fact paid"
     record = PlanRecord(plan=first, voice="authored")
     assert PlanRecord.model_validate_json(record.detail()) == record
     with pytest.raises(ValueError):

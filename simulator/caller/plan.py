@@ -152,6 +152,17 @@ class ReplyPlan(BaseModel):
         """True for the acts that end the call."""
         return self.outcome is not None
 
+    def summary(self) -> str:
+        """One line for a debrief or the designer, e.g. "answer with fact paid (angry): asked about it"."""
+        what = self.act.replace("_", " ")
+        if self.fact:
+            what += f" with fact {self.fact}"
+        elif self.unknown:
+            what += f" ({self.unknown})"
+        elif self.refusal:
+            what += f" ({self.refusal})"
+        return f"{what} ({self.mood}): {self.why}" if self.why else f"{what} ({self.mood})"
+
 
 class PlanCheckFailure(BaseModel):
     """One way a reply missed its plan (see `simulator.caller.coherence`)."""
