@@ -283,6 +283,10 @@ class Caller(Generic[S]):
         agent_said = [t.utterance.text for t in turns if t.utterance.role == "agent"]
         planner = self.script.planner
         plan = planner.plan(state, turns, closing) if planner is not None else None
+
+        def check(text: str) -> list[PlanCheckFailure]:
+            return planner.check(plan, text, turns) if planner is not None and plan is not None else []
+
         hold = self.enforce_plan  # nothing is shown before the whole reply passes its plan
         model_failures: list[PlanCheckFailure] = []
         attempt = 0
@@ -310,7 +314,7 @@ class Caller(Generic[S]):
                 await _aclose(stream)
             if guard.failed is None:
                 text = guard.released.strip()
-                failures = planner.check(plan, text, turns) if planner is not None and plan is not None else []
+                failures = check(text)
                 if not (hold and failures):
                     if hold:
                         yield CallerChunk(text)
@@ -326,9 +330,8 @@ class Caller(Generic[S]):
             if guard.released.strip() and not hold:
                 events.append(GuardEvent("truncated", "kept the part already shown", attempt))
                 text = guard.released.strip()
-                failures = planner.check(plan, text, turns) if planner is not None and plan is not None else []
                 yield CallerReply(
-                    text, attempt, False, True, events, prompt_tokens, summarised, plan, "model", failures
+                    text, attempt, False, True, events, prompt_tokens, summarised, plan, "model", check(text)
                 )
                 return
         standing = None
@@ -356,10 +359,19 @@ class Caller(Generic[S]):
         events.append(
             GuardEvent("fallback", f"example line for mood {self.script.mood_label(state)}", attempt)
         )
-        failures = planner.check(plan, line, turns) if planner is not None and plan is not None else []
         yield CallerChunk(line)
         yield CallerReply(
-            line, attempt, True, False, events, prompt_tokens, summarised, plan, "example", failures, model_failures
+            line,
+            attempt,
+            not self.scripted,
+            False,
+            events,
+            prompt_tokens,
+            summarised,
+            plan,
+            "example",
+            check(line),
+            model_failures,
         )
 
     def _seed(self, fallback_seed: int) -> int:

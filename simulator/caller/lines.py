@@ -59,15 +59,15 @@ def fill(
         nonlocal missing
         name = match.group(1)
         if name == "fact" and plan.fact_say:
-            return _unstop(plan.fact_say)
+            return plan.fact_say.strip()
         if name == "unknown" and plan.unknown is not None:
             return plan.unknown or "that"
         if name == "refusal" and plan.refusal_say:
-            return _unstop(plan.refusal_say)
+            return plan.refusal_say.strip()
         fact = facts.get(name)
         if fact is not None and name not in ACT_SLOTS.get(plan.act, frozenset()):
             if reveal_all or fact_available(fact, plan.turn, agent_said):
-                return _unstop(fact.say or fact.text)
+                return (fact.say or fact.text).strip()
         missing = True
         return ""
 
@@ -75,11 +75,6 @@ def fill(
     if missing:
         return None
     return _tidy(text)
-
-
-def _unstop(text: str) -> str:
-    """A sentence ready to sit inside a line: the template supplies the punctuation around it."""
-    return text.strip()
 
 
 def _tidy(text: str) -> str:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,9 +47,6 @@ from simulator.persona.schema import (
     Refusal,
     contains_phrase,
 )
-
-if TYPE_CHECKING:
-    from simulator.storage import SessionRecord
 
 PLAN_EVENT = "caller_plan"
 """The guard-event kind a reply's `PlanRecord` is stored under (its turn id is the caller reply's)."""
@@ -190,8 +187,24 @@ class PlanRecord(BaseModel):
         return self.model_dump_json(exclude_defaults=True)
 
 
-def plans_in_record(record: SessionRecord) -> dict[str, PlanRecord]:
+class _StoredEvent(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def detail(self) -> str: ...
+    @property
+    def turn_id(self) -> str | None: ...
+
+
+class _WithEvents(Protocol):
+    @property
+    def guard_events(self) -> Sequence[_StoredEvent]: ...
+
+
+def plans_in_record(record: _WithEvents) -> dict[str, PlanRecord]:
     """The stored plan of every caller reply in a session, by the reply's turn id (for debriefs).
+
+    `record` is a `simulator.storage.SessionRecord` (anything with its `guard_events`).
 
     Events that do not parse (written by another version) are skipped.
     """
