@@ -31,7 +31,7 @@ def test_the_issue_examples_fail_their_plans() -> None:
     assert _kinds(ANSWER_PAID, "Four") == ["fact", "unheld_quantity"]  # asked what he paid
     dana = _persona("dana_delayed_order")
     restate = ReplyPlan(act="restate_demand", mood="angry", demand=dana.scenario.demands[0])
-    assert _kinds(restate, "I can have it delivered tomorrow.", dana) == ["offers_remedy", "unheld_quantity"]
+    assert _kinds(restate, "I can have it delivered tomorrow.", dana) == ["act", "offers_remedy", "unheld_quantity"]
     assert "agent_voice" in _kinds(restate, "Our records show it is in transit, I want it Saturday.", dana)
     assert "agent_voice" in _kinds(ANSWER_PAID, "He paid £349 a week ago.")  # the fact recited in third person
     assert _kinds(ANSWER_PAID, "You pay £349 a week ago; that's amazing.") == ["agent_voice"]  # his fact as "you"
@@ -46,6 +46,22 @@ def test_a_reply_that_does_its_plan_passes() -> None:
     reject = ReplyPlan(act="reject_offer", mood="angry", refusal="Store credit")
     assert _kinds(reject, "A voucher? No chance.") == []
     assert _kinds(reject, "Sounds good, deal.") == ["act"]
+
+
+def test_replies_the_embedded_model_gave_that_only_looked_right_fail() -> None:
+    restate = ReplyPlan(act="restate_demand", mood="angry", demand=OMAR.scenario.demands[0])
+    assert _kinds(restate, "(GIVE) I don't know when the mixer will be back in stock.") == ["not_speech", "act"]
+    assert _kinds(restate, "I want the mixer before Saturday.") == []
+    assert _kinds(restate, "Go on then. What are you doing about the mixer?") == []
+    walter = _persona("walter_elderly_billing")
+    push = ReplyPlan(act="push_back", mood="wary")
+    assert _kinds(push, "No. I'm not sure of what happened to me, but you're right.", walter) == ["act"]
+    close = ReplyPlan(act="close", mood="open", outcome="resolved")
+    assert _kinds(close, "I'm not sure if this is a big deal.") == ["act"]
+    hang_up = ReplyPlan(act="hang_up", mood="furious", outcome="hung_up")
+    assert _kinds(hang_up, "I'm not going to cancel.") == ["act"]
+    acknowledge = ReplyPlan(act="acknowledge", mood="wary")
+    assert _kinds(acknowledge, "I don't want to do it, I'm a little too good.") == ["act"]
 
 
 def test_numbers_the_agent_said_may_be_repeated_and_lines_may_not_be() -> None:

@@ -13,7 +13,11 @@ and its `ReplyPlan` it reports every failure:
 - `agent_voice`: it speaks as the company ("our records show", "sir") or about the customer in the
   third person;
 - `repeated`: the caller already said exactly this in the call;
+- `not_speech`: parentheses, brackets or stage-direction words (the prompt leaking);
 - `empty`: nothing to say.
+
+These are word-level heuristics: they catch a reply that misses its plan outright; a reply can pass
+them and still be odd (an invented detail, a contradiction of a fact in other words).
 
 The same checks judge the persona's own lines (lint runs them on every authored line), the model's
 replies live, and the coherence suite's replies.
@@ -50,7 +54,9 @@ _PUSH_BACK = re.compile(
     _I,
 )
 _DEMANDING = re.compile(
-    r"\bi (just |still |really )?(want|need|expect|'d like|would like|am asking|'m asking)\b|\bgive me\b|"
+    r"\bi (?:(?:just|still|really|only|simply|do) ){0,2}(want|need|expect|'d like|would like|am asking|'m asking)\b|"
+    r"\bi(?:'d| would) (?:(?:just|still|really|only) )?like\b|\bwhat (are|will|can) you (actually |really )?"
+    r"(doing|do|going to do) about\b|\bgive me\b|"
     r"\b(sort|fix) (it|this|that)\b|\bwhat (are you|will you|can you|do you) (actually |really |even )?"
     r"(going to |gonna )?do\b|\bget me\b|"
     r"\bi'?m (still )?(waiting|not (leaving|going anywhere|hanging up))\b|\bwhen (will|do|can) i\b|\bwhere is my\b",
@@ -58,7 +64,7 @@ _DEMANDING = re.compile(
 )
 _ACKNOWLEDGE = re.compile(
     r"\b(okay|ok|right|fine|alright|all right|thank(s| you)?|fair|appreciate|at least|i hear|i see|that helps|"
-    r"good|well|yes|yeah|sorry|listening|go on|glad|finally|kind|nice|true)\b",
+    r"yes|yeah|sorry|listening|go on|glad|finally|true|good point|that'?s (good|kind|nice|something))\b",
     _I,
 )
 _ACCEPT = re.compile(
@@ -84,13 +90,13 @@ _ESCALATE = re.compile(
     _I,
 )
 _HANG_UP = re.compile(
-    r"\b(bye|goodbye|good day|i'?m done|done with|forget it|hang(ing)? up|elsewhere|somewhere else|cancel\w*|"
-    r"chargeback|finished here|we are finished|we'?re finished|i'?ll go|another provider|port\w*|"
+    r"\b(bye|goodbye|good day|i'?m done|done with|forget it|hang(ing)? up|elsewhere|somewhere else|"
+    r"chargeback|finished here|we are finished|we'?re finished|i'?ll go|another provider|"
     r"had enough|enough of this|not doing this|can'?t do this|leave it)\b",
     _I,
 )
 _CLOSE = re.compile(
-    r"\b(thank|thanks|cheers|bye|goodbye|great|good|appreciate|deal|done|sorted|fine|okay|very well|"
+    r"\b(thank|thanks|cheers|bye|goodbye|great|appreciate|(?<!big )deal|done|sorted|fine|okay|very well|"
     r"i'?ll hold you to it|perfect|lovely)\b",
     _I,
 )
@@ -99,6 +105,12 @@ _END_UNRESOLVED = re.compile(
     r"pick up|later|can'?t stay|can'?t wait|leave it there|call back|ring back)\b",
     _I,
 )
+
+_CONCEDES = re.compile(
+    r"\byou'?re (right|correct)\b|(?<!isn't )(?<!not )\bmy (mistake|fault|bad)\b|\bi was wrong\b|\bfair enough\b", _I
+)
+_NOT_SPEECH = re.compile(r"[()\[\]{}]|\*\w|\b(stage direction|in your own (voice|words))\b", _I)
+"""Parentheses, brackets or stage-direction words: the prompt's directions leaking, not speech on a call."""
 
 _ACT_WORDS: dict[Act, re.Pattern[str]] = {
     "dont_know": _DONT_KNOW,
@@ -163,6 +175,9 @@ class Holdings:
 
     quantities: frozenset[str]
     demand_words: frozenset[str]
+    """Content words of the demands and real needs (a restatement uses two of them, or asks outright)."""
+    demands: tuple[frozenset[str], ...] = ()
+    """Each demand's content words (a restatement may also say all of one demand's words)."""
     third_person: frozenset[str] = field(default_factory=frozenset)
     """Openings of the persona's third-person facts ("he paid"): a reply using one talks about the
     caller instead of as the caller."""
@@ -172,7 +187,7 @@ class Holdings:
         extra: set[str] = set()
         for text in agent_said:
             extra |= quantities(text)
-        return Holdings(self.quantities | extra, self.demand_words, self.third_person)
+        return Holdings(self.quantities | extra, self.demand_words, self.demands, self.third_person)
 
 
 def persona_texts(persona: Persona) -> list[str]:
@@ -200,13 +215,14 @@ def holdings_of(persona: Persona) -> Holdings:
     found: set[str] = set()
     for text in persona_texts(persona):
         found |= quantities(text)
-    demand = stems(" ".join(persona.scenario.demands))
+    demand = stems(" ".join([*persona.scenario.demands, *persona.scenario.real_needs]))
     third: set[str] = set()
     for fact in persona.scenario.knows:
         words = re.findall(r"[a-z']+", fact.text.lower())
         if len(words) >= 2 and words[0] in ("he", "she", "his", "her"):
             third.add(" ".join(words[:2]))
-    return Holdings(frozenset(found), frozenset(demand), frozenset(third))
+    each = tuple(stems(d) for d in persona.scenario.demands)
+    return Holdings(frozenset(found), frozenset(demand), each, frozenset(third))
 
 
 def _numeric(found: set[str]) -> set[str]:
@@ -232,6 +248,15 @@ def fact_missing(plan: ReplyPlan, text: str) -> str | None:
     return None
 
 
+def _demands(text: str, holdings: Holdings) -> bool:
+    """Whether `text` comes back to what the caller wants: it asks outright, says all of one demand's
+    words, or two words of the demands and real needs."""
+    words = stems(text)
+    if _DEMANDING.search(text) or len(words & holdings.demand_words) >= 2:
+        return True
+    return any(demand and demand <= words for demand in holdings.demands)
+
+
 def does_act(plan: ReplyPlan, text: str, holdings: Holdings) -> str | None:
     """Why `text` does not do the planned act (None when it does)."""
     act = plan.act
@@ -239,16 +264,16 @@ def does_act(plan: ReplyPlan, text: str, holdings: Holdings) -> str | None:
         missing = fact_missing(plan, text)
         return f"{_ACT_TEXT[act]}: {missing}" if missing else None
     if act == "restate_demand":
-        if _DEMANDING.search(text) or stems(text) & holdings.demand_words:
-            return None
-        return _ACT_TEXT[act]
+        return None if _demands(text, holdings) else _ACT_TEXT[act]
+    if act == "push_back" and _CONCEDES.search(text):
+        return "concedes instead of pushing back"
     if act == "dont_know" and re.search(r"\bi (do )?know\b(?! what)", text, _I) and not _DONT_KNOW.search(text):
         return _ACT_TEXT[act]
     if act == "accept_offer" and re.search(r"^\W*(no|nope)\b|\b(won'?t|not interested|never)\b", text, _I):
         return "refuses instead of accepting"
     if act == "reject_offer" and re.search(r"\b(that works|deal|sounds good|i'?ll take it)\b", text, _I):
         return "accepts instead of refusing"
-    if act == "counter_offer" and stems(text) & holdings.demand_words:
+    if act == "counter_offer" and _demands(text, holdings):
         return None
     return None if _ACT_WORDS[act].search(text) else _ACT_TEXT[act]
 
@@ -289,6 +314,9 @@ def check_reply(
     failures: list[PlanCheckFailure] = []
     if not re.search(r"[^\W_]", text):
         return [PlanCheckFailure(kind="empty", detail="no words")]
+    leaked = _NOT_SPEECH.search(text)
+    if leaked:
+        failures.append(PlanCheckFailure(kind="not_speech", detail=f"not speech on a call: {leaked.group(0)!r}"))
     wrong = does_act(plan, text, holdings)
     if wrong is not None:
         kind = "fact" if plan.act == "answer" else "act"

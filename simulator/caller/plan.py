@@ -166,7 +166,7 @@ class PlanCheckFailure(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["act", "fact", "offers_remedy", "unheld_quantity", "agent_voice", "repeated", "empty"]
+    kind: Literal["act", "fact", "offers_remedy", "unheld_quantity", "agent_voice", "repeated", "not_speech", "empty"]
     detail: str
 
 

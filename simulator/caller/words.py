@@ -76,6 +76,7 @@ _IRREGULAR = {
     "deliveries": "deliver",
 }
 
+_CVC = re.compile(r"^[^aeiou][aeiou][^aeiouwxy]$")
 _WORD = re.compile(r"[a-z0-9£$€]+(?:['’][a-z]+)?(?:[.:][0-9]+)?")
 
 
@@ -89,8 +90,11 @@ def stem(word: str) -> str:
     for suffix, keep in (("ies", "y"), ("ied", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", ""), ("ly", "")):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             base = word[: -len(suffix)] + keep
-            if suffix in ("ing", "ed") and len(base) >= 3 and base[-1] == base[-2] and base[-1] not in "ls":
-                base = base[:-1]  # "stopped" -> "stop"
+            if suffix in ("ing", "ed") and len(base) >= 3 and base[-1] == base[-2] and base[-1] not in "s":
+                if base[-1] != "l" or len(base) >= 6:
+                    base = base[:-1]  # "stopped" -> "stop", "cancelled" -> "cancel" (but "called" -> "call")
+            elif suffix in ("ing", "ed") and len(base) == 3 and _CVC.match(base):
+                base += "e"  # "taking" -> "take", "hoped" -> "hope"
             return _IRREGULAR.get(base, base)
     return word
 
