@@ -52,6 +52,7 @@ def test_replies_the_embedded_model_gave_that_only_looked_right_fail() -> None:
     restate = ReplyPlan(act="restate_demand", mood="angry", demand=OMAR.scenario.demands[0])
     assert _kinds(restate, "(GIVE) I don't know when the mixer will be back in stock.") == ["not_speech", "act"]
     assert _kinds(restate, "I want the mixer before Saturday.") == []
+    assert _kinds(restate, "I want the mixer before Saturday.\nYou are the first to have a problem.") == ["not_speech"]
     assert _kinds(restate, "Go on then. What are you doing about the mixer?") == []
     walter = _persona("walter_elderly_billing")
     push = ReplyPlan(act="push_back", mood="wary")

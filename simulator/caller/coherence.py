@@ -13,7 +13,7 @@ and its `ReplyPlan` it reports every failure:
 - `agent_voice`: it speaks as the company ("our records show", "sir") or about the customer in the
   third person;
 - `repeated`: the caller already said exactly this in the call;
-- `not_speech`: parentheses, brackets or stage-direction words (the prompt leaking);
+- `not_speech`: parentheses, brackets or stage-direction words (the prompt leaking), or a second line;
 - `empty`: nothing to say.
 
 These are word-level heuristics: they catch a reply that misses its plan outright; a reply can pass
@@ -314,7 +314,7 @@ def check_reply(
     failures: list[PlanCheckFailure] = []
     if not re.search(r"[^\W_]", text):
         return [PlanCheckFailure(kind="empty", detail="no words")]
-    leaked = _NOT_SPEECH.search(text)
+    leaked = _NOT_SPEECH.search(text) or re.search(r"\S\s*\n\s*\S", text)
     if leaked:
         failures.append(PlanCheckFailure(kind="not_speech", detail=f"not speech on a call: {leaked.group(0)!r}"))
     wrong = does_act(plan, text, holdings)
