@@ -63,6 +63,12 @@ def test_replies_the_embedded_model_gave_that_only_looked_right_fail() -> None:
     assert _kinds(hang_up, "I'm not going to cancel.") == ["act"]
     acknowledge = ReplyPlan(act="acknowledge", mood="wary")
     assert _kinds(acknowledge, "I don't want to do it, I'm a little too good.") == ["act"]
+    assert _kinds(acknowledge, "I'm sorry.") == ["act"]
+    assert _kinds(acknowledge, "This is Omar. I'm so sorry to hear that.") == ["act", "agent_voice"]
+    assert _kinds(restate, "I'd like to know what happened.") == ["act"]
+    kofi = _persona("kofi_roaming_bill")
+    kofi_restate = ReplyPlan(act="restate_demand", mood="angry", demand=kofi.scenario.demands[0])
+    assert _kinds(kofi_restate, "I want it taken off! You're right, it's not Europe.", kofi) == ["act"]
 
 
 def test_numbers_the_agent_said_may_be_repeated_and_lines_may_not_be() -> None:

@@ -55,7 +55,8 @@ _PUSH_BACK = re.compile(
 )
 _DEMANDING = re.compile(
     r"\bi (?:(?:just|still|really|only|simply|do) ){0,2}(want|need|expect|'d like|would like|am asking|'m asking)\b|"
-    r"\bi(?:'d| would) (?:(?:just|still|really|only) )?like\b|\bwhat (are|will|can) you (actually |really )?"
+    r"\bi(?:'d| would) (?:(?:just|still|really|only) )?like (?:my|the|a|an|it|this|that|someone|to (?:have|get|"
+    r"cancel|close|keep|speak))\b|\bwhat (are|will|can) you (actually |really )?"
     r"(doing|do|going to do) about\b|\bgive me\b|"
     r"\b(sort|fix) (it|this|that)\b|\bwhat (are you|will you|can you|do you) (actually |really |even )?"
     r"(going to |gonna )?do\b|\bget me\b|"
@@ -64,7 +65,7 @@ _DEMANDING = re.compile(
 )
 _ACKNOWLEDGE = re.compile(
     r"\b(okay|ok|right|fine|alright|all right|thank(s| you)?|fair|appreciate|at least|i hear|i see|that helps|"
-    r"yes|yeah|sorry|listening|go on|glad|finally|true|good point|that'?s (good|kind|nice|something))\b",
+    r"yes|yeah|listening|go on|glad|finally|true|good point|that'?s (good|kind|nice|something))\b",
     _I,
 )
 _ACCEPT = re.compile(
@@ -154,7 +155,8 @@ _OFFERS_REMEDY = re.compile(
 _AGENT_VOICE = re.compile(
     r"\bour (records?|system|systems|policy|policies|team|store|warehouse|engineers?|couriers?|company|customers?|"
     r"terms|database|staff|agents?|department)\b|\b(sir|madam|ma'?am)\b|\bthe customer\b|\bdear customer\b|"
-    r"\bon my (screen|system|end)\b|\bi can see (on|from|in) (the|my|our) (system|account|records?|screen)\b",
+    r"\bon my (screen|system|end)\b|\bi can see (on|from|in) (the|my|our) (system|account|records?|screen)\b|"
+    r"\bsorry to hear\b|\bi'?d be (happy|glad|pleased) to\b|\bhappy to help\b",
     _I,
 )
 _SPACE = re.compile(r"\s+")
@@ -263,10 +265,10 @@ def does_act(plan: ReplyPlan, text: str, holdings: Holdings) -> str | None:
     if act == "answer":
         missing = fact_missing(plan, text)
         return f"{_ACT_TEXT[act]}: {missing}" if missing else None
+    if act in ("push_back", "restate_demand", "reject_offer", "counter_offer") and _CONCEDES.search(text):
+        return "concedes instead of holding their ground"
     if act == "restate_demand":
         return None if _demands(text, holdings) else _ACT_TEXT[act]
-    if act == "push_back" and _CONCEDES.search(text):
-        return "concedes instead of pushing back"
     if act == "dont_know" and re.search(r"\bi (do )?know\b(?! what)", text, _I) and not _DONT_KNOW.search(text):
         return _ACT_TEXT[act]
     if act == "accept_offer" and re.search(r"^\W*(no|nope)\b|\b(won'?t|not interested|never)\b", text, _I):
