@@ -34,6 +34,7 @@ def test_the_issue_examples_fail_their_plans() -> None:
     assert _kinds(restate, "I can have it delivered tomorrow.", dana) == ["act", "offers_remedy", "unheld_quantity"]
     assert "agent_voice" in _kinds(restate, "Our records show it is in transit, I want it Saturday.", dana)
     assert "agent_voice" in _kinds(ANSWER_PAID, "He paid £349 a week ago.")  # the fact recited in third person
+    assert "agent_voice" in _kinds(ANSWER_PAID, "The mixer, and he pays £349 a week ago.")
     assert _kinds(ANSWER_PAID, "You pay £349 a week ago; that's amazing.") == ["agent_voice"]  # his fact as "you"
 
 

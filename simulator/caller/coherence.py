@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 from simulator.caller.plan import PlanCheckFailure, ReplyPlan
 from simulator.caller.words import quantities, stem, stems
@@ -181,8 +182,8 @@ class Holdings:
     demands: tuple[frozenset[str], ...] = ()
     """Each demand's content words (a restatement may also say all of one demand's words)."""
     third_person: frozenset[str] = field(default_factory=frozenset)
-    """Openings of the persona's third-person facts ("he paid"): a reply using one talks about the
-    caller instead of as the caller."""
+    """Openings of the persona's third-person facts, stemmed ("he pay"): a reply using one ("he pays",
+    "he paid") talks about the caller instead of as the caller."""
 
     def with_said(self, agent_said: Iterable[str]) -> Holdings:
         """These holdings plus every quantity the agent has said (the caller may repeat them)."""
@@ -222,7 +223,7 @@ def holdings_of(persona: Persona) -> Holdings:
     for fact in persona.scenario.knows:
         words = re.findall(r"[a-z']+", fact.text.lower())
         if len(words) >= 2 and words[0] in ("he", "she", "his", "her"):
-            third.add(" ".join(words[:2]))
+            third.add(f"{words[0]} {stem(words[1])}")
     each = tuple(stems(d) for d in persona.scenario.demands)
     return Holdings(frozenset(found), frozenset(demand), each, frozenset(third))
 
@@ -340,8 +341,9 @@ def check_reply(
         detail = f"says the caller's own fact as the agent's: {turned!r}"
         failures.append(PlanCheckFailure(kind="agent_voice", detail=detail))
     else:
-        lowered = " ".join(re.findall(r"[a-z']+", text.lower()))
-        third = sorted(p for p in holdings.third_person if re.search(rf"\b{re.escape(p)}\b", lowered))
+        words = re.findall(r"[a-z']+", text.lower())
+        pairs = {f"{a} {stem(b)}" for a, b in pairwise(words)}
+        third = sorted(holdings.third_person & pairs)
         if third:
             detail = f"talks about the caller in the third person: {third[0]!r}"
             failures.append(PlanCheckFailure(kind="agent_voice", detail=detail))
