@@ -28,7 +28,8 @@ from simulator.caller.budget import DEFAULT_MAX_RECENT, LoggedTurn, fit_to_budge
 from simulator.caller.guard import CallerGuard, GuardKind, StreamGuard
 from simulator.errors import ModelStreamInterrupted
 from simulator.llm.base import ChatModel, Message
-from simulator.persona.schema import MOODS, DifficultyName, Outcome, Persona
+from simulator.persona.schema import MOODS, DifficultyName, Persona
+from simulator.vocabulary import Outcome
 
 S = TypeVar("S")
 """The caller's state type (the mood state machine's `MoodState`)."""

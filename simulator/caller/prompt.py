@@ -24,8 +24,9 @@ from collections.abc import Sequence
 from simulator.call.mood import MoodState, mood_label
 from simulator.call.transcript import Utterance, for_caller_model
 from simulator.llm.base import Message
-from simulator.persona.schema import DifficultyName, MoodName, Outcome, Persona, contains_phrase
+from simulator.persona.schema import DifficultyName, MoodName, Persona, contains_phrase
 from simulator.prompts import render
+from simulator.vocabulary import Outcome
 
 MOOD_WORDS: dict[MoodName, str] = {
     "furious": "furious",

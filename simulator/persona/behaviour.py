@@ -35,12 +35,12 @@ from simulator.persona.schema import (
     DifficultyName,
     Expect,
     Expectation,
-    Outcome,
     Persona,
     ScriptedTurn,
     Slug,
     Text,
 )
+from simulator.vocabulary import Outcome
 
 if TYPE_CHECKING:
     from simulator.caller.chain import CallerReply

@@ -28,14 +28,15 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from simulator.grading.labels import Behaviour, Tactic, Technique, Use
+from simulator.vocabulary import DifficultyName
 
 SCHEMA_VERSION = 1
 MAX_TEXT = 600
 """Longest single text field in a persona (characters)."""
 
-Outcome = Literal["resolved", "hung_up", "escalated", "out_of_turns"]
+
 MoodName = Literal["furious", "angry", "wary", "calming", "open"]
-DifficultyName = Literal["easy", "normal", "hard"]
+
 Variable = Literal["anger", "trust", "entrenchment"]
 
 MOODS: tuple[MoodName, ...] = ("furious", "angry", "wary", "calming", "open")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal, NewType
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from simulator.grading.labels import TurnGrade
+from simulator.vocabulary import CallOutcome, DifficultyName, GuardEventKind, Mode, Speaker, TurnStatus
 
 if TYPE_CHECKING:
     from simulator.call.transcript import Utterance
@@ -19,13 +20,6 @@ if TYPE_CHECKING:
 SessionId = NewType("SessionId", str)
 """A session's id: a UUID in canonical lowercase string form."""
 
-Speaker = Literal["agent", "customer"]
-"""Same as `simulator.call.transcript.Speaker` (kept here so storage does not import the LLM package)."""
-
-TurnStatus = Literal["received", "final", "interrupted"]
-"""`received`: written before any LLM call; `final`: complete; `interrupted`: cut off or abandoned."""
-
-Mode = Literal["coach", "exam"]
 
 
 class _Record(BaseModel):
@@ -55,7 +49,7 @@ class GuardEventRecord(_Record):
     """Something a guard noticed or did during the call."""
 
     turn_id: str | None = None
-    kind: str
+    kind: GuardEventKind | str
     detail: str = ""
     created_at: datetime
 
@@ -90,13 +84,13 @@ class SessionSummary(_Record):
     trainee: str
     persona_name: str
     persona_hash: str = Field(description="'sha256:<hex>' of the snapshotted persona text.")
-    difficulty: str
+    difficulty: DifficultyName
     caller_model: str
     grader: str
     mode: Mode
     created_at: datetime
     ended_at: datetime | None = None
-    outcome: str | None = None
+    outcome: CallOutcome | None = None
     outcome_reason: str | None = None
     turn_count: int = 0
 
