@@ -89,7 +89,8 @@ def main() -> int:
     print(f"{'label':34} {'kappa':>6}  95% CI          agree  r1+  r2+")
     for r in rows:
         pos = f"{r['rater1_positives']:>4} {r['rater2_positives']:>4}" if r["rater1_positives"] is not None else ""
-        print(f"{r['label']:34} {r['kappa']:6.3f}  [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]  {r['agreement']:.2f} {pos}")
+        ci = f"[{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]"
+        print(f"{r['label']:34} {r['kappa']:6.3f}  {ci}  {r['agreement']:.2f} {pos}")
     if args.json:
         Path(args.json).write_text(json.dumps({"items": len(ids), "rows": rows}, indent=2) + "\n")
     return 0

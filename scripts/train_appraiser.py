@@ -15,6 +15,7 @@ out-of-fold predictions (4 group folds over the training items), then every head
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -32,13 +33,18 @@ from sklearn.model_selection import GroupKFold
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulator.grading.appraiser.appraise import appraise_with  # noqa: E402
-from simulator.grading.appraiser.dataset import LabelledTurn, load_many  # noqa: E402
+
+from simulator.grading.appraiser.appraise import appraise_detailed, appraise_with  # noqa: E402
+from simulator.grading.appraiser.dataset import (  # noqa: E402
+    LabelledTurn,
+    load_many,
+)
 from simulator.grading.appraiser.features import N_FEATURES, extract  # noqa: E402
 from simulator.grading.appraiser.weights import (  # noqa: E402
     B_SLICE,
     BEHAVIOURS,
     DEFAULT_WEIGHTS,
+    M_ROW,
     N_HEADS,
     S_SLICE,
     T_SLICE,
@@ -56,6 +62,7 @@ SEED = 20240607
 C_BINARY = 4.0
 C_SCORE = 2.0
 METRICS_PATH = ROOT / "simulator" / "grading" / "appraiser" / "data" / "metrics.json"
+RELIABILITY_PLOT = ROOT / "docs" / "appraiser-reliability.png"
 
 
 def data_files() -> list[Path]:
@@ -89,6 +96,7 @@ def targets(cases: Sequence[LabelledTurn]) -> dict[str, np.ndarray]:
         out[f"tactic:{x.value}"] = np.array([x in g.manipulation_tactics for g in golds], dtype=int)
     out["use:manipulative"] = np.array([any(t.use == "manipulative" for t in g.techniques) for g in golds], dtype=int)
     out["has_technique"] = np.array([bool(g.techniques) for g in golds], dtype=int)
+    out["manipulative"] = np.array([g.manipulative for g in golds], dtype=int)
     out["score"] = np.array([g.perspective_taking for g in golds], dtype=int)
     return out
 
@@ -130,6 +138,7 @@ def fit_all(X: sparse.csr_matrix, y: dict[str, np.ndarray]) -> tuple[np.ndarray,
         W[USE_ROW], b[USE_ROW] = fit_binary(X[mask], y["use:manipulative"][mask])
     for i, x in enumerate(TACTICS):
         W[X_SLICE.start + i], b[X_SLICE.start + i] = fit_binary(X, y[f"tactic:{x.value}"])
+    W[M_ROW], b[M_ROW] = fit_binary(X, y["manipulative"])
     return W, b
 
 
@@ -139,16 +148,54 @@ def binary_rows() -> list[tuple[int, str]]:
     rows += [(T_SLICE.start + i, f"technique:{t.value}") for i, t in enumerate(TECHNIQUES)]
     rows += [(USE_ROW, "use:manipulative")]
     rows += [(X_SLICE.start + i, f"tactic:{x.value}") for i, x in enumerate(TACTICS)]
+    rows += [(M_ROW, "manipulative")]
     return rows
 
 
-def tune_thresholds(X: sparse.csr_matrix, y: dict[str, np.ndarray], groups: list[str]) -> np.ndarray:
-    """Per-head thresholds that maximise out-of-fold F1 (4 group folds), shrunk towards 0.5."""
+def out_of_fold_logits(X: sparse.csr_matrix, y: dict[str, np.ndarray], groups: list[str]) -> np.ndarray:
+    """Every head's logits for every training item, each from a model that did not see its group."""
     oof = np.zeros((X.shape[0], N_HEADS))
     for train_idx, val_idx in GroupKFold(n_splits=4).split(X, groups=groups):
         sub = {k: v[train_idx] for k, v in y.items()}
         W, b = fit_all(X[train_idx], sub)
-        oof[val_idx] = 1.0 / (1.0 + np.exp(-(X[val_idx] @ W.T + b)))
+        oof[val_idx] = X[val_idx] @ W.T + b
+    return oof
+
+
+def calibrate(oof_logits: np.ndarray, y: dict[str, np.ndarray]) -> np.ndarray:
+    """Platt scaling per binary head and a temperature for the score softmax, fitted on out-of-fold logits.
+
+    Returns the (N_HEADS, 2) table `weights.calib`: `(a, b)` with `p = sigmoid(a * logit + b)`; the score
+    rows hold `(1 / T, 0)`.
+    """
+    calib = np.tile(np.array([1.0, 0.0]), (N_HEADS, 1))
+    for row, name in binary_rows():
+        truth = y[name]
+        mask = y["has_technique"] == 1 if name == "use:manipulative" else np.ones(len(truth), dtype=bool)
+        if truth[mask].min() == truth[mask].max():
+            continue
+        model = LogisticRegression(C=1e4, solver="lbfgs", max_iter=1000)
+        model.fit(oof_logits[mask, row].reshape(-1, 1), truth[mask])
+        calib[row] = (float(model.coef_[0][0]), float(model.intercept_[0]))
+    scores = oof_logits[:, S_SLICE]
+    best_t, best_nll = 1.0, np.inf
+    for t in np.round(np.arange(0.5, 4.01, 0.1), 2):
+        z = scores / t
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        nll = -float(np.mean(logp[np.arange(len(z)), y["score"]]))
+        if nll < best_nll:
+            best_t, best_nll = float(t), nll
+    calib[S_SLICE] = (1.0 / best_t, 0.0)
+    return calib
+
+
+def tune_thresholds(
+    X: sparse.csr_matrix, y: dict[str, np.ndarray], groups: list[str], oof_logits: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-head thresholds that maximise out-of-fold F1 (4 group folds), shrunk towards 0.5."""
+    logits = out_of_fold_logits(X, y, groups) if oof_logits is None else oof_logits
+    oof = 1.0 / (1.0 + np.exp(-logits))
     thresholds = np.full(N_HEADS, 0.5)
     grid = np.round(np.arange(0.2, 0.81, 0.05), 2)
     for row, name in binary_rows():
@@ -212,6 +259,99 @@ def evaluate(cases: Sequence[LabelledTurn], predict: Callable[[LabelledTurn], Tu
     return m
 
 
+NEGATIVE = ("fact_confrontation", "dismissal", "blame")
+
+
+def target_metrics(cases: Sequence[LabelledTurn], preds: Sequence[TurnVerdict]) -> dict[str, Any]:
+    """The issue's target figures for one prediction set."""
+    golds = [c.gold for c in cases]
+    ts, ps = [g.perspective_taking for g in golds], [v.perspective_taking for v in preds]
+    out: dict[str, Any] = {"n": len(cases)}
+    out["score_qwk"] = round(float(cohen_kappa_score(ts, ps, weights="quadratic", labels=[0, 1, 2, 3, 4])), 3)
+    out["manipulative_f1"] = round(float(f1_score([g.manipulative for g in golds], [v.manipulative for v in preds],
+                                                  zero_division=0)), 3)  # fmt: skip
+    neg_t = [any(b in g.behaviours for b in NEGATIVE) for g in golds]
+    neg_p = [any(b in v.behaviours for b in NEGATIVE) for v in preds]
+    tp = sum(a and b for a, b in zip(neg_t, neg_p, strict=True))
+    out["negative_recall"] = round(tp / max(1, sum(neg_t)), 3)
+    out["negative_precision"] = round(tp / max(1, sum(neg_p)), 3)
+    for b in NEGATIVE:
+        t = [b in g.behaviours for g in golds]
+        p = [b in v.behaviours for v in preds]
+        out[f"{b}_f1"] = round(float(f1_score(t, p, zero_division=0)), 3)
+    eth = [(c, v) for c, v in zip(cases, preds, strict=True)
+           if c.gold.techniques and all(t.use == "ethical" for t in c.gold.techniques) and not c.gold.manipulative]
+    out["ethical_called_manipulative"] = round(sum(v.manipulative for _, v in eth) / max(1, len(eth)), 3)
+    cue = [(c, v) for c, v in zip(cases, preds, strict=True)
+           if c.meta.get("category") == "surface_cue" and c.gold.perspective_taking <= 1]
+    out["surface_cue_scored_le1"] = round(sum(v.perspective_taking <= 1 for _, v in cue) / max(1, len(cue)), 3)
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(cases):
+        if c.meta.get("category") == "pair" or c.meta.get("pair_axis"):
+            groups.setdefault(str(c.meta.get("group")), []).append(i)
+    pairs = [ix for ix in groups.values() if len(ix) == 2 and golds[ix[0]].manipulative != golds[ix[1]].manipulative]
+    right = sum(all(preds[i].manipulative == golds[i].manipulative for i in ix) for ix in pairs)
+    out["pairs_right"] = f"{right}/{len(pairs)}"
+    out["pairs_right_share"] = round(right / max(1, len(pairs)), 3)
+    return out
+
+
+
+def reliability(cases: Sequence[LabelledTurn], weights: Any, bins: int = 10) -> dict[str, Any]:
+    """Calibration of the appraiser's confidence: every head decision's confidence against whether it
+    was right, in equal-width bins; ECE is the weighted mean gap between confidence and accuracy."""
+    pairs: list[tuple[float, bool]] = []
+    for c in cases:
+        verdict, conf = appraise_detailed(weights, c.trainee_turn, c.context, c.scenario)
+        g = c.gold
+        for b in BEHAVIOURS:
+            pairs.append((conf.get(f"behaviour:{b.value}", 1.0), (b in verdict.behaviours) == (b in g.behaviours)))
+        for t in TECHNIQUES:
+            found = verdict.uses(t) is not None
+            pairs.append((conf.get(f"technique:{t.value}", 1.0), found == (g.uses(t) is not None)))
+        for x in TACTICS:
+            pred = x in verdict.manipulation_tactics
+            pairs.append((conf.get(f"tactic:{x.value}", 1.0), pred == (x in g.manipulation_tactics)))
+        pairs.append((conf.get("score", 1.0), verdict.perspective_taking == g.perspective_taking))
+        pairs.append((conf.get("manipulative", 1.0), verdict.manipulative == g.manipulative))
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    table = []
+    ece = 0.0
+    for lo, hi in itertools.pairwise(edges):
+        inside = [(p, ok) for p, ok in pairs if lo <= p < hi or (hi == 1.0 and p == 1.0)]
+        if not inside:
+            continue
+        mean_p = float(np.mean([p for p, _ in inside]))
+        acc = float(np.mean([ok for _, ok in inside]))
+        ece += len(inside) / len(pairs) * abs(mean_p - acc)
+        table.append({"bin": [round(float(lo), 1), round(float(hi), 1)], "n": len(inside),
+                      "confidence": round(mean_p, 3), "accuracy": round(acc, 3)})  # fmt: skip
+    return {"decisions": len(pairs), "ece": round(ece, 4), "bins": table}
+
+
+def plot_reliability(curves: dict[str, dict[str, Any]], path: Path) -> None:
+    """A reliability diagram (confidence vs accuracy per bin) for each named set of decisions."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    for name, rel in curves.items():
+        xs = [b["confidence"] for b in rel["bins"]]
+        ys = [b["accuracy"] for b in rel["bins"]]
+        ax.plot(xs, ys, marker="o", label=f"{name} (ECE {rel['ece']:.3f})")
+    ax.set_xlabel("appraiser confidence in its decision")
+    ax.set_ylabel("share of decisions that were right")
+    ax.set_title("Local appraiser: reliability of its confidence")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def majority_predictor(train: Sequence[LabelledTurn]) -> Callable[[LabelledTurn], TurnVerdict]:
     """Predicts each label's majority value from the training items (the baseline)."""
     n = len(train)
@@ -262,7 +402,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cols = np.flatnonzero(np.asarray(abs(X).sum(axis=0)).ravel() > 0)
     Xc = X[:, cols].tocsr()
     groups = [str(c.meta.get("group", c.id)) for c in train]
-    thresholds = np.full(N_HEADS, 0.5) if args.no_tune else tune_thresholds(Xc, y, groups)
+    oof_logits = out_of_fold_logits(Xc, y, groups)
+    thresholds = np.full(N_HEADS, 0.5) if args.no_tune else tune_thresholds(Xc, y, groups, oof_logits)
+    calib = calibrate(oof_logits, y)
     W, b = fit_all(Xc, y)
 
     out = args.out
@@ -275,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "train_items": len(train),
         "train_files": [str(p.relative_to(ROOT)) for p in files],
     }
-    version = save_weights(out, cols, W, b, thresholds, meta)
+    version = save_weights(out, cols, W, b, thresholds, meta, calib)
     load_weights.cache_clear()
     weights = load_weights(out)
 
@@ -296,6 +438,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             per_file[prefix] = evaluate(subset, predict)
             print_metrics(f"gold TEST split, ids {prefix}-*", per_file[prefix])
         report["test_by_prefix"] = per_file
+        blind = [c for c in test if c.id.startswith("bt")]
+        old = [c for c in test if not c.id.startswith("bt")]
+        report["targets"] = {
+            "blind": target_metrics(blind, [predict(c) for c in blind]),
+            "old_test_split": target_metrics(old, [predict(c) for c in old]),
+        }
+        report["reliability"] = {"blind": reliability(blind, weights), "old_test_split": reliability(old, weights)}
+        print("\n== targets ==")
+        for name, figures in report["targets"].items():
+            print(f"{name}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
+        for name, rel in report["reliability"].items():
+            print(f"reliability {name}: ECE {rel['ece']} over {rel['decisions']} head decisions")
+        if not args.check:
+            plot_reliability(report["reliability"], RELIABILITY_PLOT)
+            print(f"reliability plot written to {RELIABILITY_PLOT.relative_to(ROOT)}")
     else:
         print("\nno test items yet: held-out metrics need the gold suites in evals/suites/")
     print(f"\nweights {out} version {version}, {len(cols)} feature columns, {time.perf_counter() - started:.1f}s")

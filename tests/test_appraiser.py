@@ -121,7 +121,7 @@ def test_grade_fails_closed_on_internal_error(monkeypatch: pytest.MonkeyPatch) -
     def boom(*args: object, **kwargs: object) -> TurnVerdict:
         raise RuntimeError("broken")
 
-    monkeypatch.setattr(grader_module, "appraise_with", boom)
+    monkeypatch.setattr(grader_module, "appraise_detailed", boom)
     grade = asyncio.run(LocalAppraiser().grade(GradeRequest(trainee_turn="hello")))
     assert grade.status == "ungraded" and grade.verdict is None and "broken" in (grade.reason or "")
 

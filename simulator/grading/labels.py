@@ -145,6 +145,12 @@ class TurnGrade(BaseModel):
     prompt_version: str | None = None
     schema_version: str = "1"
     reason: str | None = Field(default=None, description="Why a turn is ungraded, for people to read.")
+    confidence: dict[str, float] | None = Field(
+        default=None,
+        description="Per head, the calibrated probability that the verdict's decision is right "
+        "(`behaviour:<b>`, `technique:<t>`, `use:manipulative`, `tactic:<x>`, `score`, `manipulative`); "
+        "None when the grader gives none. The mood scales a rule by it; feedback says 'unsure' when it is low.",
+    )
 
     @model_validator(mode="after")
     def _verdict_iff_graded(self) -> TurnGrade:

@@ -51,6 +51,7 @@ def grade_from_row(row: Grade) -> TurnGrade:
             "prompt_version": row.prompt_version,
             "schema_version": row.schema_version,
             "reason": row.reason,
+            "confidence": row.confidence,
         }
     )
 
@@ -71,6 +72,7 @@ def fill_grade_row(row: Grade, grade: TurnGrade) -> None:
     row.prompt_version = grade.prompt_version
     row.schema_version = grade.schema_version
     row.reason = grade.reason
+    row.confidence = grade.confidence
 
 
 def guard_event_record(row: GuardEvent) -> GuardEventRecord:

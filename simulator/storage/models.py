@@ -164,6 +164,7 @@ class Grade(Base):
     prompt_version: Mapped[str | None] = mapped_column(String(200))
     schema_version: Mapped[str] = mapped_column(String(50))
     reason: Mapped[str | None] = mapped_column(Text)
+    confidence: Mapped[Any] = mapped_column(JsonColumn, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
