@@ -31,6 +31,8 @@ from simulator.grading.labels import (
 )
 
 TOP_CHANGES = 3
+UNSURE_BELOW = 0.6
+"""A decision whose calibrated confidence is below this is shown as 'unsure', not as a firm verdict."""
 _PROBLEMS: dict[Behaviour, str] = {
     Behaviour.FACT_CONFRONTATION: (
         "You argued with their account using records, data or policy; an angry caller confronted with "
@@ -120,6 +122,12 @@ class TurnScore(BaseModel):
     tip: str | None = None
     better_phrasing: str | None = None
     other_scores: list[str] = Field(default_factory=list, description="e.g. 'local:appraiser: 2'.")
+    disagreements: list[str] = Field(
+        default_factory=list, description="Where two graders of this turn differ, e.g. 'score: llm 3, local 1'."
+    )
+    unsure: list[str] = Field(
+        default_factory=list, description="Decisions the grader was unsure of (confidence under UNSURE_BELOW)."
+    )
     integrity_flags: list[str] = Field(default_factory=list)
     mood_after: MoodPoint | None = None
 
@@ -206,6 +214,11 @@ def _score_turn(number: int, turn: CallTurn) -> TurnScore:
         grader=primary.grader if primary else "", tip=tip, better_phrasing=phrasing, other_scores=others,
         integrity_flags=sorted({f for g in turn.grades for f in g.integrity_flags}), mood_after=turn.mood,
     )  # fmt: skip
+    graded = [g for g in turn.grades if g.verdict is not None]
+    if len(graded) >= 2:
+        score.disagreements = _disagreements(graded[0], graded[1])
+    if primary is not None and primary.confidence:
+        score.unsure = [k for k in ("score", "manipulative") if primary.confidence.get(k, 1.0) < UNSURE_BELOW]
     if primary is not None and primary.verdict is not None:
         v = primary.verdict
         score.perspective_taking = v.perspective_taking
@@ -214,6 +227,24 @@ def _score_turn(number: int, turn: CallTurn) -> TurnScore:
         score.manipulation_tactics = list(v.manipulation_tactics)
         score.manipulative = v.manipulative
     return score
+
+
+def _disagreements(a: TurnGrade, b: TurnGrade) -> list[str]:
+    """What two graders' verdicts on one turn disagree about (score, manipulative, negative behaviours)."""
+    va, vb = a.verdict, b.verdict
+    if va is None or vb is None:
+        return []
+    out = []
+    if va.perspective_taking != vb.perspective_taking:
+        out.append(f"score: {a.grader} {va.perspective_taking}, {b.grader} {vb.perspective_taking}")
+    if va.manipulative != vb.manipulative:
+        yes, no = (a, b) if va.manipulative else (b, a)
+        out.append(f"manipulative: {yes.grader} yes, {no.grader} no")
+    neg_a = sorted(x.value for x in set(va.behaviours) & NEGATIVE_BEHAVIOURS)
+    neg_b = sorted(x.value for x in set(vb.behaviours) & NEGATIVE_BEHAVIOURS)
+    if neg_a != neg_b:
+        out.append(f"negative moves: {a.grader} {', '.join(neg_a) or 'none'}; {b.grader} {', '.join(neg_b) or 'none'}")
+    return out
 
 
 def _mood_delta(before: MoodPoint | None, after: MoodPoint | None) -> float:
@@ -395,14 +426,20 @@ def _markdown(d: Debrief) -> str:
     ]
     for s in d.turns:
         score = "ungraded" if s.perspective_taking is None else f"{s.perspective_taking}/4"
+        if "score" in s.unsure and s.perspective_taking is not None:
+            score += " (unsure)"
         if s.manipulative:
-            score += " ⚠ manipulative"
+            score += " ⚠ manipulative" + (" (unsure)" if "manipulative" in s.unsure else "")
         techniques = "; ".join(f"{t.technique.value} ({t.use}): “{t.evidence}”" for t in s.techniques) or "-"
         behaviours = ", ".join(b.value for b in s.behaviours) or "-"
         out.append(
             f"| {s.turn} | {_cell(s.text)} | {score} | {behaviours} | {_cell(techniques)} "
             f"| {s.grader or '-'} |"
         )
+    split = [s for s in d.turns if s.disagreements]
+    if split:
+        out += ["", "## Where the graders disagreed", ""]
+        out += [f"- Turn {s.turn}: " + "; ".join(s.disagreements) for s in split]
     out += ["", "## Persuasion techniques", ""]
     if not d.techniques and not d.tactics:
         out.append("- No persuasion techniques or manipulation tactics detected.")
