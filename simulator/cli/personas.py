@@ -300,6 +300,7 @@ def test_command(
         if not quiet:
             for trajectory in report.trajectories:
                 click.echo(_indent(format_trajectory(trajectory)))
+    failed += _grading_report(library, quiet)
     click.echo(f"{len(library)} persona(s), {failed} failed check(s)")
     fallbacks = 0
     if with_caller:
@@ -309,6 +310,28 @@ def test_command(
             raise click.ClickException(f"the caller check could not run: {exc}") from exc
     if failed or (strict and fallbacks):
         raise SystemExit(1)
+
+
+def _grading_report(library: list[Persona], quiet: bool) -> int:
+    """Grade every persona's example offers with the local appraiser; print and count disagreements."""
+    from simulator.persona.consistency import check_offers
+    from simulator.runtime import local_grader
+
+    grader = local_grader()
+    failed = 0
+    for persona in library:
+        checks = asyncio.run(check_offers(persona, grader))
+        bad = [c for c in checks if not c.passed]
+        failed += len(bad)
+        click.echo(f"== {persona.id} example offers, graded by {grader.name}: {'PASS' if not bad else 'FAIL'}")
+        for check in checks:
+            if check.passed and quiet:
+                continue
+            mark = "ok  " if check.passed else "FAIL"
+            click.echo(f"  {mark} {check.kind}: {check.summary}")
+            for problem in check.problems:
+                click.echo(f"       {problem}: {check.offer!r}")
+    return failed
 
 
 async def _caller_report(
