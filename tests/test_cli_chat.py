@@ -89,6 +89,21 @@ def test_chat_eof_ends_call_as_abandoned(env: Path) -> None:
     assert summary.outcome == "abandoned" and summary.turn_count == 3
 
 
+def test_exam_mode_hides_mood_and_labels_until_the_debrief(env: Path) -> None:
+    script = "\n".join([EMPATHY] + ["Our tracking says it was delivered."] * 6) + "\n"
+    result = CliRunner().invoke(
+        chat, ["--persona", "backfire_brian", "--trainee", "eve", "--mode", "exam"], input=script
+    )
+    assert result.exit_code == 0, result.output
+    during, sep, debrief = result.output.partition("# Debrief")
+    assert sep, result.output
+    assert "*** The call ended: hung up; the debrief says why" in during
+    assert "exam mode" in during.lower()  # the trainee is told where the feedback went
+    for leak in ("[mood", "anger", "trust", "entrenchment", "fact_confrontation", "perspective_taking", "grade:"):
+        assert leak not in during, f"{leak!r} shown during an exam call:\n{during}"
+    assert "fact_confrontation" in debrief  # everything comes out in the debrief
+
+
 def test_sessions_list_show_export(env: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(chat, ["--persona", "backfire_brian", "--trainee", "lee"], input=EMPATHY + "\n").exit_code == 0

@@ -5,8 +5,9 @@
     cooldown sessions list | show ID | export ID --format md|json [--out FILE] [--redact]
 
 Turns are read from the terminal, or line by line from stdin when it is not a terminal (EOF ends the
-call). After each turn the caller's mood is shown; at the end, the debrief. Errors are shown as one
-friendly line (no tracebacks) unless COOLDOWN_RAISE_ERRORS is set.
+call). In coach mode the caller's mood (with the rules that fired) and the grades are shown after each
+turn; in exam mode they stay hidden, as on the page, and everything comes out in the debrief at the end.
+Errors are shown as one friendly line (no tracebacks) unless COOLDOWN_RAISE_ERRORS is set.
 
 Test hook (tests only): COOLDOWN_CHAT_TEST_HOOK="module:function" names a zero-argument function
 returning `(caller_model, local_grader, llm_grader_or_None)` used instead of the configured models.
@@ -166,10 +167,12 @@ async def _play(
                    f"difficulty {difficulty}. Caller model: {caller_model.info.label}.")  # fmt: skip
         if caller_model.info.demo_grade:
             click.echo("  (demo-grade model: fine for trying Cooldown, not for realistic callers)")
+        coach = mode == "coach"
+        if not coach:  # as on the page: no mood, labels or grades until the call is over
+            click.echo("Exam mode: the caller's mood and your grades stay hidden until the debrief.")
         click.echo(f"Session {session.id}. Type your replies; Ctrl-D (end of input) ends the call.\n")
         click.echo(f"{who}: {session.opening}")
         read = _reader()
-        coach = mode == "coach"
         while not session.ended:
             text = await asyncio.to_thread(read)
             if text is None:
@@ -198,12 +201,13 @@ async def _play(
                             click.echo(_grade_line(ev.grade, ev.source))
                         elif isinstance(ev, TurnFailed):
                             failed = ev
-                        elif isinstance(ev, CallEnded):
-                            click.echo(f"\n*** The call ended: {ev.outcome.replace('_', ' ')} ({ev.reason})")
+                        elif isinstance(ev, CallEnded):  # the reason names the rules that fired
+                            why = f" ({ev.reason})" if coach else "; the debrief says why"
+                            click.echo(f"\n*** The call ended: {ev.outcome.replace('_', ' ')}{why}")
                 except InputRejected as exc:
                     click.echo(f"  ! {exc}", err=True)
                     break
-                if mood is not None:
+                if mood is not None and coach:
                     click.echo(_mood_line(mood))
                 if failed is None:
                     break
@@ -251,7 +255,7 @@ def _debrief_markdown(store: Any, session: Any) -> str:
 @click.option("--trainee", default=None, help="Your name, stored with the session (default: your login).")
 @click.option(
     "--mode", type=click.Choice(["coach", "exam"]), default="coach", show_default=True,
-    help="coach: grades after every turn; exam: only the debrief at the end.",
+    help="coach: mood and grades after every turn; exam: hidden until the debrief at the end.",
 )  # fmt: skip
 @click.option("--llm-grading/--no-llm-grading", default=None, help="Also grade with the grader model.")
 @friendly
