@@ -471,7 +471,8 @@ class Expectation(_Strict):
     script: Annotated[list[ScriptedTurn], Field(max_length=60)] | None = None
     """Inline trainee turns, instead of a strategy."""
     turns: Annotated[int, Field(ge=1, le=60)] | None = None
-    """Play this many turns (the script repeats if shorter); default: the whole script once."""
+    """Play this many turns (the script repeats if shorter). Default: until the call ends, at most the
+    persona's turn limit at `difficulty`, as the built-in checks play."""
     difficulty: DifficultyName = "normal"
     expect: Expect
 
