@@ -183,3 +183,13 @@ def test_local_grader_end_to_end_through_the_cli(tmp_path: Path) -> None:
     assert [r["grader"] for r in rows] == ["local:appraiser"] * 2
     assert rows[0]["status"] == "graded" and isinstance(rows[0]["perspective_taking"], int)
     assert rows[1]["perspective_taking"] is not None and rows[1]["perspective_taking"] <= 1
+
+
+def test_a_line_missing_its_closing_brace_is_reported_where_it_ends() -> None:
+    text = '{"id": "x", "trainee_turn": "What happened?"'
+    [(number, problem)] = list(read_lines([(text + "\n").encode()]))
+    assert number == 1 and isinstance(problem, LineProblem)
+    assert "column 1" not in problem.message
+    assert f"at column {len(text) + 1} (the end of the line" in problem.message, problem.message
+    [(_, middle)] = list(read_lines([b'{"id": "x" "trainee_turn": "y"}\r\n']))
+    assert isinstance(middle, LineProblem) and "at column 12, near" in middle.message, middle.message

@@ -128,12 +128,13 @@ def read_lines(raw_lines: Iterable[bytes | str]) -> Iterator[tuple[int, GradeInp
             yield number, LineProblem(line=number, message=f"not UTF-8 ({exc.reason}); re-save the file as UTF-8")
             continue
         text = text.lstrip("\ufeff") if number == 1 else text
+        text = text.rstrip("\r\n")  # else an error at the end of the line reads "line 2, column 1"
         if not text.strip():
             continue
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield number, LineProblem(line=number, message=f"invalid JSON: {exc.msg} at column {exc.colno}")
+            yield number, LineProblem(line=number, message=_json_problem(text, exc))
             continue
         if not isinstance(data, dict):
             yield number, LineProblem(line=number, message="expected a JSON object with id and trainee_turn")
@@ -145,6 +146,17 @@ def read_lines(raw_lines: Iterable[bytes | str]) -> Iterator[tuple[int, GradeInp
                 f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {e['msg']}" for e in exc.errors()[:5]
             )
             yield number, LineProblem(line=number, id=_id_of(data), message=problems)
+
+
+def _json_problem(text: str, exc: json.JSONDecodeError) -> str:
+    """Where on the line the JSON went wrong, as a 1-based column (the line is a single JSON document)."""
+    column = exc.pos + 1
+    if not text[exc.pos :].strip():
+        return (
+            f"invalid JSON: {exc.msg} at column {column} (the end of the line: is a closing '}}', ']' or "
+            "'\"' missing?)"
+        )
+    return f"invalid JSON: {exc.msg} at column {column}, near {text[exc.pos : exc.pos + 20]!r}"
 
 
 def _id_of(data: dict[str, object]) -> str | int | None:
