@@ -185,6 +185,24 @@ def test_local_grader_end_to_end_through_the_cli(tmp_path: Path) -> None:
     assert rows[1]["perspective_taking"] is not None and rows[1]["perspective_taking"] <= 1
 
 
+def test_cli_warns_about_repeated_ids_and_refuses_them_with_strict(tmp_path: Path) -> None:
+    source = tmp_path / "turns.jsonl"
+    source.write_text("\n".join([line("a"), line("b"), line("a", turn="Again?"), line(7), line(7)]) + "\n")
+    runner = CliRunner()
+    warned = runner.invoke(cli_grade.grade, [str(source), "--grader", "local"])
+    assert warned.exit_code == 0, warned.output
+    assert f"{source}:3 (id 'a'): duplicate id, first on line 1" in warned.stderr
+    assert f"{source}:5 (id 7): duplicate id, first on line 4" in warned.stderr
+    assert [json.loads(x)["id"] for x in warned.stdout.splitlines()] == ["a", "b", "a", 7, 7]
+    assert "2 repeated id(s)" in warned.stderr
+
+    strict = runner.invoke(cli_grade.grade, [str(source), "--grader", "local", "--strict"])
+    assert strict.exit_code == 1
+    assert [json.loads(x)["id"] for x in strict.stdout.splitlines()] == ["a", "b", 7]
+    assert f"{source}:3 (id 'a'): duplicate id, first on line 1; not graded (--strict)" in strict.stderr
+    assert "skipped 2 bad input line(s)" in strict.stderr
+
+
 def test_a_line_missing_its_closing_brace_is_reported_where_it_ends() -> None:
     text = '{"id": "x", "trainee_turn": "What happened?"'
     [(number, problem)] = list(read_lines([(text + "\n").encode()]))
