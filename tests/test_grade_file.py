@@ -211,3 +211,20 @@ def test_a_line_missing_its_closing_brace_is_reported_where_it_ends() -> None:
     assert f"at column {len(text) + 1} (the end of the line" in problem.message, problem.message
     [(_, middle)] = list(read_lines([b'{"id": "x" "trainee_turn": "y"}\r\n']))
     assert isinstance(middle, LineProblem) and "at column 12, near" in middle.message, middle.message
+
+
+def test_cli_warns_up_front_when_the_llm_grader_is_the_embedded_demo_model(
+    fake_llm: FakeChatModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no grader configured: the grader role is the embedded SmolLM2-135M demo model
+    demo = CliRunner().invoke(cli_grade.grade, ["-", "--grader", "llm"], input=line(1) + "\n")
+    first = demo.stderr.splitlines()[0]
+    assert "demo" in first and "cannot" in first, demo.stderr
+    assert "COOLDOWN_GRADER__MODEL" in demo.stderr and "COOLDOWN_GRADER__BASE_URL" in demo.stderr
+    assert "--grader local" in demo.stderr
+    local = CliRunner().invoke(cli_grade.grade, ["-", "--grader", "local"], input=line(1) + "\n")
+    assert "demo" not in local.stderr
+    monkeypatch.setenv("COOLDOWN_GRADER__BASE_URL", "http://127.0.0.1:11434/v1")
+    monkeypatch.setenv("COOLDOWN_GRADER__MODEL", "llama3.1:8b")
+    capable = CliRunner().invoke(cli_grade.grade, ["-", "--grader", "llm"], input=line(1) + "\n")
+    assert capable.exit_code == 0 and "demo" not in capable.stderr

@@ -1,7 +1,8 @@
 """`cooldown grade FILE.jsonl --grader local|llm [--out OUT.jsonl]`: grade a file of trainee turns.
 
 Register on the main group with `main.add_command(grade)`. The logic lives in
-`simulator.grading.grade_file`; this module only parses options and reports at the edge.
+`simulator.grading.grade_file`; this module only parses options and reports at the edge. With
+`--grader llm` on the embedded demo model it warns first, and says how to set a capable grader.
 
 Exit codes:
     0  every line was read and graded.
@@ -75,6 +76,10 @@ def grade(file: Path, kind: str, out: Path | None, concurrency: int, strict: boo
     Exit codes: 0 all graded; 1 some input lines invalid (skipped); 2 usage error; 3 some lines ungraded;
     4 the grader could not be started.
     """
+    if kind == "llm":
+        warning = demo_grader_warning()
+        if warning:
+            click.echo(warning, err=True)
     try:
         grader = make_grader("llm" if kind == "llm" else "local")
     except (CooldownError, ImportError) as exc:
@@ -98,6 +103,26 @@ def grade(file: Path, kind: str, out: Path | None, concurrency: int, strict: boo
         err=True,
     )
     sys.exit(summary.exit_code)
+
+
+def demo_grader_warning() -> str | None:
+    """A warning when the grader role is the embedded demo model, which cannot grade (as `doctor` notes)."""
+    from simulator.config import load_settings
+    from simulator.llm.factory import describe_role
+
+    try:
+        info = describe_role("grader", load_settings())
+    except CooldownError:  # misconfigured: building the grader reports it (exit 4)
+        return None
+    if not info.demo_grade:
+        return None
+    return (
+        f"warning: the grader role is the {info.label} model, which cannot produce a structured grade: "
+        "expect tens of seconds per line and every line ungraded (exit 3).\n"
+        "  Set a capable grader model: COOLDOWN_GRADER__MODEL=gpt-4o (with OPENAI_API_KEY), or an "
+        "OpenAI-compatible server with COOLDOWN_GRADER__BASE_URL=http://127.0.0.1:11434/v1 and "
+        "COOLDOWN_GRADER__MODEL=llama3.1:8b (see README, 'Models'); or grade offline with --grader local."
+    )
 
 
 async def _run(
