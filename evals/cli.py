@@ -83,7 +83,9 @@ def _echo_estimate(est: Estimate) -> None:
 
 
 def _suite_info(suites: list[Suite]) -> dict[str, dict[str, str]]:
-    return {s.name: {"kind": s.kind, "note": s.note, "description": s.description} for s in suites}
+    return {
+        s.name: {"kind": s.kind, "note": s.note, "description": s.description, "split": s.split} for s in suites
+    }
 
 
 def write_reports(store: RunStore, *, html: bool = True) -> dict[str, Any]:
