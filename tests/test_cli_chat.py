@@ -122,6 +122,20 @@ def test_sessions_list_show_export(env: Path, tmp_path: Path) -> None:
     assert data["id"] == sid and [t["text"] for t in data["turns"]][1] == EMPATHY
 
 
+def test_sessions_list_counts_the_trainees_turns_not_messages(env: Path) -> None:
+    runner = CliRunner()
+    script = EMPATHY + "\n" + OFFER + "\n"
+    played = runner.invoke(chat, ["--persona", "backfire_brian", "--trainee", "tia"], input=script)
+    assert played.exit_code == 0, played.output
+    listed = runner.invoke(sessions, ["list"])
+    header, row = listed.output.splitlines()[:2]
+    assert "turns" in header.split()
+    assert row.split()[header.split().index("turns") + 1] == "2", listed.output  # "started" takes two words
+    with _store(env) as store:
+        [summary] = store.list_sessions("tia")
+    assert (summary.turn_count, summary.trainee_turns) == (5, 2)  # opening + 2 x (trainee, caller)
+
+
 def test_friendly_errors_without_tracebacks(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("COOLDOWN_RAISE_ERRORS", raising=False)
     runner = CliRunner()

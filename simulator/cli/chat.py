@@ -306,7 +306,7 @@ def sessions() -> None:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @friendly
 def sessions_list(trainee: str | None, limit: int) -> None:
-    """Recorded calls, newest first."""
+    """Recorded calls, newest first; `turns` counts the trainee's turns."""
     store = _open_store()
     try:
         rows = store.list_sessions(trainee, limit=limit)
@@ -321,7 +321,7 @@ def sessions_list(trainee: str | None, limit: int) -> None:
         outcome = s.outcome or ("in progress" if s.ended_at is None else "ended")
         click.echo(
             f"{s.id[:8]}  {started:16}  {s.trainee[:12]:12}  {s.persona_name[:24]:24}  "
-            f"{s.difficulty[:6]:6}  {s.turn_count:5}  {outcome}"
+            f"{s.difficulty[:6]:6}  {s.trainee_turns:5}  {outcome}"
         )
 
 
