@@ -8,7 +8,7 @@ typo is an error, not a silent default). It has four parts:
 - the scenario (`scenario`): facts the caller knows (revealed gradually), what they don't know, the
   ground truth the grader needs to judge honesty, demands, real needs, acceptable remedies and what
   they will not accept;
-- the emotional model (`emotion`): starting anger/trust/entrenchment, reaction rules from RUBRIC
+- the emotional model (`emotion`): starting anger/trust/entrenchment, reaction rules from docs/rubric.md
   labels to state changes, outcome thresholds and difficulty levels (read by `simulator.call.mood`);
 - behaviour tests (`expectations`), played by `simulator.persona.behaviour`.
 

@@ -7,7 +7,7 @@ stacked matrix for every head, restricted to the feature columns that training s
 * `thresholds` (float32, H): decision thresholds for the binary heads (unused for the score rows);
 * `meta` (a JSON string): head names, hashing parameters and the training summary.
 
-Rows, in order: 11 behaviours (RUBRIC order), 5 score classes (0-4, softmax), 5 technique-presence heads,
+Rows, in order: 11 behaviours (docs/rubric.md order), 5 score classes (0-4, softmax), 5 technique-presence heads,
 1 "used manipulatively" head shared by all techniques, 5 tactics. Inference needs numpy only.
 """
 
