@@ -1,6 +1,6 @@
 """`cooldown evals`: run grading suites, report, compare runs, export the suite schema.
 
-Register with `main.add_command(evals)` in `simulator/cli.py`; also runs as `python -m evals.cli`.
+The main CLI loads it lazily (`FriendlyGroup.LAZY` in `simulator/cli/main.py`); also runs as `python -m evals.cli`.
 
 Exit codes of `run` and `report`: 0 passed; 3 a suite failed (more than 2% ungraded); 4 the run was
 aborted by its token budget (resume it with `--resume`); 1 an error (bad suite file, missing grader...).

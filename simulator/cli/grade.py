@@ -1,6 +1,6 @@
-"""`cooldown grade FILE.jsonl --grader local|llm [--out OUT.jsonl]`: grade a file of trainee turns.
+"""`cooldown grade FILE.jsonl --grader local|llm [--out OUT.jsonl] [--strict]`: grade a file of trainee turns.
 
-Register on the main group with `main.add_command(grade)`. The logic lives in
+The main CLI loads it lazily (`FriendlyGroup.LAZY`). The logic lives in
 `simulator.grading.grade_file`; this module only parses options and reports at the edge. With
 `--grader llm` on the embedded demo model it warns first, and says how to set a capable grader.
 
