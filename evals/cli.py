@@ -1,6 +1,6 @@
 """`cooldown evals`: run grading suites, report, compare runs, export the suite schema.
 
-Register with `main.add_command(evals)` in `simulator/cli.py`; also runs as `python -m evals.cli`.
+The main CLI loads it lazily (`FriendlyGroup.LAZY` in `simulator/cli/main.py`); also runs as `python -m evals.cli`.
 
 Exit codes of `run` and `report`: 0 passed; 3 a suite failed (more than 2% ungraded); 4 the run was
 aborted by its token budget (resume it with `--resume`); 1 an error (bad suite file, missing grader...).
@@ -83,7 +83,9 @@ def _echo_estimate(est: Estimate) -> None:
 
 
 def _suite_info(suites: list[Suite]) -> dict[str, dict[str, str]]:
-    return {s.name: {"kind": s.kind, "note": s.note, "description": s.description} for s in suites}
+    return {
+        s.name: {"kind": s.kind, "note": s.note, "description": s.description, "split": s.split} for s in suites
+    }
 
 
 def write_reports(store: RunStore, *, html: bool = True) -> dict[str, Any]:

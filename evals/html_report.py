@@ -181,10 +181,12 @@ def render_html(report: dict[str, Any]) -> str:
     run = report["run"]
     verdict = '<span class=ok>PASSED</span>' if report["passed"] else (
         '<span class=fail>NOT PASSED</span> ' + escape(", ".join(report["failed_suites"]) or run["status"]))
+    # Each suite says what the split filter kept; a run from before that was recorded says --split here.
+    split = "" if all(s.get("split") for s in report["suites"]) else f"; --split {escape(run['split'])}"
     body = [
         f"<h1>Cooldown grading suites — {escape(run['name'])}</h1>",
-        f"<p>{verdict}. Created {escape(run['created'])}; grader <b>{escape(run['grader'])}</b>; split "
-        f"{escape(run['split'])}; status {escape(run['status'])}"
+        f"<p>{verdict}. Created {escape(run['created'])}; grader <b>{escape(run['grader'])}</b>{split}; "
+        f"status {escape(run['status'])}"
         + (f" ({escape(run['status_reason'])})" if run.get("status_reason") else "") + ".</p>",
         "<p class=muted>Figures: point estimate with a 95% bootstrap interval in brackets; the majority-class "
         "baseline (always predicting the most common gold value) beside each figure. A suite with more than "
@@ -196,6 +198,8 @@ def render_html(report: dict[str, Any]) -> str:
                     + "</p>")
     for suite in report["suites"]:
         body.append(f"<h2>{escape(suite['name'])}</h2>")
+        if suite.get("split"):
+            body.append(f"<p class=muted>{escape(suite['split'])}</p>")
         if suite.get("description"):
             body.append(f"<p>{escape(suite['description'])}</p>")
         if suite.get("kind") == "external":

@@ -3,7 +3,7 @@
 Keys (values):
 
 - `perspective_taking` (int 0-4)
-- `behaviour.<name>` (bool) for each RUBRIC §1 behaviour
+- `behaviour.<name>` (bool) for each docs/rubric.md §1 behaviour
 - `technique.<name>` (bool: the technique is used at all) and `technique_use.<name>`
   ("none" | "ethical" | "manipulative") for each technique
 - `tactic.<name>` (bool) for each manipulation tactic

@@ -34,6 +34,9 @@ class Suite:
     description: str = ""
     skipped: int = 0
     """Cases dropped by the split filter or `--limit`."""
+    split: str = ""
+    """What the split filter kept, for reports: e.g. 'split test: 118 of 408 cases', or 'no split field:
+    all 60 cases' for a suite whose cases carry no `split`."""
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -68,13 +71,23 @@ def load_spec(spec: str, *, split: SplitFilter = "test", limit: int | None = Non
         path = _resolve_path(spec)
         suite = Suite(path.stem, str(path), "gold", load_suite_file(path))
     total = len(suite.cases)
+    has_split = any(c.split is not None for c in suite.cases)
     if split != "all":
         suite.cases = [c for c in suite.cases if c.split in (None, split)]
+    kept = len(suite.cases)
     if limit is not None:
         suite.cases = suite.cases[:limit]
     suite.skipped = total - len(suite.cases)
     if not suite.cases:
         raise SuiteError(f"suite {spec!r} has no cases left after --split {split} / --limit {limit}")
+    if not has_split:
+        suite.split = f"no split field: all {total} cases"
+    elif split == "all":
+        suite.split = f"all splits: {total} cases"
+    else:
+        suite.split = f"split {split}: {kept} of {total} cases"
+    if limit is not None and len(suite.cases) < kept:
+        suite.split += f", first {len(suite.cases)} (--limit)"
     return suite
 
 

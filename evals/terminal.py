@@ -25,7 +25,8 @@ def summary_lines(report: dict[str, Any], *, max_labels: int = 30) -> list[str]:
                                                         else "")]
     for suite in report["suites"]:
         lines.append("")
-        lines.append(f"== {suite['name']} ({suite.get('kind', 'gold')})")
+        split = f"; {suite['split']}" if suite.get("split") else ""
+        lines.append(f"== {suite['name']} ({suite.get('kind', 'gold')}{split})")
         if suite.get("kind") == "external":
             lines.append("   PROXY labels mapped from another dataset; not customer-service ground truth.")
         for grader, m in suite["graders"].items():

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/train_appraiser.py            # train on everything labelled `train`
     .venv/bin/python scripts/train_appraiser.py --check    # retrain in memory, print metrics, write nothing
 
-Training data: every `split == "train"` item of `simulator/appraiser/data/*.jsonl` (our own turns) and of
+Training data: every `split == "train"` item of `simulator/grading/appraiser/data/*.jsonl` (our own turns) and of
 `evals/suites/*.jsonl` (the gold suites). Test items are never trained on: they measure the appraiser.
 Deterministic: fixed seeds, liblinear/lbfgs solvers, sorted inputs; the same data gives the same file.
 

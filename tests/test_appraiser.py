@@ -1,4 +1,4 @@
-"""The local appraiser: deterministic, fast, verbatim evidence, RUBRIC rules, robust to injected payloads."""
+"""The local appraiser: deterministic, fast, verbatim evidence, the rubric's rules, robust to injected payloads."""
 
 from __future__ import annotations
 

@@ -5,8 +5,9 @@
     cooldown sessions list | show ID | export ID --format md|json [--out FILE] [--redact]
 
 Turns are read from the terminal, or line by line from stdin when it is not a terminal (EOF ends the
-call). After each turn the caller's mood is shown; at the end, the debrief. Errors are shown as one
-friendly line (no tracebacks) unless COOLDOWN_RAISE_ERRORS is set.
+call). In coach mode the caller's mood (with the rules that fired) and the grades are shown after each
+turn; in exam mode they stay hidden, as on the page, and everything comes out in the debrief at the end.
+Errors are shown as one friendly line (no tracebacks) unless COOLDOWN_RAISE_ERRORS is set.
 """
 
 from __future__ import annotations
@@ -143,10 +144,12 @@ async def _play(
                    f"difficulty {difficulty}. Caller model: {caller_model.info.label}.")  # fmt: skip
         if caller_model.info.demo_grade:
             click.echo("  (demo-grade model: fine for trying Cooldown, not for realistic callers)")
+        coach = mode == "coach"
+        if not coach:  # as on the page: no mood, labels or grades until the call is over
+            click.echo("Exam mode: the caller's mood and your grades stay hidden until the debrief.")
         click.echo(f"Session {session.id}. Type your replies; Ctrl-D (end of input) ends the call.\n")
         click.echo(f"{who}: {session.opening}")
         read = _reader()
-        coach = mode == "coach"
         while not session.ended:
             text = await asyncio.to_thread(read)
             if text is None:
@@ -175,12 +178,13 @@ async def _play(
                             click.echo(_grade_line(ev.grade, ev.source))
                         elif isinstance(ev, TurnFailed):
                             failed = ev
-                        elif isinstance(ev, CallEnded):
-                            click.echo(f"\n*** The call ended: {ev.outcome.replace('_', ' ')} ({ev.reason})")
+                        elif isinstance(ev, CallEnded):  # the reason names the rules that fired
+                            why = f" ({ev.reason})" if coach else "; the debrief says why"
+                            click.echo(f"\n*** The call ended: {ev.outcome.replace('_', ' ')}{why}")
                 except InputRejected as exc:
                     click.echo(f"  ! {exc}", err=True)
                     break
-                if mood is not None:
+                if mood is not None and coach:
                     click.echo(_mood_line(mood))
                 if failed is None:
                     break
@@ -224,7 +228,7 @@ def _debrief_markdown(store: Any, session: Any) -> str:
 @click.option("--trainee", default=None, help="Your name, stored with the session (default: your login).")
 @click.option(
     "--mode", type=click.Choice(["coach", "exam"]), default="coach", show_default=True,
-    help="coach: grades after every turn; exam: only the debrief at the end.",
+    help="coach: mood and grades after every turn; exam: hidden until the debrief at the end.",
 )  # fmt: skip
 @click.option("--llm-grading/--no-llm-grading", default=None, help="Also grade with the grader model.")
 @friendly
@@ -275,7 +279,7 @@ def sessions() -> None:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @friendly
 def sessions_list(trainee: str | None, limit: int) -> None:
-    """Recorded calls, newest first."""
+    """Recorded calls, newest first; `turns` counts the trainee's turns."""
     store = _open_store()
     try:
         rows = store.list_sessions(trainee, limit=limit)
@@ -290,7 +294,7 @@ def sessions_list(trainee: str | None, limit: int) -> None:
         outcome = s.outcome or ("in progress" if s.ended_at is None else "ended")
         click.echo(
             f"{s.id[:8]}  {started:16}  {s.trainee[:12]:12}  {s.persona_name[:24]:24}  "
-            f"{s.difficulty[:6]:6}  {s.turn_count:5}  {outcome}"
+            f"{s.difficulty[:6]:6}  {s.trainee_turns:5}  {outcome}"
         )
 
 

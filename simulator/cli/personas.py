@@ -1,6 +1,6 @@
 """`cooldown personas ...`: designer tools for persona files (list, show, lint, schema, new, test).
 
-Registered by the main CLI as `main.add_command(personas)`. Library errors become friendly messages
+Loaded lazily by the main CLI (`FriendlyGroup.LAZY`). Library errors become friendly messages
 here (`click.ClickException`); `lint` and `test` exit with status 1 when anything fails.
 """
 

@@ -8,7 +8,7 @@ typo is an error, not a silent default). It has four parts:
 - the scenario (`scenario`): facts the caller knows (revealed gradually), what they don't know, the
   ground truth the grader needs to judge honesty, demands, real needs, acceptable remedies and what
   they will not accept;
-- the emotional model (`emotion`): starting anger/trust/entrenchment, reaction rules from RUBRIC
+- the emotional model (`emotion`): starting anger/trust/entrenchment, reaction rules from docs/rubric.md
   labels to state changes, outcome thresholds and difficulty levels (read by `simulator.call.mood`);
 - behaviour tests (`expectations`), played by `simulator.persona.behaviour`.
 
@@ -472,7 +472,8 @@ class Expectation(_Strict):
     script: Annotated[list[ScriptedTurn], Field(max_length=60)] | None = None
     """Inline trainee turns, instead of a strategy."""
     turns: Annotated[int, Field(ge=1, le=60)] | None = None
-    """Play this many turns (the script repeats if shorter); default: the whole script once."""
+    """Play this many turns (the script repeats if shorter). Default: until the call ends, at most the
+    persona's turn limit at `difficulty`, as the built-in checks play."""
     difficulty: DifficultyName = "normal"
     expect: Expect
 

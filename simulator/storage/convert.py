@@ -98,7 +98,7 @@ def turn_record(row: Turn, mood: Mood | None = None, grades: list[Grade] | None 
     )
 
 
-def session_fields(row: CallSession, trainee_name: str, turn_count: int) -> dict[str, Any]:
+def session_fields(row: CallSession, trainee_name: str, turn_count: int, trainee_turns: int = 0) -> dict[str, Any]:
     """The `SessionSummary` fields of a session row."""
     return {
         "id": SessionId(row.id),
@@ -114,9 +114,10 @@ def session_fields(row: CallSession, trainee_name: str, turn_count: int) -> dict
         "outcome": row.outcome,
         "outcome_reason": row.outcome_reason,
         "turn_count": turn_count,
+        "trainee_turns": trainee_turns,
     }
 
 
-def session_summary(row: CallSession, trainee_name: str, turn_count: int) -> SessionSummary:
+def session_summary(row: CallSession, trainee_name: str, turn_count: int, trainee_turns: int = 0) -> SessionSummary:
     """A session row as a summary record."""
-    return SessionSummary(**session_fields(row, trainee_name, turn_count))
+    return SessionSummary(**session_fields(row, trainee_name, turn_count, trainee_turns))

@@ -92,7 +92,8 @@ class SessionSummary(_Record):
     ended_at: datetime | None = None
     outcome: CallOutcome | None = None
     outcome_reason: str | None = None
-    turn_count: int = 0
+    turn_count: int = Field(0, description="Every stored utterance: the caller's opening, replies and trainee turns.")
+    trainee_turns: int = Field(0, description="The trainee's turns (agent utterances) only.")
 
 
 class SessionRecord(SessionSummary):

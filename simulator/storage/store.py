@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from pydantic import JsonValue, TypeAdapter, ValidationError
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import Engine, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,6 +54,8 @@ _ROLES = ("agent", "customer")
 _STATUSES = ("received", "final", "interrupted")
 _MODES = ("coach", "exam")
 _FIRED_RULES = TypeAdapter(list[JsonValue])
+_AGENT_TURNS = func.sum(case((Turn.role == "agent", 1), else_=0))
+"""In a query over turns: how many are the trainee's (the rest are the caller's)."""
 
 
 def _uuid(value: str | uuid.UUID, what: str) -> str:
@@ -311,14 +313,20 @@ class Store:
     @staticmethod
     def _summary(s: Session, row: CallSession) -> SessionSummary:
         name = s.execute(select(Trainee.name).where(Trainee.id == row.trainee_id)).scalar_one()
-        count = s.execute(select(func.count()).select_from(Turn).where(Turn.session_id == row.id)).scalar_one()
-        return convert.session_summary(row, name, count)
+        count, agent = s.execute(
+            select(func.count(), _AGENT_TURNS).select_from(Turn).where(Turn.session_id == row.id)
+        ).one()
+        return convert.session_summary(row, name, count, agent or 0)
 
     def list_sessions(self, trainee: str | None = None, *, limit: int | None = None) -> list[SessionSummary]:
         """Sessions, newest first, optionally only one trainee's."""
-        counts = select(Turn.session_id, func.count().label("n")).group_by(Turn.session_id).subquery()
+        counts = (
+            select(Turn.session_id, func.count().label("n"), _AGENT_TURNS.label("agent"))
+            .group_by(Turn.session_id)
+            .subquery()
+        )
         query = (
-            select(CallSession, Trainee.name, func.coalesce(counts.c.n, 0))
+            select(CallSession, Trainee.name, func.coalesce(counts.c.n, 0), func.coalesce(counts.c.agent, 0))
             .join(Trainee, Trainee.id == CallSession.trainee_id)
             .outerjoin(counts, counts.c.session_id == CallSession.id)
             .order_by(CallSession.created_at.desc(), CallSession.id)
@@ -327,7 +335,9 @@ class Store:
             query = query.where(Trainee.name == canonical_text(trainee))
         if limit is not None:
             query = query.limit(limit)
-        return self._read_tx(lambda s: [convert.session_summary(r, n, c) for r, n, c in s.execute(query).all()])
+        return self._read_tx(
+            lambda s: [convert.session_summary(r, n, c, a) for r, n, c, a in s.execute(query).all()]
+        )
 
     def load_session(self, session_id: str) -> SessionRecord:
         """Everything about a session: persona snapshot, turns with moods and grades, guard events."""
@@ -345,7 +355,7 @@ class Store:
                 grades.setdefault(g.turn_id, []).append(g)
             events = s.execute(select(GuardEvent).where(GuardEvent.session_id == sid).order_by(GuardEvent.id)).scalars()
             return SessionRecord(
-                **convert.session_fields(row, name, len(turns)),
+                **convert.session_fields(row, name, len(turns), sum(t.role == "agent" for t in turns)),
                 persona_text=row.persona_text,
                 turns=[convert.turn_record(t, moods.get(t.id), grades.get(t.id)) for t in turns],
                 guard_events=[convert.guard_event_record(e) for e in events],

@@ -2,10 +2,10 @@
 
 Pipeline: integrity view (invisible characters and injection payload spans removed, see
 `simulator.grading.integrity.strip_injection_spans`) → features (`features.extract`) → linear heads (`weights`)
-→ decoding under RUBRIC's rules:
+→ decoding under the rubric's rules (docs/rubric.md §4):
 
 * behaviours: one-vs-rest, each with its tuned threshold;
-* score 0-4: the softmax head, restricted to the scores RUBRIC allows for the predicted behaviours
+* score 0-4: the softmax head, restricted to the scores the rubric allows for the predicted behaviours
   (a negative behaviour with nothing that listens → 0; a negative behaviour caps it at 3; a score of
   3-4 needs a listening behaviour; no listening and no negative → 1-2);
 * techniques: presence heads, then one shared "used manipulatively" head; evidence is the sentence or

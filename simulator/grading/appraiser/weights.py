@@ -10,7 +10,7 @@ stacked matrix for every head, restricted to the feature columns that training s
   Confidence comes from these calibrated probabilities; decisions still use `thresholds`;
 * `meta` (a JSON string): head names, hashing parameters and the training summary.
 
-Rows, in order: 11 behaviours (RUBRIC order), 5 score classes (0-4, softmax), 5 technique-presence heads,
+Rows, in order: 11 behaviours (docs/rubric.md order), 5 score classes (0-4, softmax), 5 technique-presence heads,
 1 "used manipulatively" head shared by all techniques, 5 tactics, and one whole-turn "manipulative" head
 that gates the other two (a turn it calls clean keeps its techniques, as ethical uses, and loses its
 tactics). Inference needs numpy only.
