@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from pg_server import PostgresUnavailable, shared_postgres
 from sqlalchemy import text
 
 from simulator.storage import TEXT_CANON, Store, migrate
 from simulator.storage.engine import build_engine
 from simulator.storage.migrate import current_revision, head_revision, upgrade
 from simulator.storage.models import Base
-from simulator.storage.testing import PostgresUnavailable, shared_postgres
 
 FIRST = "0001_initial"
 SID = "6f1c2b9e-0a51-4c1e-8d7e-3f1e2d4c5b6a"

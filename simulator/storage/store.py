@@ -124,7 +124,6 @@ class Store:
         self._engine = engine
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
         self._write = sessionmaker(bind=engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False)
-        self._fault_hook: Callable[[str], None] | None = None  # tests inject faults at named points
         self.url = engine.url.render_as_string(hide_password=True)
         self.backend = engine.dialect.name
         self.last_sweep: SweepReport | None = None
@@ -178,10 +177,6 @@ class Store:
         self.close()
 
     # -- plumbing ---------------------------------------------------------------------------------
-
-    def _fault(self, point: str) -> None:
-        if self._fault_hook is not None:
-            self._fault_hook(point)
 
     def _write_tx(self, fn: Callable[[Session], T]) -> T:
         """Run `fn` in one write transaction, committed before returning; retry on lock contention."""
@@ -592,9 +587,9 @@ class Store:
         """
         tid = _uuid(turn_id, "Turn id")
         stored = self.prepare_grade(grade)
-        return self._write_tx(lambda s: self._write_grade(s, tid, stored, "grade"))
+        return self._write_tx(lambda s: self._write_grade(s, tid, stored))
 
-    def _write_grade(self, s: Session, tid: str, stored: TurnGrade, fault: str) -> TurnGrade:
+    def _write_grade(self, s: Session, tid: str, stored: TurnGrade) -> TurnGrade:
         grader = canonical_text(stored.grader)
         turn = self._turn_row(s, tid, lock=True)
         if turn.role != "agent":
@@ -606,10 +601,8 @@ class Store:
         convert.fill_grade_row(row, stored)
         row.created_at = utcnow()
         s.flush()
-        self._fault(f"{fault}:row-written")
         turn.updated_at = row.created_at
         s.flush()
-        self._fault(f"{fault}:turn-updated")
         return convert.grade_from_row(row)
 
     def record_appraisal(
@@ -639,11 +632,9 @@ class Store:
         status = _choice(status, "Turn status", _STATUSES)  # type: ignore[assignment]
 
         def write(s: Session) -> Appraisal:
-            saved = self._write_grade(s, tid, stored, "appraisal")
+            saved = self._write_grade(s, tid, stored)
             mood = self._write_mood(s, tid, values)
-            self._fault("appraisal:mood-written")
             turn = self._write_status(s, tid, status)
-            self._fault("appraisal:status-written")
             return Appraisal(grade=saved, mood=mood, turn=turn)
 
         return self._write_tx(write)
