@@ -18,6 +18,7 @@ in plain words (see `evals.problems`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -101,6 +102,10 @@ class EvalCase(BaseModel):
             if bad:
                 raise FieldProblems(bad)
         return self
+
+    def content_hash(self) -> str:
+        """A short digest of what a grader sees of this case (never the gold)."""
+        return hashlib.sha256(self.request().model_dump_json().encode("utf-8")).hexdigest()[:16]
 
     def request(self) -> GradeRequest:
         """The grading request for this case (what a grader sees; gold is never part of it)."""

@@ -55,6 +55,9 @@ class ResultRow(BaseModel):
     attack: str | None = None
     elapsed_ms: float = 0.0
     cached: bool = False
+    item_hash: str | None = None
+    """A digest of what the grader saw (turn, context, scenario, persona): `compare` uses it to tell the
+    same item id with different text apart. None in runs written before it was recorded."""
 
     @property
     def key(self) -> ResultKey:
