@@ -4,7 +4,8 @@ Register with `main.add_command(evals)` in `simulator/cli.py`; also runs as `pyt
 
 Exit codes of `run` and `report`: 0 passed; 3 a suite failed (more than 2% ungraded); 4 the run was
 aborted by its token budget (resume it with `--resume`); 1 an error (bad suite file, missing grader...).
-`compare` exits 5 when a metric regressed outside run A's confidence interval.
+`compare` exits 5 when a metric regressed outside run A's confidence interval, and 2 when the runs
+cover different suites or items (they cannot be compared).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import click
 
 from evals.cases import SCHEMA_PATH, schema_text
-from evals.compare import compare_lines, compare_runs
+from evals.compare import NotComparable, compare_lines, compare_runs
 from evals.external import ADAPTERS
 from evals.graders import GraderChoice, GraderSet, make_graders
 from evals.html_report import render_html
@@ -31,6 +32,7 @@ from evals.suites import SUITES_DIR, Suite, load_specs
 from evals.terminal import summary_lines
 from simulator.errors import CooldownError
 
+EXIT_NOT_COMPARABLE = 2
 EXIT_SUITE_FAILED = 3
 EXIT_ABORTED = 4
 EXIT_REGRESSION = 5
@@ -207,8 +209,16 @@ def report_command(run_dir: Path, no_html: bool) -> None:
 @click.argument("run_b", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare_command(run_a: Path, run_b: Path, as_json: bool) -> None:
-    """Show what changed from RUN_A to RUN_B; exit 5 if a metric regressed outside A's 95% CI."""
-    result = compare_runs(run_a, run_b)
+    """Show what changed from RUN_A to RUN_B; exit 5 if a metric regressed outside A's 95% CI.
+
+    Runs over different suites or items are refused (exit 2). When the gold labels were edited between
+    the runs, both are scored on B's gold, and the edits' own effect is shown apart from grader changes.
+    """
+    try:
+        result = compare_runs(run_a, run_b)
+    except NotComparable as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(EXIT_NOT_COMPARABLE) from None
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     else:
