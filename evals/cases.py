@@ -204,8 +204,14 @@ def _load_yaml(path: Path) -> tuple[list[tuple[EvalCase, int]], list[SuiteProble
         return [], [SuiteProblem(file=file, line=line, message=message)]
     items_node = node
     if isinstance(data, dict) and "cases" in data:
-        data = data["cases"]
         assert isinstance(node, yaml.MappingNode)
+        unknown = [k for k in node.value if k[0].value not in ("cases", "thresholds")]
+        if unknown:
+            key = unknown[0][0]
+            return [], [SuiteProblem(file=file, line=key.start_mark.line + 1, field=str(key.value),
+                                     message="unknown key; a YAML suite mapping has `cases:` and optional "
+                                             "`thresholds:`")]
+        data = data["cases"]
         items_node = next(v for k, v in node.value if k.value == "cases")
     if not isinstance(data, list) or not isinstance(items_node, yaml.SequenceNode):
         return [], [SuiteProblem(file=file, line=1,
@@ -229,6 +235,9 @@ def load_suite_file(path: Path) -> list[EvalCase]:
     """
     if not path.is_file():
         raise SuiteError("suite file not found; give a path to a .jsonl or .yaml suite", str(path))
+    if path.name.endswith(".thresholds.yaml"):
+        raise SuiteError("this is a thresholds file, not a suite; give the suite file beside it (its thresholds "
+                         "are read from here automatically)", str(path))
     if path.suffix == ".jsonl":
         cases, problems = _load_jsonl(path)
     elif path.suffix in {".yaml", ".yml"}:
