@@ -178,11 +178,11 @@ def test_local_grader_end_to_end_through_the_cli(tmp_path: Path) -> None:
     source = tmp_path / "t.jsonl"
     source.write_text(line("x", turn="Our tracking shows it was delivered at 2 pm.") + "\n" + line("e", turn=""))
     result = CliRunner().invoke(cli_grade.grade, [str(source), "--grader", "local"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the empty turn is a bad input line, not a score
     rows = [json.loads(x) for x in result.stdout.splitlines()]
-    assert [r["grader"] for r in rows] == ["local:appraiser"] * 2
+    assert [r["grader"] for r in rows] == ["local:appraiser"]
     assert rows[0]["status"] == "graded" and isinstance(rows[0]["perspective_taking"], int)
-    assert rows[1]["perspective_taking"] is not None and rows[1]["perspective_taking"] <= 1
+    assert "(id 'e'): trainee_turn: trainee_turn is empty" in result.stderr and "Value error" not in result.stderr
 
 
 def test_cli_warns_about_repeated_ids_and_refuses_them_with_strict(tmp_path: Path) -> None:
@@ -228,3 +228,12 @@ def test_cli_warns_up_front_when_the_llm_grader_is_the_embedded_demo_model(
     monkeypatch.setenv("COOLDOWN_GRADER__MODEL", "llama3.1:8b")
     capable = CliRunner().invoke(cli_grade.grade, ["-", "--grader", "llm"], input=line(1) + "\n")
     assert capable.exit_code == 0 and "demo" not in capable.stderr
+
+
+def test_an_empty_turn_is_refused_not_graded(tmp_path: Path) -> None:
+    """Before: an empty trainee_turn was graded (score 1). Now it is a bad input line with a reason."""
+    from simulator.grading.grade_file import read_lines
+
+    rows = list(read_lines(['{"id": 1, "trainee_turn": "   "}', '{"id": 2, "trainee_turn": "\\u200b"}']))
+    assert all(not hasattr(item, "trainee_turn") for _, item in rows)
+    assert all("empty" in str(item) for _, item in rows)

@@ -25,11 +25,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
 
 from simulator.call.transcript import Utterance
 from simulator.errors import CooldownError
 from simulator.grading.base import GradeRequest, TurnGrader
+from simulator.grading.integrity import sanitize_for_grading
 from simulator.grading.labels import Behaviour, GradeStatus, Tactic, TechniqueUse, TurnGrade
 from simulator.llm.base import ChatModel
 
@@ -49,6 +50,13 @@ class GradeInputLine(BaseModel):
     trainee_turn: StrictStr
     scenario: StrictStr | None = None
     persona: StrictStr | None = None
+
+    @field_validator("trainee_turn")
+    @classmethod
+    def _has_words(cls, value: str) -> str:
+        if not sanitize_for_grading(value).strip():
+            raise ValueError("trainee_turn is empty; give the words the trainee said (an empty turn is not graded)")
+        return value
 
     def request(self) -> GradeRequest:
         """The grading request for this line."""
@@ -147,7 +155,8 @@ def read_lines(raw_lines: Iterable[bytes | str]) -> Iterator[tuple[int, GradeInp
             yield number, GradeInputLine.model_validate(data)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {e['msg']}" for e in exc.errors()[:5]
+                f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {str(e['msg']).removeprefix('Value error, ')}"
+                for e in exc.errors()[:5]
             )
             yield number, LineProblem(line=number, id=_id_of(data), message=problems)
 
