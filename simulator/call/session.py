@@ -48,6 +48,7 @@ from simulator.call.events import (
     TurnFailed,
 )
 from simulator.call.mood import MoodState, MoodStep, initial_state, mood_label
+from simulator.call.storage import CallStorage, CallStore
 from simulator.call.transcript import Utterance
 from simulator.caller.budget import LoggedTurn
 from simulator.caller.chain import Caller, CallerChunk, CallerReply, CallerScript, new_canary, script_for
@@ -58,7 +59,7 @@ from simulator.grading.labels import TurnGrade
 from simulator.llm.base import ChatModel
 from simulator.persona.loader import load_persona, load_persona_text
 from simulator.persona.schema import DifficultyName, Persona
-from simulator.storage import SessionId, SessionRecord, Store
+from simulator.storage import SessionId, SessionRecord
 from simulator.vocabulary import CallOutcome
 
 __all__ = [
@@ -150,7 +151,7 @@ class CallSession:
     def __init__(
         self,
         *,
-        store: Store,
+        store: CallStore,
         session_id: SessionId,
         persona: Persona,
         difficulty: DifficultyName,
@@ -162,6 +163,8 @@ class CallSession:
         opening: str,
     ) -> None:
         self.store = store
+        self.db = CallStorage(store)
+        """The store as the turn pipeline uses it: awaitable, off the event loop."""
         self.id = session_id
         self.persona = persona
         self.difficulty: DifficultyName = difficulty
@@ -184,7 +187,7 @@ class CallSession:
     @classmethod
     def start(
         cls,
-        store: Store,
+        store: CallStore,
         persona_file: Path | str,
         *,
         caller_model: ChatModel,
@@ -254,7 +257,7 @@ class CallSession:
     @classmethod
     def _build(
         cls,
-        store: Store,
+        store: CallStore,
         sid: SessionId,
         persona: Persona,
         difficulty: DifficultyName,
@@ -290,7 +293,7 @@ class CallSession:
     @classmethod
     async def resume(
         cls,
-        store: Store,
+        store: CallStore,
         session_id: str,
         *,
         caller_model: ChatModel,
@@ -306,7 +309,7 @@ class CallSession:
         An outcome reached but not recorded before a crash is recorded now.
         """
         settings = settings or load_settings()
-        record = store.load_session(session_id)
+        record = await CallStorage(store).load_session(session_id)
         persona = _persona_from_snapshot(record)
         difficulty: DifficultyName = record.difficulty
         memory = _Memory(state=initial_state(persona, difficulty), ended=record.ended_at is not None)
@@ -340,7 +343,8 @@ class CallSession:
         if outcome_step is not None:
             memory.outcome = outcome_step.outcome
             if not memory.ended:
-                store.end_session(record.id, str(outcome_step.outcome), _outcome_reason(outcome_step))
+                reason = _outcome_reason(outcome_step)
+                await CallStorage(store).end_session(record.id, str(outcome_step.outcome), reason)
                 memory.ended = True
         if record.outcome is not None:
             memory.outcome = record.outcome
@@ -437,11 +441,11 @@ class CallSession:
         clean = self._clean(text)
         async with self._lock:
             await self._settle_appraisal()
-            regraded = self._regrade_last_turn()
+            regraded = await self._regrade_last_turn()
             if regraded is not None:
                 yield regraded
             context = self.transcript[-GRADER_CONTEXT_UTTERANCES:]
-            turn = self.store.add_turn(self.id, "agent", clean, status="received")
+            turn = await self.db.add_turn(self.id, "agent", clean, status="received")
             request = GradeRequest(
                 trainee_turn=clean,
                 context=context,
@@ -516,15 +520,15 @@ class CallSession:
             await self._settle_appraisal()
             partial = exc.partial.strip()
             if partial:
-                row = self.store.add_turn(self.id, "customer", partial, status="interrupted")
-                self.store.add_guard_event(self.id, "reply_interrupted", str(exc), turn_id=row.id)
+                row = await self.db.add_turn(self.id, "customer", partial, status="interrupted")
+                await self.db.add_guard_event(self.id, "reply_interrupted", str(exc), turn_id=row.id)
             if closing is None:
                 yield TurnFailed("The caller's line dropped mid-sentence. Press Retry to hear the reply.", True, True)
                 return
         except ModelError as exc:
             await self._settle_appraisal()
             with contextlib.suppress(CooldownError):
-                self.store.add_guard_event(self.id, "reply_failed", f"{type(exc).__name__}: {exc}")
+                await self.db.add_guard_event(self.id, "reply_failed", f"{type(exc).__name__}: {exc}")
             if closing is None:
                 yield TurnFailed(f"The caller could not reply: {exc}", exc.retryable)
                 return
@@ -534,9 +538,9 @@ class CallSession:
             line = self.caller.script.fallback_line(self.state, self._mem.agent_turns, closing)
             yield CallerText(line)
             reply = CallerReply(line, 0, fallback=True)
-        stored = self.store.add_turn(self.id, "customer", reply.text)
+        stored = await self.db.add_turn(self.id, "customer", reply.text)
         for ev in reply.guard_events:
-            self.store.add_guard_event(
+            await asyncio.to_thread(self.store.add_guard_event,
                 self.id, f"guard_{ev.kind}", f"attempt {ev.attempt}: {ev.detail}", turn_id=stored.id
             )
         self._mem.history.append(LoggedTurn(utterance=Utterance(role="customer", text=reply.text)))
@@ -544,7 +548,7 @@ class CallSession:
         yield CallerDone(stored.id, reply.text, reply.fallback, closing is not None)
         if closing is not None and mood is not None:
             reason = _outcome_reason(mood)
-            self.store.end_session(self.id, closing, reason)
+            await self.db.end_session(self.id, closing, reason)
             self._mem.outcome, self._mem.ended = closing, True
             yield CallEnded(closing, reason)
 
@@ -589,7 +593,7 @@ class CallSession:
 
         async def run() -> GradeReady:
             grade = await _safe_grade(grader, request)
-            stored = self.store.add_grade(turn_id, grade)
+            stored = await self.db.add_grade(turn_id, grade)
             ready = GradeReady(turn_id, stored, "llm")
             self._grades_ready.append(ready)
             self._llm_done.append(ready)
@@ -599,7 +603,7 @@ class CallSession:
         self._grade_tasks.add(task)
         task.add_done_callback(self._grade_tasks.discard)
 
-    def _regrade_last_turn(self) -> MoodUpdate | None:
+    async def _regrade_last_turn(self) -> MoodUpdate | None:
         """The better grade wins: when the LLM grade of the last turn arrived before this turn, the mood
         is recomputed from it (from the state before that turn), so the next step starts from there.
 
@@ -621,11 +625,11 @@ class CallSession:
         label = mood_label(redo.state)
         detail = f"mood recomputed from {grade.grader}'s grade (it arrived before the next turn)"
         with contextlib.suppress(CooldownError):
-            self.store.add_mood(
+            await asyncio.to_thread(self.store.add_mood,
                 last.turn_id, anger=redo.state.anger, trust=redo.state.trust,
                 entrenchment=redo.state.entrenchment, label=label, fired_rules=[*redo.reasons, detail],
             )  # fmt: skip
-            self.store.add_guard_event(self.id, "mood_regraded", detail, turn_id=last.turn_id)
+            await self.db.add_guard_event(self.id, "mood_regraded", detail, turn_id=last.turn_id)
         return MoodUpdate(last.turn_id, redo.state, label, [f.reason for f in redo.fired], [*redo.notes, detail])
 
     def _take_ready_grades(self) -> list[GradeReady]:
@@ -673,7 +677,7 @@ def _outcome_reason(mood: MoodStep) -> str:
 
 
 async def _stored_or_new_grade(
-    store: Store,
+    store: CallStore,
     local_grader: TurnGrader,
     turn_id: str,
     text: str,
@@ -687,7 +691,7 @@ async def _stored_or_new_grade(
     grade = await _safe_grade(local_grader, GradeRequest(trainee_turn=text, context=context))
     if not memory.ended:
         with contextlib.suppress(CooldownError):
-            store.add_grade(turn_id, grade)
+            await CallStorage(store).add_grade(turn_id, grade)
     return grade
 
 
