@@ -1,7 +1,8 @@
 """What the page does when the trainee acts: one method per event, each returning named updates.
 
 Every handler returns (or yields) a dict keyed by the components it changes (`Updates`); a component left
-out keeps its value, as `gr.skip()` would. Handlers validate their own inputs (the API reaches them too)
+out keeps its value, as `gr.skip()` would. A handler that changes nothing returns `no_change()`: Gradio
+reads an empty dict as a value, not as "no updates". Handlers validate their own inputs (the API reaches them too)
 and turn every error into a short message on the page (`warn`), never a traceback.
 """
 
@@ -38,6 +39,11 @@ NO_OPEN_CALL = (
     "No call is open on this page (it may have been reloaded, or the server restarted). Anything you said "
     "before is saved: see History. Pick a caller and press Start call to practise."
 )
+
+
+def no_change() -> Updates:
+    """Updates that leave every output as it is (`gr.skip()`; an empty dict would be taken as a value)."""
+    return gr.skip()
 
 
 def warn(message: str) -> str:
@@ -200,7 +206,7 @@ class PageHandlers:
     async def poll_grades(self, live: LiveCall | None) -> Updates:
         """Timer tick: LLM grades that finished since the last redraw."""
         if live is None or live.ended or not await live.poll_grades():
-            return {}
+            return no_change()
         return {self.page.call.feedback: live.feedback_html()}
 
     async def end_call(self, live: LiveCall | None, downloads: Any) -> Updates:
@@ -214,7 +220,7 @@ class PageHandlers:
     async def _finish(self, live: LiveCall | None, downloads: Any, *, by_trainee: bool) -> Updates:
         call = self.page.call
         if live is None or not (by_trainee or live.ended):
-            return {call.status: warn("There is no call to end.")} if by_trainee else {}
+            return {call.status: warn("There is no call to end.")} if by_trainee else no_change()
         try:
             if not live.closed:
                 await live.finish(GRADE_WAIT_S)
