@@ -82,13 +82,20 @@ def _wire(page: Page, h: PageHandlers) -> None:
         [page.live, setup.column, call.column, call.chat, call.mood, call.feedback, call.status, call.outcome],
         api_name="start_call", api_visibility="undocumented",
     )  # fmt: skip
+    # A turn in flight locks the box, Send and Retry (queue=False: at once) until its reply is in. The
+    # unlock also hangs on .failure: Gradio's page runs no .then step after a step that raised.
+    controls = call.turn_controls()
+    quick: dict[str, Any] = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+
+    def locked_turn(trigger: Any, fn: Any, inputs: list[Any], **turn: Any) -> None:
+        taken = trigger(h.lock_turn, None, controls, **quick).then(fn, inputs, turn_out, concurrency_id="turn", **turn)
+        after = taken.then(h.after_turn, state, debrief_out, api_visibility="private", show_progress="hidden")
+        for step in (taken.failure, after.then, after.failure):
+            step(h.unlock_turn, None, controls, **quick)
+
     for trigger, api in ((call.box.submit, "send"), (call.send.click, "send_button")):
-        trigger(
-            h.send, [call.box, page.live], turn_out, api_name=api, api_visibility="undocumented", concurrency_id="turn"
-        ).then(h.after_turn, state, debrief_out, api_visibility="private", show_progress="hidden")
-    call.retry.click(h.retry, [page.live], turn_out, api_visibility="private", concurrency_id="turn").then(
-        h.after_turn, state, debrief_out, api_visibility="private", show_progress="hidden"
-    )
+        locked_turn(trigger, h.send, [call.box, page.live], api_name=api, api_visibility="undocumented")
+    locked_turn(call.retry.click, h.retry, [page.live], api_visibility="private")
     call.end.click(h.end_call, state, debrief_out, api_name="end_call", api_visibility="undocumented")
     call.again.click(h.new_call, None, [setup.column, call.column, call.status], api_visibility="private")
     page.timer.tick(h.poll_grades, [page.live], [call.feedback], api_visibility="private", show_progress="hidden")

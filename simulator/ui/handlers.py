@@ -2,8 +2,8 @@
 
 Every handler returns (or yields) a dict keyed by the components it changes (`Updates`); a component left
 out keeps its value, as `gr.skip()` would. A handler that changes nothing returns `no_change()`: Gradio
-reads an empty dict as a value, not as "no updates". Handlers validate their own inputs (the API reaches them too)
-and turn every error into a short message on the page (`warn`), never a traceback.
+reads an empty dict as a value, not as "no updates". Handlers validate their own inputs (the API reaches
+them too) and turn every error into a short message on the page (`warn`), never a traceback.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from simulator.errors import CooldownError, InputRejected
 from simulator.persona.schema import DIFFICULTIES
 from simulator.ui.deps import AppDeps, clean_name
 from simulator.ui.designer import lint_text, preview
-from simulator.ui.layout import Page, ReviewView
+from simulator.ui.layout import TURN_PLACEHOLDER, WAIT_PLACEHOLDER, Page, ReviewView
 from simulator.ui.library import CallerLibrary
 from simulator.ui.live import LiveCall
 from simulator.ui.panels import persona_cards
@@ -162,6 +162,26 @@ class PageHandlers:
             call.column: gr.Column(visible=True),
             **self._call_panels(new, working=False),
             call.status: f"On the line: {session.persona.identity.name} ({difficulty}, {mode} mode). Say hello.",
+        }
+
+    def lock_turn(self) -> Updates:
+        """A turn is in flight: the box, Send and Retry are disabled until the caller has answered.
+
+        Without this, text typed during the reply was silently dropped (Gradio ignores a trigger whose event
+        is still running), or erased when the box was cleared as the previous turn was taken.
+        """
+        return self._turn_controls(enabled=False)
+
+    def unlock_turn(self) -> Updates:
+        """The turn is over (answered, refused or failed): the trainee can speak again."""
+        return self._turn_controls(enabled=True)
+
+    def _turn_controls(self, *, enabled: bool) -> Updates:
+        call = self.page.call
+        return {
+            call.box: gr.Textbox(interactive=enabled, placeholder=TURN_PLACEHOLDER if enabled else WAIT_PLACEHOLDER),
+            call.send: gr.Button(interactive=enabled),
+            call.retry: gr.Button(interactive=enabled),
         }
 
     async def send(self, text: Any, live: LiveCall | None) -> AsyncIterator[Updates]:

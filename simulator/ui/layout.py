@@ -17,6 +17,8 @@ from simulator.ui.library import CallerLibrary
 from simulator.ui.live import abandon_on_close
 from simulator.ui.panels import persona_cards
 
+TURN_PLACEHOLDER = "Type what you say to the caller, then Enter"
+WAIT_PLACEHOLDER = "The caller is answering… you can reply when they finish."
 MODES = [("Coach: feedback after every turn", "coach"), ("Exam: feedback at the end", "exam")]
 
 
@@ -169,7 +171,7 @@ def _call(max_turn_chars: int) -> CallView:
             )  # fmt: skip
             box = gr.Textbox(
                 label="You say", lines=1, max_lines=6, max_length=max_turn_chars, elem_id="turn-box",
-                placeholder="Type what you say to the caller, then Enter",
+                placeholder=TURN_PLACEHOLDER,
             )  # fmt: skip
             with gr.Row():
                 send = gr.Button("Send", variant="primary", elem_id="send")
