@@ -1,5 +1,6 @@
 """Page behaviours in headless Chromium, on a slow scripted caller (the page built in-process, no LLM).
 
+- The caller cards are the picker: a click, or Tab + Enter, selects that caller.
 - A turn in flight locks the input: while the caller answers, the box and Send are disabled, so nothing
   typed can be silently dropped; both come back when the reply is in.
 - No event step fails on the server along the way (each failed step is recorded as the page marks it).
@@ -138,4 +139,36 @@ def test_the_input_is_locked_while_a_turn_is_in_flight_and_no_turn_is_lost(page:
     expect(debrief).to_contain_text("Debrief: call with", timeout=60_000)
     for said in (first, second):
         assert said in debrief.inner_text()
+    assert _failed_steps(page) == []
+
+
+def test_clicking_a_caller_card_picks_that_caller(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.locator('.cd-card[data-persona="dana_delayed_order"]').click()
+    expect(page.get_by_label("Dana Okafor — anxious")).to_be_checked(timeout=10_000)
+    expect(page.locator('.cd-card[data-persona="dana_delayed_order"]')).to_have_attribute("aria-pressed", "true")
+    expect(page.locator('.cd-card[data-persona="backfire_brian"]')).to_have_attribute("aria-pressed", "false")
+
+    # keyboard: Tab from the name box reaches the cards; Enter picks the focused one
+    page.locator("#trainee-name textarea, #trainee-name input").first.focus()
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement?.dataset?.persona") == "grace_grieving":
+            break
+    else:
+        pytest.fail("Tab never reached Grace Whitfield's card")
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Grace Whitfield — grieving")).to_be_checked(timeout=10_000)
+    assert page.evaluate("() => document.activeElement?.dataset?.persona") == "grace_grieving", "focus lost"
+    page.screenshot(path=str(screenshots_dir() / "09-caller-picked-by-card.png"), full_page=True)
+
+    # the radio still works, and the cards follow it
+    page.get_by_label("Kofi Asante — hot-headed but fair").check()
+    expect(page.locator('.cd-card[data-persona="kofi_roaming_bill"]')).to_have_attribute(
+        "aria-pressed", "true", timeout=10_000
+    )
+    page.locator('.cd-card[data-persona="grace_grieving"]').click()
+    _start(page, "Picker")
+    expect(page.locator("#status")).to_contain_text("On the line: Grace Whitfield", timeout=10_000)
     assert _failed_steps(page) == []

@@ -73,3 +73,20 @@ def test_refusals_only_touch_the_status_line(page: tuple[Page, PageHandlers]) ->
     # "nothing to do" must be gr.skip(): Gradio takes an empty dict as a value (and fails on 11 outputs)
     assert asyncio.run(h.after_turn(None, None)) == gr.skip()
     assert asyncio.run(h.poll_grades(None)) == gr.skip()
+
+
+def test_a_page_load_changes_nothing_while_the_library_is_as_served(page: tuple[Page, PageHandlers]) -> None:
+    _, h = page
+    # the page opens with the library the server was built with: a reload must not undo a pick in progress
+    assert h.refresh_library("dana_delayed_order", "grace_grieving") == gr.skip()
+
+
+def test_a_card_click_picks_a_caller_of_the_library_only(page: tuple[Page, PageHandlers]) -> None:
+    layout, h = page
+    picked = h.pick_card(gr.EventData(None, {"persona": "dana_delayed_order"}))
+    assert picked[layout.setup.persona].value == "dana_delayed_order"
+    for data in ({"persona": "../../etc/passwd"}, {"persona": ["x"]}, {}, None):
+        assert h.pick_card(gr.EventData(None, data)) == gr.skip()
+    cards = h.show_pick("grace_grieving")[layout.setup.cards]
+    assert 'data-persona="grace_grieving" role="button" tabindex="0" aria-pressed="true"' in cards
+    assert cards.count('aria-pressed="true"') == 1

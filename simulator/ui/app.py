@@ -82,10 +82,15 @@ def _wire(page: Page, h: PageHandlers) -> None:
         [page.live, setup.column, call.column, call.chat, call.mood, call.feedback, call.status, call.outcome],
         api_name="start_call", api_visibility="undocumented",
     )  # fmt: skip
+    # The cards pick a caller. Only the radio's .input (the trainee's own picks, not the cards') redraws the
+    # cards: redrawn after a card click, they would lose the keyboard focus. Both steps are instant, so they
+    # skip the queue (whose progress overlay would flash over the cards).
+    quick: dict[str, Any] = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    setup.cards.click(h.pick_card, None, [setup.persona], **quick)
+    setup.persona.input(h.show_pick, [setup.persona], [setup.cards], **quick)
     # A turn in flight locks the box, Send and Retry (queue=False: at once) until its reply is in. The
     # unlock also hangs on .failure: Gradio's page runs no .then step after a step that raised.
     controls = call.turn_controls()
-    quick: dict[str, Any] = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
 
     def locked_turn(trigger: Any, fn: Any, inputs: list[Any], **turn: Any) -> None:
         taken = trigger(h.lock_turn, None, controls, **quick).then(fn, inputs, turn_out, concurrency_id="turn", **turn)

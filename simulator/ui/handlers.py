@@ -18,7 +18,7 @@ import gradio as gr
 from simulator.call.session import CallSession
 from simulator.config import Settings
 from simulator.errors import CooldownError, InputRejected
-from simulator.persona.schema import DIFFICULTIES
+from simulator.persona.schema import DIFFICULTIES, Persona
 from simulator.ui.deps import AppDeps, clean_name
 from simulator.ui.designer import lint_text, preview
 from simulator.ui.layout import TURN_PLACEHOLDER, WAIT_PLACEHOLDER, Page, ReviewView
@@ -67,6 +67,8 @@ class PageHandlers:
         self.library = library
         self.auth_on = auth_on
         self.temp_root = Path(gr.utils.get_upload_folder())
+        self._served_library = self._library_view()
+        """The callers every page opens with (the page's config is built once, with the server)."""
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -113,9 +115,18 @@ class PageHandlers:
 
     # -- page load -------------------------------------------------------------------------------
 
+    def _library_view(self) -> tuple[list[tuple[str, str]], list[Persona]]:
+        return self.library.choices(), self.library.personas()
+
     def refresh_library(self, current: Any, designer_current: Any) -> Updates:
-        """On page load: the library as it is now (files added or edited since the server started)."""
+        """On page load: the library as it is now (files added or edited since the server started).
+
+        An unchanged library changes nothing on the page, so a caller picked while the page was loading
+        is not put back to the default.
+        """
         self.library.reload()
+        if self._library_view() == self._served_library:
+            return no_change()
         choices = self.library.choices()
         pick = self.library.pick(current)
         designer_pick = designer_current if designer_current in self.library else pick
@@ -123,8 +134,24 @@ class PageHandlers:
         return {
             setup.persona: gr.Radio(choices=choices, value=pick),
             self.page.designer.persona: gr.Dropdown(choices=choices, value=designer_pick),
-            setup.cards: persona_cards(self.library.personas()),
+            setup.cards: persona_cards(self.library.personas(), selected=pick),
         }
+
+    # -- picking a caller ------------------------------------------------------------------------
+
+    def pick_card(self, event: gr.EventData) -> Updates:
+        """A caller card was clicked (or Enter pressed on it): the picker follows."""
+        try:
+            persona_id = event.persona
+        except (AttributeError, TypeError):  # a click event without our data
+            return no_change()
+        if persona_id not in self.library:
+            return no_change()
+        return {self.page.setup.persona: gr.Radio(value=persona_id)}
+
+    def show_pick(self, persona_id: Any) -> Updates:
+        """The trainee picked in the radio: the cards show the same caller picked."""
+        return {self.page.setup.cards: persona_cards(self.library.personas(), selected=self.library.pick(persona_id))}
 
     # -- the call --------------------------------------------------------------------------------
 

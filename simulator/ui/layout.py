@@ -15,7 +15,7 @@ import gradio as gr
 from simulator.persona.schema import DIFFICULTIES
 from simulator.ui.library import CallerLibrary
 from simulator.ui.live import abandon_on_close
-from simulator.ui.panels import persona_cards
+from simulator.ui.panels import CARD_PICKER_JS, persona_cards
 
 TURN_PLACEHOLDER = "Type what you say to the caller, then Enter"
 WAIT_PLACEHOLDER = "The caller is answering… you can reply when they finish."
@@ -24,7 +24,7 @@ MODES = [("Coach: feedback after every turn", "coach"), ("Exam: feedback at the 
 
 @dataclass(frozen=True)
 class SetupView:
-    """Call tab, before a call: who is practising, which caller, how hard, which mode."""
+    """Call tab, before a call: who is practising, which caller (the cards pick too), how hard, which mode."""
 
     column: gr.Column
     name: gr.Textbox
@@ -153,8 +153,13 @@ def _setup(library: CallerLibrary, ask_name: bool) -> SetupView:
         name = gr.Textbox(
             label="Your name (your calls are kept under it)", max_length=40, visible=ask_name, elem_id="trainee-name"
         )
-        cards = gr.HTML(persona_cards(library.personas()), js_on_load=None)
-        persona = gr.Radio(library.choices(), value=first, label="Caller", elem_id="persona-pick")
+        cards = gr.HTML(
+            persona_cards(library.personas(), selected=first), js_on_load=CARD_PICKER_JS, elem_id="persona-cards"
+        )
+        persona = gr.Radio(
+            library.choices(), value=first, label="Caller", info="Click a card above, or pick here.",
+            elem_id="persona-pick",
+        )  # fmt: skip
         with gr.Row():
             difficulty = gr.Radio(list(DIFFICULTIES), value="normal", label="Difficulty")
             mode = gr.Radio(MODES, value="coach", label="Mode")
