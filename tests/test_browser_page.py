@@ -3,6 +3,7 @@
 - The caller cards are the picker: a click, or Tab + Enter, selects that caller.
 - A turn in flight locks the input: while the caller answers, the box and Send are disabled, so nothing
   typed can be silently dropped; both come back when the reply is in.
+- The debrief is titled with the caller's name, not the persona id.
 - No event step fails on the server along the way (each failed step is recorded as the page marks it).
 
 The page runs on `FakeChatModel(latency_s=...)`, so a caller reply takes seconds, as a real one does.
@@ -136,7 +137,7 @@ def test_the_input_is_locked_while_a_turn_is_in_flight_and_no_turn_is_lost(page:
 
     page.locator("#end-call").click()
     debrief = page.locator("#debrief-text")
-    expect(debrief).to_contain_text("Debrief: call with", timeout=60_000)
+    expect(debrief).to_contain_text("Debrief: call with Brian Keller", timeout=60_000)
     for said in (first, second):
         assert said in debrief.inner_text()
     assert _failed_steps(page) == []
