@@ -147,11 +147,17 @@ def launch_kwargs(settings: Settings, host: str | None = None, port: int | None 
 
 
 def launch(host: str | None = None, port: int | None = None) -> None:
-    """Start the server (blocking)."""
+    """Start the server (blocking).
+
+    Gradio's own start-up lines are silenced (`quiet`): they end with "To create a public link, set
+    `share=True`", and Cooldown makes no share links. One line of ours says where the page is.
+    """
     settings = load_settings()
     demo = build(settings)
     demo.queue(default_concurrency_limit=16, max_size=100)
-    demo.launch(**launch_kwargs(settings, host, port))
+    demo.launch(**launch_kwargs(settings, host, port), quiet=True, prevent_thread_lock=True)
+    print(f"Cooldown is running on {demo.local_url} (no share link). Press Ctrl+C to stop.", flush=True)
+    demo.block_thread()
 
 
 if __name__ == "__main__":
