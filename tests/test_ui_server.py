@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
 import time
 import urllib.error
@@ -115,6 +116,16 @@ def test_launch_settings_are_locked_down(served: tuple[str, FakeChatModel, Setti
     assert kwargs["server_name"] == "127.0.0.1" and kwargs["auth"] is None
     source = (ROOT / "simulator" / "ui" / "app.py").read_text(encoding="utf-8")
     assert "default_concurrency_limit=16" in source and "analytics_enabled=False" in source
+
+
+def test_a_designers_persona_folders_are_blocked_from_serving_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _app_module()
+    mine, team = tmp_path / "mine", tmp_path / "team"
+    monkeypatch.setenv("COOLDOWN_PERSONAS", f"{mine}{os.pathsep}{team}")
+    blocked = [Path(p) for p in app.launch_kwargs(load_settings())["blocked_paths"]]
+    assert mine.resolve() in blocked and team.resolve() in blocked and PERSONAS_DIR.resolve() in blocked
 
 
 def test_auth_setting_turns_on_sign_in(monkeypatch: pytest.MonkeyPatch) -> None:

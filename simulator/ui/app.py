@@ -25,7 +25,7 @@ import gradio as gr
 
 from simulator.config import Settings, load_settings
 from simulator.errors import CooldownError
-from simulator.persona.library import default_library
+from simulator.persona.library import default_library, parse_folders
 from simulator.resources import checkout_root, personas_dir, prompts_dir
 from simulator.ui.deps import AppDeps, auth_from, default_deps
 from simulator.ui.handlers import PageHandlers
@@ -127,7 +127,8 @@ def launch_kwargs(settings: Settings, host: str | None = None, port: int | None 
     """The keyword arguments `launch` passes to `Blocks.launch` (tested: no share, no errors shown, ...)."""
     root = checkout_root()
     repo = [root / ".env", root / ".git"] if root else []
-    blocked = [settings.data_dir, personas_dir(), prompts_dir(), *repo, Path.cwd() / ".env"]
+    designers = parse_folders(settings.personas)  # COOLDOWN_PERSONAS: never served, like the built-in ones
+    blocked = [settings.data_dir, personas_dir(), *designers, prompts_dir(), *repo, Path.cwd() / ".env"]
     return {
         "server_name": host or settings.host,
         "server_port": port or settings.port,
