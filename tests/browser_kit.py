@@ -105,6 +105,14 @@ def chromium() -> Iterator[Any]:
             browser.close()
 
 
+def wait_settled(page: Any, timeout_ms: int = 30_000) -> None:
+    """Until Gradio shows no "Loading..." or "processing" overlay (the app starting, an event running)."""
+    page.wait_for_function(
+        "() => !Array.from(document.querySelectorAll('.wrap')).some(e => /Loading|processing/.test(e.innerText))",
+        timeout=timeout_ms,
+    )
+
+
 class Watch:
     """Requests to hosts other than the app, and dialogs (an executed XSS would open one)."""
 

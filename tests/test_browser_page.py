@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_kit import chromium, free_port, screenshots_dir
+from browser_kit import chromium, free_port, screenshots_dir, wait_settled
 
 from simulator.config import load_settings
 from simulator.llm.fake import FakeChatModel
@@ -72,6 +72,7 @@ def page(browser: Any, page_url: str) -> Iterator[Any]:
     page = context.new_page()
     page.goto(page_url)
     page.locator(".cd-card").first.wait_for()
+    wait_settled(page)
     yield page
     context.close()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_kit import chromium, cooldown_app, screenshots_dir
+from browser_kit import chromium, cooldown_app, screenshots_dir, wait_settled
 
 from simulator.persona.loader import PERSONAS_DIR, check_persona_file
 
@@ -68,6 +68,7 @@ def test_a_designers_persona_folder_shows_on_the_page_and_reloads_without_a_rest
         expect(page.locator('.cd-card[data-persona="uma_second_caller"]')).to_contain_text("Uma Lindgren")
         expect(page.get_by_label("Uma Lindgren — convinced")).to_have_count(1)
         expect(page.get_by_label("Tess Morgan — convinced")).to_have_count(1)
+        wait_settled(page)
         page.screenshot(path=str(screenshots_dir() / "10-own-persona-folder.png"), full_page=True)
         _start_with(page, "Uma Lindgren — convinced", "Designer")
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_kit import Watch, chromium, cooldown_app, screenshots_dir
+from browser_kit import Watch, chromium, cooldown_app, screenshots_dir, wait_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -83,6 +83,7 @@ def test_trainee_plays_a_whole_call(app_url: str, browser: object, tmp_path: Pat
     watch = Watch(page, app_url)
     page.goto(app_url)
     page.locator(".cd-card").first.wait_for()
+    wait_settled(page)
     assert "SmolLM2-135M" in page.locator("[data-models]").inner_text()
     assert "Demo-grade" in page.locator("[data-models]").inner_text()
     page.screenshot(path=str(shots / "01-pick-a-caller.png"), full_page=True)

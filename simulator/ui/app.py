@@ -62,7 +62,7 @@ def build(settings: Settings, deps: AppDeps | None = None) -> gr.Blocks:
         setup, designer = page.setup, page.designer
         demo.load(  # the library as it is now: persona files added since the server started show on a reload
             handlers.refresh_library, [setup.persona, designer.persona], [setup.persona, designer.persona, setup.cards],
-            api_visibility="private",
+            api_visibility="private", queue=False, show_progress="hidden",
         )  # fmt: skip
     return demo
 
