@@ -59,13 +59,15 @@ def _type_turn(page: object, text: str) -> None:
 
 
 def _wait_turn(page: object, n: int) -> None:
-    """Until the mood panel shows trainee turn n and the caller's reply to it is complete."""
+    """Until the mood panel shows trainee turn n, the caller's reply to it is complete and the input is back."""
     page.wait_for_function(  # type: ignore[attr-defined]
         """n => {
             const mood = document.querySelector('#mood-panel [data-turn]');
             const bots = document.querySelectorAll('#call-chat [data-testid="bot"]').length;
             const status = (document.querySelector('#status') || {}).innerText || '';
-            return mood && mood.dataset.turn === String(n) && bots >= n + 1 && !status.includes('…');
+            const box = document.querySelector('#turn-box textarea');
+            return mood && mood.dataset.turn === String(n) && bots >= n + 1 && !status.includes('…')
+                && box && !box.disabled;
         }""",
         arg=n,
         timeout=TURN_TIMEOUT_MS,
