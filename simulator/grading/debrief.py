@@ -73,7 +73,10 @@ class CallRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    persona_name: str
+    persona_name: str = Field(description="The persona's id (its file name), e.g. 'backfire_brian'.")
+    caller_name: str | None = Field(
+        default=None, description="The caller's name as the trainee knows them (identity.name), e.g. 'Brian Keller'."
+    )
     outcome: str | None = None
     outcome_reason: str | None = None
     initial_mood: MoodPoint | None = None
@@ -81,7 +84,10 @@ class CallRecord(BaseModel):
 
     @classmethod
     def from_session(cls, session: Any, initial_mood: MoodPoint | None = None) -> CallRecord:
-        """Adapt a storage `SessionRecord` (or anything with the same attribute names)."""
+        """Adapt a storage `SessionRecord` (or anything with the same attribute names).
+
+        The caller's name comes from the session's persona snapshot (`persona_text`), when it has one.
+        """
         turns = []
         for t in session.turns:
             if getattr(t, "status", "final") == "interrupted":
@@ -94,9 +100,23 @@ class CallRecord(BaseModel):
                 )  # fmt: skip
             turns.append(CallTurn(role=t.role, text=t.text, grades=list(t.grades), mood=mood))
         return cls(
-            persona_name=session.persona_name, outcome=session.outcome, outcome_reason=session.outcome_reason,
-            initial_mood=initial_mood, turns=turns,
+            persona_name=session.persona_name, caller_name=_caller_name(session), outcome=session.outcome,
+            outcome_reason=session.outcome_reason, initial_mood=initial_mood, turns=turns,
         )  # fmt: skip
+
+
+def _caller_name(session: Any) -> str | None:
+    """identity.name from the session's persona snapshot; None if it has none or it no longer loads."""
+    from simulator.errors import CooldownError
+    from simulator.persona.loader import load_persona_text
+
+    text = getattr(session, "persona_text", None)
+    if not text:
+        return None
+    try:
+        return load_persona_text(text, f"{session.persona_name}.yaml (stored snapshot)").identity.name
+    except CooldownError:
+        return None
 
 
 def _rule_text(rule: Any) -> str:
@@ -162,6 +182,7 @@ class Debrief(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     persona_name: str
+    caller_name: str | None = None
     outcome: str | None
     outcome_reason: str | None
     decisive_rules: list[str] = Field(description="The rules that fired on the last graded turn.")
@@ -359,6 +380,7 @@ def build_debrief(call: CallRecord) -> Debrief:
     graded = [s.perspective_taking for s in scores if s.perspective_taking is not None]
     return Debrief(
         persona_name=call.persona_name,
+        caller_name=call.caller_name,
         outcome=call.outcome,
         outcome_reason=call.outcome_reason,
         decisive_rules=list(decisive),
@@ -379,7 +401,7 @@ def _cell(text: str) -> str:
 
 
 def _markdown(d: Debrief) -> str:
-    out = [f"# Debrief: call with {d.persona_name}", ""]
+    out = [f"# Debrief: call with {d.caller_name or d.persona_name}", ""]
     out.append(
         f"**Outcome:** {d.outcome or 'not finished'}" + (f": {d.outcome_reason}" if d.outcome_reason else "")
     )
