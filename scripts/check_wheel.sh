@@ -79,6 +79,6 @@ done
 kill "$APP" 2>/dev/null || true
 wait "$APP" 2>/dev/null || true
 grep -q "Cooldown" "$WORK/page.html" || { echo "check_wheel: the page did not come up"; cat "$WORK/app.log"; exit 1; }
-if grep -q "share=True" "$WORK/app.log"; then echo "check_wheel: Gradio's share-link hint leaked" >&2; fi
+if grep -q "share=True" "$WORK/app.log"; then echo "check_wheel: Gradio's share-link hint leaked" >&2; exit 1; fi
 echo "check_wheel: OK (wheel $(basename "$WHEEL"), run from $PWD)"
 cd "$ROOT"

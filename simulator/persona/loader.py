@@ -459,25 +459,24 @@ def persona_files(directory: Path = PERSONAS_DIR) -> list[Path]:
     return sorted(p for p in Path(directory).glob("*.yaml") if p.name not in RESERVED_FILES)
 
 
+def listing_of(path: Path) -> PersonaListing:
+    """One persona file as a library entry; a file that does not load is listed with its first problem."""
+    persona, problems = check_persona_file(path)
+    if persona is None:
+        return PersonaListing(id=path.stem, path=path, error=str(problems[0]))
+    return PersonaListing(
+        id=persona.id,
+        path=path,
+        name=persona.identity.name,
+        temperament=persona.identity.temperament,
+        situation=persona.identity.situation,
+        technique_focus=persona.scenario.technique_focus,
+    )
+
+
 def list_personas(directory: Path = PERSONAS_DIR) -> list[PersonaListing]:
     """Every persona file in a folder; files that fail to load are listed with their error."""
-    listing = []
-    for path in persona_files(directory):
-        persona, problems = check_persona_file(path)
-        if persona is None:
-            listing.append(PersonaListing(id=path.stem, path=path, error=str(problems[0])))
-            continue
-        listing.append(
-            PersonaListing(
-                id=persona.id,
-                path=path,
-                name=persona.identity.name,
-                temperament=persona.identity.temperament,
-                situation=persona.identity.situation,
-                technique_focus=persona.scenario.technique_focus,
-            )
-        )
-    return listing
+    return [listing_of(path) for path in persona_files(directory)]
 
 
 def find_persona(name: str, directory: Path = PERSONAS_DIR) -> Path:
