@@ -40,8 +40,9 @@ from evals.problems import (
 from simulator.call.transcript import Utterance
 from simulator.grading.base import GradeRequest
 from simulator.grading.labels import TurnVerdict
+from simulator.resources import package_path
 
-SCHEMA_PATH = Path(__file__).resolve().parent / "suites" / "schema.json"
+SCHEMA_PATH = package_path("evals", "suites", "schema.json")
 
 
 class CaseMeta(BaseModel):

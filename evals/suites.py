@@ -17,8 +17,9 @@ from typing import Literal
 from evals.cases import EvalCase, SuiteError, load_suite_file
 from evals.external import ADAPTERS, load_external
 from evals.thresholds import SIDECAR_SUFFIX, Threshold, suite_thresholds
+from simulator.resources import package_path
 
-SUITES_DIR = Path(__file__).resolve().parent / "suites"
+SUITES_DIR = package_path("evals", "suites")
 SplitFilter = Literal["train", "test", "all"]
 
 

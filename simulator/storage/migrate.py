@@ -7,19 +7,19 @@ transactional DDL).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from simulator.errors import StorageError
+from simulator.resources import package_path
 from simulator.storage.engine import WRITE_OPTION
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATIONS_DIR = package_path("simulator.storage", "migrations")
 HEAD = "0003_grade_confidence"
 """The newest revision; update it with every new migration (a test checks it against the scripts).
 Knowing it lets `Store.open` skip importing Alembic when the database is already current."""

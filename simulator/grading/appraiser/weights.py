@@ -30,8 +30,9 @@ import numpy as np
 from simulator.errors import CooldownError
 from simulator.grading.appraiser.features import HASH_BITS, N_FEATURES
 from simulator.grading.labels import Behaviour, Tactic, Technique
+from simulator.resources import package_path
 
-DEFAULT_WEIGHTS: Final = Path(__file__).parent / "data" / "appraiser_weights.npz"
+DEFAULT_WEIGHTS: Final = package_path("simulator.grading.appraiser", "data", "appraiser_weights.npz")
 
 BEHAVIOURS: Final[tuple[Behaviour, ...]] = tuple(Behaviour)
 TECHNIQUES: Final[tuple[Technique, ...]] = tuple(Technique)
