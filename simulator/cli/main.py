@@ -33,6 +33,7 @@ class FriendlyGroup(click.Group):
         "sessions": "simulator.cli.chat:sessions",
         "bench": "simulator.cli.bench:bench",
         "appraiser": "simulator.cli.appraiser:appraiser",
+        "label": "simulator.cli.label:label",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
