@@ -25,10 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import sparse
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import cohen_kappa_score, f1_score
-from sklearn.model_selection import GroupKFold
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -39,174 +36,28 @@ from simulator.grading.appraiser.dataset import (  # noqa: E402
     LabelledTurn,
     load_many,
 )
-from simulator.grading.appraiser.features import N_FEATURES, extract  # noqa: E402
+from simulator.grading.appraiser.training import (  # noqa: E402
+    SEED,
+    shipped_training_files,
+    target_metrics,
+    train_weights,
+)
 from simulator.grading.appraiser.weights import (  # noqa: E402
-    B_SLICE,
     BEHAVIOURS,
     DEFAULT_WEIGHTS,
-    M_ROW,
-    N_HEADS,
-    S_SLICE,
-    T_SLICE,
     TACTICS,
     TECHNIQUES,
-    USE_ROW,
-    X_SLICE,
     load_weights,
-    save_weights,
 )
-from simulator.grading.integrity import strip_injection_spans  # noqa: E402
 from simulator.grading.labels import TurnVerdict  # noqa: E402
 
-SEED = 20240607
-C_BINARY = 4.0
-C_SCORE = 2.0
 METRICS_PATH = ROOT / "simulator" / "grading" / "appraiser" / "data" / "metrics.json"
 RELIABILITY_PLOT = ROOT / "docs" / "appraiser-reliability.png"
 
 
 def data_files() -> list[Path]:
     """Our own training files first, then the gold suites, each sorted by name."""
-    own = sorted((ROOT / "simulator" / "grading" / "appraiser" / "data").glob("*.jsonl"))
-    gold = sorted((ROOT / "evals" / "suites").glob("*.jsonl"))
-    return own + gold
-
-
-def featurise(cases: Sequence[LabelledTurn]) -> sparse.csr_matrix:
-    """The design matrix, built with the runtime feature code on the runtime's grading view."""
-    rows, cols, vals = [], [], []
-    for i, case in enumerate(cases):
-        ctx = [(u.role, u.text) for u in case.context]
-        idx, val = extract(strip_injection_spans(case.trainee_turn), ctx, case.scenario)
-        rows.extend([i] * len(idx))
-        cols.extend(idx.tolist())
-        vals.extend(val.tolist())
-    return sparse.csr_matrix((vals, (rows, cols)), shape=(len(cases), N_FEATURES), dtype=np.float64)
-
-
-def targets(cases: Sequence[LabelledTurn]) -> dict[str, np.ndarray]:
-    """Label arrays per head."""
-    golds = [c.gold for c in cases]
-    out: dict[str, np.ndarray] = {}
-    for b in BEHAVIOURS:
-        out[f"behaviour:{b.value}"] = np.array([b in g.behaviours for g in golds], dtype=int)
-    for t in TECHNIQUES:
-        out[f"technique:{t.value}"] = np.array([g.uses(t) is not None for g in golds], dtype=int)
-    for x in TACTICS:
-        out[f"tactic:{x.value}"] = np.array([x in g.manipulation_tactics for g in golds], dtype=int)
-    out["use:manipulative"] = np.array([any(t.use == "manipulative" for t in g.techniques) for g in golds], dtype=int)
-    out["has_technique"] = np.array([bool(g.techniques) for g in golds], dtype=int)
-    out["manipulative"] = np.array([g.manipulative for g in golds], dtype=int)
-    out["score"] = np.array([g.perspective_taking for g in golds], dtype=int)
-    return out
-
-
-def fit_binary(X: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """One logistic head; a label never (or always) seen gets a constant far from the threshold."""
-    if y.min() == y.max():
-        return np.zeros(X.shape[1]), (8.0 if y[0] else -8.0)
-    model = LogisticRegression(
-        C=C_BINARY, class_weight="balanced", solver="liblinear", random_state=SEED, max_iter=2000, tol=1e-3
-    )
-    model.fit(X, y)
-    return model.coef_[0], float(model.intercept_[0])
-
-
-def fit_score(X: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The 0-4 score head (multinomial); classes absent from training get a very low bias."""
-    model = LogisticRegression(C=C_SCORE, solver="lbfgs", max_iter=500, tol=1e-3, random_state=SEED)
-    model.fit(X, y)
-    W = np.zeros((5, X.shape[1]))
-    b = np.full(5, -30.0)
-    for k, cls in enumerate(model.classes_):
-        W[int(cls)] = model.coef_[k]
-        b[int(cls)] = model.intercept_[k]
-    return W, b
-
-
-def fit_all(X: sparse.csr_matrix, y: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Fit every head on (X, y); returns W (N_HEADS x features) and b."""
-    W = np.zeros((N_HEADS, X.shape[1]))
-    b = np.zeros(N_HEADS)
-    for i, beh in enumerate(BEHAVIOURS):
-        W[B_SLICE.start + i], b[B_SLICE.start + i] = fit_binary(X, y[f"behaviour:{beh.value}"])
-    W[S_SLICE], b[S_SLICE] = fit_score(X, y["score"])
-    for i, t in enumerate(TECHNIQUES):
-        W[T_SLICE.start + i], b[T_SLICE.start + i] = fit_binary(X, y[f"technique:{t.value}"])
-    mask = y["has_technique"] == 1
-    if mask.sum() >= 2:
-        W[USE_ROW], b[USE_ROW] = fit_binary(X[mask], y["use:manipulative"][mask])
-    for i, x in enumerate(TACTICS):
-        W[X_SLICE.start + i], b[X_SLICE.start + i] = fit_binary(X, y[f"tactic:{x.value}"])
-    W[M_ROW], b[M_ROW] = fit_binary(X, y["manipulative"])
-    return W, b
-
-
-def binary_rows() -> list[tuple[int, str]]:
-    """(row, target name) of every binary head."""
-    rows = [(B_SLICE.start + i, f"behaviour:{b.value}") for i, b in enumerate(BEHAVIOURS)]
-    rows += [(T_SLICE.start + i, f"technique:{t.value}") for i, t in enumerate(TECHNIQUES)]
-    rows += [(USE_ROW, "use:manipulative")]
-    rows += [(X_SLICE.start + i, f"tactic:{x.value}") for i, x in enumerate(TACTICS)]
-    rows += [(M_ROW, "manipulative")]
-    return rows
-
-
-def out_of_fold_logits(X: sparse.csr_matrix, y: dict[str, np.ndarray], groups: list[str]) -> np.ndarray:
-    """Every head's logits for every training item, each from a model that did not see its group."""
-    oof = np.zeros((X.shape[0], N_HEADS))
-    for train_idx, val_idx in GroupKFold(n_splits=4).split(X, groups=groups):
-        sub = {k: v[train_idx] for k, v in y.items()}
-        W, b = fit_all(X[train_idx], sub)
-        oof[val_idx] = X[val_idx] @ W.T + b
-    return oof
-
-
-def calibrate(oof_logits: np.ndarray, y: dict[str, np.ndarray]) -> np.ndarray:
-    """Platt scaling per binary head and a temperature for the score softmax, fitted on out-of-fold logits.
-
-    Returns the (N_HEADS, 2) table `weights.calib`: `(a, b)` with `p = sigmoid(a * logit + b)`; the score
-    rows hold `(1 / T, 0)`.
-    """
-    calib = np.tile(np.array([1.0, 0.0]), (N_HEADS, 1))
-    for row, name in binary_rows():
-        truth = y[name]
-        mask = y["has_technique"] == 1 if name == "use:manipulative" else np.ones(len(truth), dtype=bool)
-        if truth[mask].min() == truth[mask].max():
-            continue
-        model = LogisticRegression(C=1e4, solver="lbfgs", max_iter=1000)
-        model.fit(oof_logits[mask, row].reshape(-1, 1), truth[mask])
-        calib[row] = (float(model.coef_[0][0]), float(model.intercept_[0]))
-    scores = oof_logits[:, S_SLICE]
-    best_t, best_nll = 1.0, np.inf
-    for t in np.round(np.arange(0.5, 4.01, 0.1), 2):
-        z = scores / t
-        z = z - z.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        nll = -float(np.mean(logp[np.arange(len(z)), y["score"]]))
-        if nll < best_nll:
-            best_t, best_nll = float(t), nll
-    calib[S_SLICE] = (1.0 / best_t, 0.0)
-    return calib
-
-
-def tune_thresholds(
-    X: sparse.csr_matrix, y: dict[str, np.ndarray], groups: list[str], oof_logits: np.ndarray | None = None
-) -> np.ndarray:
-    """Per-head thresholds that maximise out-of-fold F1 (4 group folds), shrunk towards 0.5."""
-    logits = out_of_fold_logits(X, y, groups) if oof_logits is None else oof_logits
-    oof = 1.0 / (1.0 + np.exp(-logits))
-    thresholds = np.full(N_HEADS, 0.5)
-    grid = np.round(np.arange(0.2, 0.81, 0.05), 2)
-    for row, name in binary_rows():
-        truth = y[name]
-        mask = y["has_technique"] == 1 if name == "use:manipulative" else np.ones(len(truth), dtype=bool)
-        if truth[mask].sum() < 3:
-            continue
-        scores = [f1_score(truth[mask], oof[mask, row] >= t, zero_division=0) for t in grid]
-        best = float(grid[int(np.argmax(scores))])
-        thresholds[row] = round(0.5 + 0.7 * (best - 0.5), 3)
-    return thresholds
+    return shipped_training_files()
 
 
 def evaluate(cases: Sequence[LabelledTurn], predict: Callable[[LabelledTurn], TurnVerdict]) -> dict[str, Any]:
@@ -257,44 +108,6 @@ def evaluate(cases: Sequence[LabelledTurn], predict: Callable[[LabelledTurn], Tu
         t.evidence in c.trainee_turn for c, v in zip(cases, preds, strict=True) for t in v.techniques
     )
     return m
-
-
-NEGATIVE = ("fact_confrontation", "dismissal", "blame")
-
-
-def target_metrics(cases: Sequence[LabelledTurn], preds: Sequence[TurnVerdict]) -> dict[str, Any]:
-    """The issue's target figures for one prediction set."""
-    golds = [c.gold for c in cases]
-    ts, ps = [g.perspective_taking for g in golds], [v.perspective_taking for v in preds]
-    out: dict[str, Any] = {"n": len(cases)}
-    out["score_qwk"] = round(float(cohen_kappa_score(ts, ps, weights="quadratic", labels=[0, 1, 2, 3, 4])), 3)
-    out["manipulative_f1"] = round(float(f1_score([g.manipulative for g in golds], [v.manipulative for v in preds],
-                                                  zero_division=0)), 3)  # fmt: skip
-    neg_t = [any(b in g.behaviours for b in NEGATIVE) for g in golds]
-    neg_p = [any(b in v.behaviours for b in NEGATIVE) for v in preds]
-    tp = sum(a and b for a, b in zip(neg_t, neg_p, strict=True))
-    out["negative_recall"] = round(tp / max(1, sum(neg_t)), 3)
-    out["negative_precision"] = round(tp / max(1, sum(neg_p)), 3)
-    for b in NEGATIVE:
-        t = [b in g.behaviours for g in golds]
-        p = [b in v.behaviours for v in preds]
-        out[f"{b}_f1"] = round(float(f1_score(t, p, zero_division=0)), 3)
-    eth = [(c, v) for c, v in zip(cases, preds, strict=True)
-           if c.gold.techniques and all(t.use == "ethical" for t in c.gold.techniques) and not c.gold.manipulative]
-    out["ethical_called_manipulative"] = round(sum(v.manipulative for _, v in eth) / max(1, len(eth)), 3)
-    cue = [(c, v) for c, v in zip(cases, preds, strict=True)
-           if c.meta.get("category") == "surface_cue" and c.gold.perspective_taking <= 1]
-    out["surface_cue_scored_le1"] = round(sum(v.perspective_taking <= 1 for _, v in cue) / max(1, len(cue)), 3)
-    groups: dict[str, list[int]] = {}
-    for i, c in enumerate(cases):
-        if c.meta.get("category") == "pair" or c.meta.get("pair_axis"):
-            groups.setdefault(str(c.meta.get("group")), []).append(i)
-    pairs = [ix for ix in groups.values() if len(ix) == 2 and golds[ix[0]].manipulative != golds[ix[1]].manipulative]
-    right = sum(all(preds[i].manipulative == golds[i].manipulative for i in ix) for ix in pairs)
-    out["pairs_right"] = f"{right}/{len(pairs)}"
-    out["pairs_right_share"] = round(right / max(1, len(pairs)), 3)
-    return out
-
 
 
 def reliability(cases: Sequence[LabelledTurn], weights: Any, bins: int = 10) -> dict[str, Any]:
@@ -397,27 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"files: {', '.join(str(p.relative_to(ROOT)) for p in files)}")
     print(f"train items {len(train)}, test items {len(test)}; test groups also in train: {len(leaked)}")
 
-    X = featurise(train)
-    y = targets(train)
-    cols = np.flatnonzero(np.asarray(abs(X).sum(axis=0)).ravel() > 0)
-    Xc = X[:, cols].tocsr()
-    groups = [str(c.meta.get("group", c.id)) for c in train]
-    oof_logits = out_of_fold_logits(Xc, y, groups)
-    thresholds = np.full(N_HEADS, 0.5) if args.no_tune else tune_thresholds(Xc, y, groups, oof_logits)
-    calib = calibrate(oof_logits, y)
-    W, b = fit_all(Xc, y)
-
     out = args.out
     if args.check:
         out = Path("/tmp") / "cooldown_appraiser_check.npz"
-    meta = {
-        "seed": SEED,
-        "c_binary": C_BINARY,
-        "c_score": C_SCORE,
-        "train_items": len(train),
-        "train_files": [str(p.relative_to(ROOT)) for p in files],
-    }
-    version = save_weights(out, cols, W, b, thresholds, meta, calib)
+    meta = {"train_files": [str(p.relative_to(ROOT)) for p in files]}
+    version = train_weights(train, out, meta, tune=not args.no_tune)
     load_weights.cache_clear()
     weights = load_weights(out)
 
@@ -455,7 +252,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"reliability plot written to {RELIABILITY_PLOT.relative_to(ROOT)}")
     else:
         print("\nno test items yet: held-out metrics need the gold suites in evals/suites/")
-    print(f"\nweights {out} version {version}, {len(cols)} feature columns, {time.perf_counter() - started:.1f}s")
+    elapsed = time.perf_counter() - started
+    print(f"\nweights {out} version {version}, {len(weights.cols)} feature columns, {elapsed:.1f}s")
     if not args.check:
         METRICS_PATH.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         print(f"metrics written to {METRICS_PATH.relative_to(ROOT)}")

@@ -123,6 +123,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=7860, ge=0, le=65535)
 
+    appraiser_weights: Path | None = None
+    """Weights for the local appraiser instead of the shipped ones (COOLDOWN_APPRAISER_WEIGHTS): a folder
+    written by `cooldown appraiser train`, or a weights `.npz` file. Grades carry the file's hash as their
+    `grader_version`, so every stored grade and suite report shows which weights made it."""
+
     personas: str | None = None
     """Persona folders searched after the built-in library (COOLDOWN_PERSONAS), separated by os.pathsep."""
     builtin_personas: bool = True

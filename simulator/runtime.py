@@ -56,13 +56,29 @@ class Runtime:
         self.store.close()
 
 
-def local_grader(weights: Path | None = None) -> TurnGrader:
-    """The local appraiser as a `TurnGrader` (the shipped weights, or COOLDOWN_APPRAISER_WEIGHTS)."""
+def appraiser_weights_path(settings: Settings | None = None) -> Path:
+    """The weights file the local appraiser uses: COOLDOWN_APPRAISER_WEIGHTS, else the shipped one.
+
+    Raises:
+        AppraiserWeightsError: COOLDOWN_APPRAISER_WEIGHTS names nothing usable.
+    """
+    from simulator.config import load_settings
+    from simulator.grading.appraiser.weights import DEFAULT_WEIGHTS, weights_file
+
+    chosen = (settings or load_settings()).appraiser_weights
+    return DEFAULT_WEIGHTS if chosen is None else weights_file(chosen)
+
+
+def local_grader(weights: Path | None = None, settings: Settings | None = None) -> TurnGrader:
+    """The local appraiser as a `TurnGrader` (`weights`, else COOLDOWN_APPRAISER_WEIGHTS, else the shipped ones).
+
+    Its `version` is the weights file's hash, stored with every grade it gives.
+    """
     try:
         from simulator.grading.appraiser import LocalAppraiser
     except ImportError as exc:  # pragma: no cover - a broken install
         raise ConfigError(f"the local appraiser cannot be loaded ({exc}); reinstall Cooldown") from exc
-    grader: TurnGrader = LocalAppraiser() if weights is None else LocalAppraiser(weights)
+    grader: TurnGrader = LocalAppraiser(weights if weights is not None else appraiser_weights_path(settings))
     return grader
 
 
@@ -123,4 +139,4 @@ def build_runtime(settings: Settings, *, llm_grading: bool | None = None) -> Run
         grader_model = get_model("grader", settings)
         grader_info = grader_model.info
         llm = build_llm_grader(settings, model=grader_model)
-    return Runtime(caller, local_grader(), llm, open_store(settings), grader_info)
+    return Runtime(caller, local_grader(settings=settings), llm, open_store(settings), grader_info)

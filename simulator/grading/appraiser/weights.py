@@ -32,7 +32,8 @@ from simulator.grading.appraiser.features import HASH_BITS, N_FEATURES
 from simulator.grading.labels import Behaviour, Tactic, Technique
 from simulator.resources import package_path
 
-DEFAULT_WEIGHTS: Final = package_path("simulator.grading.appraiser", "data", "appraiser_weights.npz")
+WEIGHTS_FILE: Final = "appraiser_weights.npz"
+DEFAULT_WEIGHTS: Final = package_path("simulator.grading.appraiser", "data", WEIGHTS_FILE)
 
 BEHAVIOURS: Final[tuple[Behaviour, ...]] = tuple(Behaviour)
 TECHNIQUES: Final[tuple[Technique, ...]] = tuple(Technique)
@@ -123,6 +124,22 @@ def save_weights(
     with path.open("wb") as fh:
         np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def weights_file(path: Path) -> Path:
+    """The weights file a setting names: the file itself, or `appraiser_weights.npz` inside a folder.
+
+    Raises:
+        AppraiserWeightsError: Nothing usable is there.
+    """
+    path = Path(path).expanduser()
+    candidate = path / WEIGHTS_FILE if path.is_dir() else path
+    if not candidate.is_file():
+        raise AppraiserWeightsError(
+            f"no appraiser weights at {candidate}: point COOLDOWN_APPRAISER_WEIGHTS at a folder written by "
+            "`cooldown appraiser train` (or its .npz file), or unset it to use the shipped weights"
+        )
+    return candidate
 
 
 @lru_cache(maxsize=4)
