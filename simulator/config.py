@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     database_url: str | None = None
     """Any SQLAlchemy URL; default SQLite in WAL mode under data_dir."""
 
+    idle_timeout_s: float = Field(default=1800.0, ge=60, le=7 * 86400)
+    """A call with no stored turn for this long is ended as `abandoned` by the idle sweeper
+    (COOLDOWN_IDLE_TIMEOUT_S). Keep it well above the longest a trainee may think about one reply."""
+    idle_sweep_interval_s: float = Field(default=60.0, ge=1, le=86400)
+    """How often a running app looks for idle calls (COOLDOWN_IDLE_SWEEP_INTERVAL_S)."""
+
     context_budget_tokens: int = Field(default=1600, ge=256, le=200_000)
     """Upper bound on the caller prompt, however long the call."""
     max_turn_chars: int = Field(default=2000, ge=1, le=100_000)

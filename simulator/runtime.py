@@ -21,6 +21,7 @@ from simulator.llm.base import ChatModel, ModelInfo
 if TYPE_CHECKING:
     from simulator.grading.chain import LLMGrader
     from simulator.storage import Store
+    from simulator.storage.idle import IdleSweeper
 
 
 @dataclass
@@ -107,6 +108,19 @@ def open_store(settings: Settings) -> Store:
     return Store.open(settings.database_url, settings.data_dir)
 
 
+def start_idle_sweeper(settings: Settings, store: Store) -> IdleSweeper:
+    """End calls idle longer than COOLDOWN_IDLE_TIMEOUT_S now, then every COOLDOWN_IDLE_SWEEP_INTERVAL_S.
+
+    Raises:
+        StorageError: The start-up sweep failed (later sweeps only log their failures).
+    """
+    from simulator.storage.idle import IdleSweeper
+
+    sweeper = IdleSweeper(store, settings.idle_timeout_s, settings.idle_sweep_interval_s)
+    sweeper.start()
+    return sweeper
+
+
 def build_runtime(settings: Settings, *, llm_grading: bool | None = None) -> Runtime:
     """The configured caller model (embedded SmolLM2-135M when nothing is set), graders and store.
 
@@ -116,11 +130,16 @@ def build_runtime(settings: Settings, *, llm_grading: bool | None = None) -> Run
     """
     from simulator.llm import get_model
 
-    caller = get_model("caller", settings)
-    llm: TurnGrader | None = None
-    grader_info = None
-    if llm_grading_enabled(settings)[0] if llm_grading is None else llm_grading:
-        grader_model = get_model("grader", settings)
-        grader_info = grader_model.info
-        llm = build_llm_grader(settings, model=grader_model)
-    return Runtime(caller, local_grader(), llm, open_store(settings), grader_info)
+    store = open_store(settings)  # first: an unreachable database fails fast, before any model starts
+    try:
+        caller = get_model("caller", settings)
+        llm: TurnGrader | None = None
+        grader_info = None
+        if llm_grading_enabled(settings)[0] if llm_grading is None else llm_grading:
+            grader_model = get_model("grader", settings)
+            grader_info = grader_model.info
+            llm = build_llm_grader(settings, model=grader_model)
+        return Runtime(caller, local_grader(), llm, store, grader_info)
+    except BaseException:
+        store.close()
+        raise

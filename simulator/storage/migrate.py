@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD = "0003_grade_confidence"
+HEAD = "0004_session_activity"
 """The newest revision; update it with every new migration (a test checks it against the scripts).
 Knowing it lets `Store.open` skip importing Alembic when the database is already current."""
 

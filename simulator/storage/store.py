@@ -16,12 +16,12 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from pydantic import JsonValue, TypeAdapter, ValidationError
-from sqlalchemy import Engine, case, delete, func, select, update
+from sqlalchemy import ColumnElement, Engine, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,6 +34,7 @@ from simulator.storage.migrate import is_current, upgrade
 from simulator.storage.models import CallSession, Grade, GuardEvent, Mood, Trainee, Turn, utcnow
 from simulator.storage.records import (
     GuardEventRecord,
+    IdleSweepReport,
     Mode,
     MoodRecord,
     SessionId,
@@ -54,6 +55,9 @@ _ROLES = ("agent", "customer")
 _STATUSES = ("received", "final", "interrupted")
 _MODES = ("coach", "exam")
 _FIRED_RULES = TypeAdapter(list[JsonValue])
+IDLE_REASON = "timed out: no activity for {minutes} minutes (idle timeout {seconds} s)"
+"""`outcome_reason` of a call the idle sweeper ended."""
+_LAST_ACTIVITY = func.coalesce(CallSession.last_activity_at, CallSession.created_at)
 _AGENT_TURNS = func.sum(case((Turn.role == "agent", 1), else_=0))
 """In a query over turns: how many are the trainee's (the rest are the caller's)."""
 
@@ -117,6 +121,7 @@ class Store:
         url: The database URL (password hidden).
         backend: 'sqlite' or 'postgresql'.
         last_sweep: What the sweeper did when the store was opened (None if it did not run).
+        last_idle_sweep: What the idle sweeper did when the store was opened (None if it did not run).
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -127,6 +132,7 @@ class Store:
         self.url = engine.url.render_as_string(hide_password=True)
         self.backend = engine.dialect.name
         self.last_sweep: SweepReport | None = None
+        self.last_idle_sweep: IdleSweepReport | None = None
 
     @classmethod
     def open(
@@ -136,6 +142,7 @@ class Store:
         *,
         migrate: bool = True,
         sweep_stale_after: float | None = 0.0,
+        idle_timeout_s: float | None = None,
     ) -> Store:
         """Open (creating and upgrading if needed) the database.
 
@@ -147,6 +154,7 @@ class Store:
             sweep_stale_after: Run the sweeper on turns left `received` for at least this many seconds
                 (0 = all of them: the app restarting after a crash). None skips the sweep; pass None
                 from tools that may run while the app is serving calls.
+            idle_timeout_s: Also end open calls idle this long as abandoned (`abandon_idle`); None skips it.
 
         Raises:
             StorageError: The database cannot be reached, created or upgraded.
@@ -158,6 +166,8 @@ class Store:
                 upgrade(engine)
             if sweep_stale_after is not None:
                 store.last_sweep = store.sweep(stale_after=sweep_stale_after)
+            if idle_timeout_s is not None:
+                store.last_idle_sweep = store.abandon_idle(idle_timeout_s)
         except SQLAlchemyError as exc:
             engine.dispose()
             raise StorageError(
@@ -280,7 +290,8 @@ class Store:
             if s.get(CallSession, sid) is not None:
                 raise StorageError(f"Session {sid} already exists.")
             trainee_row = self._trainee_row(s, name)
-            s.add(CallSession(id=sid, trainee_id=trainee_row.id, created_at=utcnow(), **values))
+            now = utcnow()
+            s.add(CallSession(id=sid, trainee_id=trainee_row.id, created_at=now, last_activity_at=now, **values))
             return SessionId(sid)
 
         return self._write_tx(write)
@@ -410,6 +421,7 @@ class Store:
                     ended_at=record.ended_at,
                     outcome=record.outcome,
                     outcome_reason=record.outcome_reason,
+                    last_activity_at=max([record.created_at, *(t.updated_at for t in record.turns)]),
                 )
             )
             s.flush()
@@ -516,6 +528,7 @@ class Store:
                 updated_at=now,
             )
             s.add(row)
+            session_row.last_activity_at = now
             s.flush()
             return convert.turn_record(row)
 
@@ -677,28 +690,55 @@ class Store:
             stale_after: Only touch turns created at least this many seconds ago.
         """
         cutoff = utcnow() - timedelta(seconds=stale_after)
+        return self._write_tx(lambda s: self._settle_received(s, Turn.created_at <= cutoff))
 
-        def write(s: Session) -> SweepReport:
-            stuck = list(
-                s.execute(
-                    select(Turn.id, Turn.session_id, Turn.idx).where(
-                        Turn.status == "received", Turn.created_at <= cutoff
-                    )
-                ).all()
+    @staticmethod
+    def _settle_received(s: Session, condition: ColumnElement[bool]) -> SweepReport:
+        stuck = list(
+            s.execute(select(Turn.id, Turn.session_id, Turn.idx).where(Turn.status == "received", condition)).all()
+        )
+        interrupted = finalised = 0
+        now = utcnow()
+        for tid, sid, idx in stuck:
+            replied = s.execute(
+                select(func.count()).select_from(Turn).where(Turn.session_id == sid, Turn.idx > idx)
+            ).scalar_one()
+            new_status = "final" if replied else "interrupted"
+            s.execute(update(Turn).where(Turn.id == tid).values(status=new_status, updated_at=now))
+            if replied:
+                finalised += 1
+            else:
+                interrupted += 1
+        return SweepReport(interrupted=interrupted, finalised=finalised)
+
+    def abandon_idle(self, idle_timeout_s: float, *, now: datetime | None = None) -> IdleSweepReport:
+        """End every open call with no activity for `idle_timeout_s` as `abandoned` (reason: timed out).
+
+        Safe to run from several processes at once and while calls are running: each call is ended by
+        one conditional UPDATE, so a call that stored a turn in the meantime, or that another sweeper
+        already ended, is left alone; a turn stored after the sweep is refused (the call has ended).
+        The abandoned calls' turns left `received` are settled as `sweep` would.
+
+        Args:
+            idle_timeout_s: Seconds since the last stored turn (or the start) after which a call is idle.
+            now: The time to measure from (default: the current time; tests pass a later one).
+        """
+        if not math.isfinite(idle_timeout_s) or idle_timeout_s <= 0:
+            raise StorageError(f"The idle timeout must be a positive number of seconds, got {idle_timeout_s!r}.")
+        now = now or utcnow()
+        cutoff = now - timedelta(seconds=idle_timeout_s)
+        reason = IDLE_REASON.format(minutes=f"{idle_timeout_s / 60:g}", seconds=f"{idle_timeout_s:g}")
+
+        def write(s: Session) -> IdleSweepReport:
+            ended = s.execute(
+                update(CallSession)
+                .where(CallSession.ended_at.is_(None), _LAST_ACTIVITY <= cutoff)
+                .values(ended_at=now, outcome="abandoned", outcome_reason=reason)
+                .returning(CallSession.id)
             )
-            interrupted = finalised = 0
-            now = utcnow()
-            for tid, sid, idx in stuck:
-                replied = s.execute(
-                    select(func.count()).select_from(Turn).where(Turn.session_id == sid, Turn.idx > idx)
-                ).scalar_one()
-                new_status = "final" if replied else "interrupted"
-                s.execute(update(Turn).where(Turn.id == tid).values(status=new_status, updated_at=now))
-                if replied:
-                    finalised += 1
-                else:
-                    interrupted += 1
-            return SweepReport(interrupted=interrupted, finalised=finalised)
+            ids = sorted(SessionId(i) for i in ended.scalars())
+            turns = self._settle_received(s, Turn.session_id.in_(ids)) if ids else SweepReport()
+            return IdleSweepReport(abandoned=ids, turns=turns)
 
         return self._write_tx(write)
 

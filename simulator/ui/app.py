@@ -430,10 +430,17 @@ def launch_kwargs(settings: Settings, host: str | None = None, port: int | None 
 
 def launch(host: str | None = None, port: int | None = None) -> None:
     """Start the server (blocking)."""
+    from simulator.runtime import start_idle_sweeper
+
     settings = load_settings()
-    demo = build(settings)
-    demo.queue(default_concurrency_limit=16, max_size=100)
-    demo.launch(**launch_kwargs(settings, host, port))
+    deps = default_deps(settings)
+    sweeper = start_idle_sweeper(settings, deps.store)  # calls left open when a page or an app died
+    try:
+        demo = build(settings, deps)
+        demo.queue(default_concurrency_limit=16, max_size=100)
+        demo.launch(**launch_kwargs(settings, host, port))
+    finally:
+        sweeper.stop()
 
 
 if __name__ == "__main__":
