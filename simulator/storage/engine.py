@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from simulator.errors import StorageError
@@ -23,6 +23,9 @@ from simulator.errors import StorageError
 DATA_DIR_ENV = "COOLDOWN_DATA_DIR"
 DB_FILENAME = "cooldown.db"
 BUSY_TIMEOUT_MS = 5000
+CONNECT_TIMEOUT_S = 10
+"""How long a PostgreSQL connection attempt may take before it fails (a dead host answers nothing)."""
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 WRITE_OPTION = "cooldown_write"
 """Execution option that makes a SQLite transaction start with BEGIN IMMEDIATE."""
 
@@ -71,6 +74,8 @@ def build_engine(url: str) -> Engine:
             kwargs["poolclass"] = StaticPool
     else:
         kwargs["pool_pre_ping"] = True
+        if parsed.get_backend_name() == "postgresql":
+            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     try:
         engine = create_engine(parsed, **kwargs)
     except Exception as exc:  # missing driver, bad options
@@ -111,3 +116,44 @@ def is_retryable(exc: BaseException) -> bool:
         return True
     sqlstate = getattr(orig, "sqlstate", None)
     return sqlstate in {"40001", "40P01"}
+
+
+def redact(url: URL, text: str) -> str:
+    """`text` with the URL's password (if any) replaced by `***`, wherever a driver may have echoed it."""
+    password = url.password
+    return text.replace(str(password), "***") if password else text
+
+
+def where(url: URL) -> str:
+    """Where a database lives, for messages: `host:port` for a server, the file path for SQLite."""
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    port = url.port or DEFAULT_PORTS.get(url.get_backend_name())
+    return f"{url.host or 'localhost'}:{port}" if port else (url.host or "localhost")
+
+
+def check_connection(engine: Engine) -> None:
+    """Open (and return) one connection, so an unreachable database fails here with a clear message.
+
+    Raises:
+        StorageError: Naming the host and port (or the file), the driver's reason and what to check;
+            never the password.
+    """
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        url = engine.url
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        detail = redact(url, reason[0] if reason else type(exc).__name__).rstrip(".")
+        shown = url.render_as_string(hide_password=True)
+        if url.get_backend_name() == "sqlite":
+            raise StorageError(
+                f"Cannot open the SQLite database file {where(url)}: {detail}. Check that its directory "
+                f"exists and is writable, or set COOLDOWN_DATA_DIR / COOLDOWN_DATABASE_URL ({shown})."
+            ) from None
+        raise StorageError(
+            f"Cannot connect to the {url.get_backend_name()} server at {where(url)} (database "
+            f"{url.database!r}, user {url.username!r}): {detail}. Check that the server is running and "
+            f"reachable from this machine, and that COOLDOWN_DATABASE_URL is right ({shown})."
+        ) from None

@@ -28,7 +28,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from simulator.errors import StorageError
 from simulator.grading.labels import TurnGrade
 from simulator.storage import convert
-from simulator.storage.engine import WRITE_OPTION, build_engine, is_retryable, resolve_url
+from simulator.storage.engine import (
+    WRITE_OPTION,
+    build_engine,
+    check_connection,
+    is_retryable,
+    redact,
+    resolve_url,
+)
 from simulator.storage.export import ExportFormat, render
 from simulator.storage.migrate import is_current, upgrade
 from simulator.storage.models import CallSession, Grade, GuardEvent, Mood, Trainee, Turn, utcnow
@@ -162,6 +169,7 @@ class Store:
         engine = build_engine(resolve_url(url, data_dir))
         store = cls(engine)
         try:
+            check_connection(engine)
             if migrate and not is_current(engine):
                 upgrade(engine)
             if sweep_stale_after is not None:
@@ -171,9 +179,12 @@ class Store:
         except SQLAlchemyError as exc:
             engine.dispose()
             raise StorageError(
-                f"Cannot open the database at {store.url}: {exc}. Check that the server is running, "
-                "the path is writable and the URL is right (setting COOLDOWN_DATABASE_URL)."
+                f"Cannot open the database at {store.url}: {redact(engine.url, str(exc))}. Check that the "
+                "server is running, the path is writable and the URL is right (setting COOLDOWN_DATABASE_URL)."
             ) from exc
+        except BaseException:
+            engine.dispose()
+            raise
         return store
 
     def close(self) -> None:
