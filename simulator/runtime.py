@@ -21,6 +21,7 @@ from simulator.llm.base import ChatModel, ModelInfo
 if TYPE_CHECKING:
     from simulator.grading.chain import LLMGrader
     from simulator.storage import Store
+    from simulator.storage.engine import PoolSettings
     from simulator.storage.idle import IdleSweeper
 
 
@@ -105,7 +106,14 @@ def open_store(settings: Settings) -> Store:
     """The configured store (COOLDOWN_DATABASE_URL, or SQLite under COOLDOWN_DATA_DIR), migrated."""
     from simulator.storage import Store
 
-    return Store.open(settings.database_url, settings.data_dir)
+    return Store.open(settings.database_url, settings.data_dir, pool=db_pool(settings))
+
+
+def db_pool(settings: Settings) -> PoolSettings:
+    """The PostgreSQL pool settings (COOLDOWN_DB_POOL_SIZE, _MAX_OVERFLOW, _POOL_TIMEOUT_S)."""
+    from simulator.storage.engine import PoolSettings
+
+    return PoolSettings(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s)
 
 
 def start_idle_sweeper(settings: Settings, store: Store) -> IdleSweeper:

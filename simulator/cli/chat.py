@@ -310,11 +310,12 @@ def sessions_sweep(idle_timeout_s: float | None) -> None:
     Safe to run while the app is serving calls: only calls idle longer than the timeout are touched.
     """
     from simulator.config import load_settings
+    from simulator.runtime import db_pool
     from simulator.storage import Store
 
     settings = load_settings()
     timeout = idle_timeout_s if idle_timeout_s is not None else settings.idle_timeout_s
-    store = Store.open(settings.database_url, settings.data_dir, sweep_stale_after=None)
+    store = Store.open(settings.database_url, settings.data_dir, sweep_stale_after=None, pool=db_pool(settings))
     try:
         report = store.abandon_idle(timeout)
     finally:

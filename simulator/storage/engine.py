@@ -9,6 +9,7 @@ a lock upgrade) and a plain deferred `BEGIN` for reads.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,21 @@ CONNECT_TIMEOUT_S = 10
 DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 WRITE_OPTION = "cooldown_write"
 """Execution option that makes a SQLite transaction start with BEGIN IMMEDIATE."""
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """The connection pool of a server database (PostgreSQL); SQLite keeps SQLAlchemy's defaults.
+
+    Attributes:
+        size: Connections kept open (COOLDOWN_DB_POOL_SIZE).
+        max_overflow: Extra connections opened under load and closed after (COOLDOWN_DB_MAX_OVERFLOW).
+        timeout_s: How long a request waits for a free connection before failing (COOLDOWN_DB_POOL_TIMEOUT_S).
+    """
+
+    size: int = 5
+    max_overflow: int = 10
+    timeout_s: float = 30.0
 
 
 def default_data_dir() -> Path:
@@ -64,9 +80,15 @@ def resolve_url(url: str | None, data_dir: Path | None) -> str:
     return f"sqlite:///{directory / DB_FILENAME}"
 
 
-def build_engine(url: str) -> Engine:
-    """Create the one engine a `Store` uses, with the connection setup described in the module docstring."""
+def build_engine(url: str, pool: PoolSettings | None = None) -> Engine:
+    """Create the one engine a `Store` uses, with the connection setup described in the module docstring.
+
+    Args:
+        url: The database URL.
+        pool: Pool sizes and wait for a server database (default `PoolSettings()`); unused for SQLite.
+    """
     parsed = make_url(url)
+    pool = pool or PoolSettings()
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
@@ -74,6 +96,7 @@ def build_engine(url: str) -> Engine:
             kwargs["poolclass"] = StaticPool
     else:
         kwargs["pool_pre_ping"] = True
+        kwargs.update(pool_size=pool.size, max_overflow=pool.max_overflow, pool_timeout=pool.timeout_s)
         if parsed.get_backend_name() == "postgresql":
             kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     try:

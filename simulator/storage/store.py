@@ -23,13 +23,16 @@ from typing import NamedTuple, TypeVar
 from pydantic import JsonValue, TypeAdapter, ValidationError
 from sqlalchemy import ColumnElement, Engine, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from simulator.errors import StorageError
 from simulator.grading.labels import TurnGrade
 from simulator.storage import convert
 from simulator.storage.engine import (
     WRITE_OPTION,
+    PoolSettings,
     build_engine,
     check_connection,
     is_retryable,
@@ -129,6 +132,8 @@ class Store:
         backend: 'sqlite' or 'postgresql'.
         last_sweep: What the sweeper did when the store was opened (None if it did not run).
         last_idle_sweep: What the idle sweeper did when the store was opened (None if it did not run).
+        upgraded: True when opening this store upgraded the schema (False if it was current, or another
+            instance upgraded it first).
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -140,6 +145,7 @@ class Store:
         self.backend = engine.dialect.name
         self.last_sweep: SweepReport | None = None
         self.last_idle_sweep: IdleSweepReport | None = None
+        self.upgraded = False
 
     @classmethod
     def open(
@@ -150,6 +156,7 @@ class Store:
         migrate: bool = True,
         sweep_stale_after: float | None = 0.0,
         idle_timeout_s: float | None = None,
+        pool: PoolSettings | None = None,
     ) -> Store:
         """Open (creating and upgrading if needed) the database.
 
@@ -162,16 +169,17 @@ class Store:
                 (0 = all of them: the app restarting after a crash). None skips the sweep; pass None
                 from tools that may run while the app is serving calls.
             idle_timeout_s: Also end open calls idle this long as abandoned (`abandon_idle`); None skips it.
+            pool: Connection pool sizes and wait for PostgreSQL (default `PoolSettings()`).
 
         Raises:
             StorageError: The database cannot be reached, created or upgraded.
         """
-        engine = build_engine(resolve_url(url, data_dir))
+        engine = build_engine(resolve_url(url, data_dir), pool)
         store = cls(engine)
         try:
             check_connection(engine)
             if migrate and not is_current(engine):
-                upgrade(engine)
+                store.upgraded = upgrade(engine)
             if sweep_stale_after is not None:
                 store.last_sweep = store.sweep(stale_after=sweep_stale_after)
             if idle_timeout_s is not None:
@@ -205,6 +213,8 @@ class Store:
             try:
                 with self._write() as session, session.begin():
                     return fn(session)
+            except PoolTimeout as exc:
+                raise self._busy(exc) from exc
             except IntegrityError as exc:
                 # Usually a concurrent writer won a unique race (same trainee name, same id): one retry
                 # re-reads the state. A second refusal is a real constraint violation.
@@ -222,10 +232,22 @@ class Store:
             time.sleep(min(1.0, 0.02 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _busy(self, exc: PoolTimeout) -> StorageError:
+        pool = self._engine.pool
+        busy = f"all {pool.checkedout()} connections" if isinstance(pool, QueuePool) else "every connection"
+        waited = f" within {pool.timeout():g} s" if isinstance(pool, QueuePool) else ""
+        return StorageError(
+            f"The database at {self.url} is busy: {busy} of this app are in use and none came free{waited}. "
+            "Please try again in a moment. If this keeps happening, raise COOLDOWN_DB_POOL_SIZE / "
+            "COOLDOWN_DB_MAX_OVERFLOW (within the server's max_connections) or COOLDOWN_DB_POOL_TIMEOUT_S."
+        )
+
     def _read_tx(self, fn: Callable[[Session], T]) -> T:
         try:
             with self._read() as session, session.begin():
                 return fn(session)
+        except PoolTimeout as exc:
+            raise self._busy(exc) from exc
         except SQLAlchemyError as exc:
             raise StorageError(f"Could not read from {self.url}: {exc}") from exc
 
