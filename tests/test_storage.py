@@ -414,7 +414,7 @@ def test_bad_input_is_refused_with_a_fix(store: Store) -> None:
 
 
 def test_unreachable_database_is_a_storage_error(tmp_path: Path) -> None:
-    with pytest.raises(StorageError, match="Cannot open the database"):
+    with pytest.raises(StorageError, match=r"Cannot connect to the postgresql server at 127\.0\.0\.1:1 "):
         Store.open("postgresql://nobody@127.0.0.1:1/none")
     with pytest.raises(StorageError, match="not valid"):
         Store.open("not a url")

@@ -2,7 +2,7 @@
 
     cooldown chat --persona backfire_brian [--difficulty hard] [--trainee sam]
     printf 'Hello\\nWhat happened?\\n' | cooldown chat --persona backfire_brian   # scripted, EOF ends
-    cooldown sessions list | show ID | export ID --format md|json [--out FILE] [--redact]
+    cooldown sessions list | show ID | export ID --format md|json [--out FILE] [--redact] | sweep
 
 Turns are read from the terminal, or line by line from stdin when it is not a terminal (EOF ends the
 call). In coach mode the caller's mood (with the rules that fired) and the grades are shown after each
@@ -271,7 +271,7 @@ def _resolve_id(store: Any, session_id: str) -> str:
 
 @click.group()
 def sessions() -> None:
-    """Recorded practice calls: list, show, export."""
+    """Recorded practice calls: list, show, export, sweep."""
 
 
 @sessions.command("list")
@@ -296,6 +296,36 @@ def sessions_list(trainee: str | None, limit: int) -> None:
             f"{s.id[:8]}  {started:16}  {s.trainee[:12]:12}  {s.persona_name[:24]:24}  "
             f"{s.difficulty[:6]:6}  {s.trainee_turns:5}  {outcome}"
         )
+
+
+@sessions.command("sweep")
+@click.option(
+    "--idle-timeout", "idle_timeout_s", type=click.FloatRange(min=60), default=None,
+    help="Seconds without a stored turn after which a call is idle (default COOLDOWN_IDLE_TIMEOUT_S, 1800).",
+)  # fmt: skip
+@friendly
+def sessions_sweep(idle_timeout_s: float | None) -> None:
+    """End calls that have been idle too long as `abandoned` (a running app does this every minute).
+
+    Safe to run while the app is serving calls: only calls idle longer than the timeout are touched.
+    """
+    from simulator.config import load_settings
+    from simulator.runtime import db_pool
+    from simulator.storage import Store
+
+    settings = load_settings()
+    timeout = idle_timeout_s if idle_timeout_s is not None else settings.idle_timeout_s
+    store = Store.open(settings.database_url, settings.data_dir, sweep_stale_after=None, pool=db_pool(settings))
+    try:
+        report = store.abandon_idle(timeout)
+    finally:
+        store.close()
+    if not report.abandoned:
+        click.echo(f"No call has been idle for {timeout:g} s; nothing to do.")
+        return
+    click.echo(f"Ended {len(report.abandoned)} call(s) idle for {timeout:g} s or more as abandoned:")
+    for sid in report.abandoned:
+        click.echo(f"  {sid}")
 
 
 @sessions.command("show")

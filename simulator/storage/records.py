@@ -114,3 +114,10 @@ class SweepReport(_Record):
 
     interrupted: int = Field(0, description="Turns with no later reply, marked `interrupted`.")
     finalised: int = Field(0, description="Turns that had a later reply, marked `final`.")
+
+
+class IdleSweepReport(_Record):
+    """What the idle sweeper did: open calls with no activity for longer than the idle timeout."""
+
+    abandoned: list[SessionId] = Field(default_factory=list, description="Calls ended as `abandoned`.")
+    turns: SweepReport = Field(default_factory=SweepReport, description="Their turns left `received`, settled.")

@@ -151,14 +151,22 @@ def launch(host: str | None = None, port: int | None = None) -> None:
     """Start the server (blocking).
 
     Gradio's own start-up lines are silenced (`quiet`): they end with "To create a public link, set
-    `share=True`", and Cooldown makes no share links. One line of ours says where the page is.
+    `share=True`", and Cooldown makes no share links. One line of ours says where the page is. Calls left
+    open when a page or an app died are swept as abandoned, at start-up and then every minute.
     """
+    from simulator.runtime import start_idle_sweeper
+
     settings = load_settings()
-    demo = build(settings)
-    demo.queue(default_concurrency_limit=16, max_size=100)
-    demo.launch(**launch_kwargs(settings, host, port), quiet=True, prevent_thread_lock=True)
-    print(f"Cooldown is running on {demo.local_url} (no share link). Press Ctrl+C to stop.", flush=True)
-    demo.block_thread()
+    deps = default_deps(settings)
+    sweeper = start_idle_sweeper(settings, deps.store)
+    try:
+        demo = build(settings, deps)
+        demo.queue(default_concurrency_limit=16, max_size=100)
+        demo.launch(**launch_kwargs(settings, host, port), quiet=True, prevent_thread_lock=True)
+        print(f"Cooldown is running on {demo.local_url} (no share link). Press Ctrl+C to stop.", flush=True)
+        demo.block_thread()
+    finally:
+        sweeper.stop()
 
 
 if __name__ == "__main__":
