@@ -106,7 +106,7 @@ async def test_one_appraisal_commit_per_turn_before_the_reply(store: SpyStore) -
 @pytest.mark.anyio
 async def test_caller_streams_while_the_appraisal_commits(store: SpyStore) -> None:
     session = _start(store, "Nobody knocked. Nobody rang. I was sitting right by the door.")
-    store.appraisal_delay = 0.3
+    store.appraisal_delay = 1.5  # long enough that a loaded machine still streams first
     first_text: float | None = None
     async for ev in session.take_turn(EMPATHY):
         if isinstance(ev, CallerText) and first_text is None:
