@@ -17,10 +17,11 @@ echo "check_wheel: building the wheel"
 $PY -m pip --disable-pip-version-check -q wheel --no-deps -w "$WORK/dist" . >/dev/null
 rm -rf build
 WHEEL=$(ls "$WORK"/dist/cooldown-*.whl)
+unzip -l "$WHEEL" > "$WORK/wheel.txt"  # listed once: `unzip | grep -q` under pipefail dies of SIGPIPE
 for must in simulator/_data/personas/backfire_brian.yaml simulator/_data/prompts/caller_system.md \
             simulator/grading/appraiser/data/appraiser_weights.npz evals/suites/gold_listening.jsonl \
             simulator/storage/migrations/versions/0001_initial.py simulator/_data/personas/schema.json; do
-  unzip -l "$WHEEL" | grep -q " $must\$" || { echo "check_wheel: $must is missing from the wheel" >&2; exit 1; }
+  grep -q " $must\$" "$WORK/wheel.txt" || { echo "check_wheel: $must is missing from the wheel" >&2; exit 1; }
 done
 
 echo "check_wheel: installing it into a fresh virtualenv"
