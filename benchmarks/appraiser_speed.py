@@ -40,8 +40,10 @@ def run(*, quick: bool) -> Figure:
             "turns": n, "latency_ms": dist.model_dump(), "turns_per_s_wall": n / wall, "turns_per_s_cpu": n / cpu,
         })  # fmt: skip
         fig.series["latency_ms"] = lat
-        fig.targets.append(check("turns per second (CPU time, one core)", n / cpu, ge=1000, unit="/s",
-                                 goal=">= 1,000 turns/s", note=f"wall-clock {n / wall:,.0f}/s"))  # fmt: skip
-        fig.targets.append(check("p95 latency", dist.p95, le=10, unit=" ms", goal="< 10 ms",
+        # The budget is the one issue 13 set when it traded speed for judgment: the appraisal sits before
+        # the caller's reply, so p95 <= 150 ms on one core (about 7 turns/s), not the old 10 ms.
+        fig.targets.append(check("turns per second (CPU time, one core)", n / cpu, ge=7, unit="/s",
+                                 goal=">= 7 turns/s (150 ms each)", note=f"wall-clock {n / wall:,.0f}/s"))  # fmt: skip
+        fig.targets.append(check("p95 latency", dist.p95, le=150, unit=" ms", goal="<= 150 ms",
                                  note=f"median {dist.median:.2f} ms, max {dist.max:.1f} ms"))  # fmt: skip
     return fig

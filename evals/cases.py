@@ -12,11 +12,13 @@ A case is the gold-suite line described in `evals/suites/README.md`::
 
 `gold` is a full `simulator.grading.labels.TurnVerdict`. External datasets (see `evals.external`) carry
 `mapped` labels instead: only the labels their README maps to ours, as flat keys (see
-`evals.labelsets`). Every load error names `file:line` and the field, and says how to fix it.
+`evals.labelsets`). Loading reports every problem in a file at once, each as `file:line: field: message`
+in plain words (see `evals.problems`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,17 +27,22 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from evals.labelsets import LabelValue, check_keys
+from evals.labelsets import LabelValue, key_problems
+from evals.problems import (
+    FieldProblems,
+    SuiteError,
+    SuiteProblem,
+    json_problem,
+    raise_if_any,
+    validation_problems,
+    yaml_problem,
+)
 from simulator.call.transcript import Utterance
-from simulator.errors import FileContentError
 from simulator.grading.base import GradeRequest
 from simulator.grading.labels import TurnVerdict
+from simulator.resources import package_path
 
-SCHEMA_PATH = Path(__file__).resolve().parent / "suites" / "schema.json"
-
-
-class SuiteError(FileContentError):
-    """A suite file (or an external dataset file) is not valid. `location` is `path:line` where known."""
+SCHEMA_PATH = package_path("evals", "suites", "schema.json")
 
 
 class CaseMeta(BaseModel):
@@ -78,8 +85,9 @@ class EvalCase(BaseModel):
     @field_validator("mapped")
     @classmethod
     def _check_mapped(cls, value: dict[str, LabelValue] | None) -> dict[str, LabelValue] | None:
-        if value is not None:
-            check_keys(value)
+        problems = key_problems(value) if value is not None else []
+        if problems:
+            raise FieldProblems([(f"mapped.{key}", message) for key, message in problems])
         return value
 
     @model_validator(mode="after")
@@ -87,13 +95,18 @@ class EvalCase(BaseModel):
         if self.gold is None and not self.mapped:
             raise ValueError("a case needs `gold` (a full verdict) or `mapped` proxy labels")
         if self.gold is not None:
-            for use in self.gold.techniques:
-                if use.evidence not in self.trainee_turn:
-                    raise ValueError(
-                        f"gold.techniques: evidence {use.evidence!r} is not an exact substring of "
-                        "trainee_turn; copy the words verbatim from the turn"
-                    )
+            bad = [
+                (f"gold.techniques.{i}.evidence",
+                 f"{use.evidence!r} is not an exact substring of trainee_turn; copy the words verbatim from the turn")
+                for i, use in enumerate(self.gold.techniques) if use.evidence not in self.trainee_turn
+            ]
+            if bad:
+                raise FieldProblems(bad)
         return self
+
+    def content_hash(self) -> str:
+        """A short digest of what a grader sees of this case (never the gold)."""
+        return hashlib.sha256(self.request().model_dump_json().encode("utf-8")).hexdigest()[:16]
 
     def request(self) -> GradeRequest:
         """The grading request for this case (what a grader sees; gold is never part of it)."""
@@ -105,109 +118,150 @@ class EvalCase(BaseModel):
         )
 
 
-def _check_raw_manipulative(raw: Any) -> str | None:
+def _check_raw_manipulative(raw: dict[str, Any]) -> str | None:
     """The gold file's own `manipulative` must equal what the rubric derives (never silently fixed)."""
-    if not isinstance(raw, dict) or not isinstance(raw.get("gold"), dict):
-        return None
-    gold = raw["gold"]
-    if "manipulative" not in gold:
+    gold = raw.get("gold")
+    if not isinstance(gold, dict) or "manipulative" not in gold:
         return None
     derived = bool(gold.get("manipulation_tactics")) or any(
         isinstance(t, dict) and t.get("use") == "manipulative" for t in gold.get("techniques") or []
     )
     if bool(gold["manipulative"]) != derived:
         return (
-            f"gold.manipulative is {gold['manipulative']!r} but the techniques/tactics make it {derived!r}; "
+            f"is {json.dumps(gold['manipulative'])} but the techniques and tactics make it {json.dumps(derived)}; "
             "manipulative is true exactly when a technique is used manipulatively or a tactic is present"
         )
     return None
 
 
-def _describe(err: ValidationError) -> tuple[str, str]:
-    first = err.errors()[0]
-    field = ".".join(str(p) for p in first["loc"])
-    more = f" (and {err.error_count() - 1} more problems)" if err.error_count() > 1 else ""
-    return first["msg"] + more, field
+def case_problems(raw: Any, file: str, line: int | None) -> tuple[EvalCase | None, list[SuiteProblem]]:
+    """Validate one raw case (a dict from JSON/YAML): the case, or None and every problem found in it."""
+    if not isinstance(raw, dict):
+        kind = {"list": "a list", "str": "a text", "int": "a number", "float": "a number", "bool": "true/false",
+                "NoneType": "null"}.get(type(raw).__name__, type(raw).__name__)
+        return None, [SuiteProblem(file=file, line=line, message=f"a case must be a JSON object {{...}}, not {kind}")]
+    problems = []
+    manipulative = _check_raw_manipulative(raw)
+    if manipulative:
+        problems.append(SuiteProblem(file=file, line=line, field="gold.manipulative", message=manipulative))
+    try:
+        case = EvalCase.model_validate(raw)
+    except ValidationError as err:
+        for field, message in validation_problems(err, raw):
+            problems.append(SuiteProblem(file=file, line=line, field=field, message=message))
+        return None, problems
+    return (None if problems else case), problems
 
 
 def parse_case(raw: Any, location: str) -> EvalCase:
-    """Validate one raw case (a dict from JSON/YAML); raise `SuiteError` naming `location`."""
-    if not isinstance(raw, dict):
-        raise SuiteError(f"expected a JSON object for a case, got {type(raw).__name__}", location)
-    problem = _check_raw_manipulative(raw)
-    if problem:
-        raise SuiteError(problem, location, "gold.manipulative")
-    try:
-        return EvalCase.model_validate(raw)
-    except ValidationError as err:
-        msg, field = _describe(err)
-        raise SuiteError(msg, location, field) from None
+    """Validate one raw case; raise `SuiteError` naming `location` (`file:line`) and every problem in it."""
+    file, _, line = location.rpartition(":")
+    if not (file and line.isdigit()):
+        file, line = location, ""
+    case, problems = case_problems(raw, file, int(line) if line else None)
+    raise_if_any(problems)
+    assert case is not None
+    return case
 
 
-def _load_jsonl(path: Path) -> list[EvalCase]:
-    cases: list[EvalCase] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+def _load_jsonl(path: Path) -> tuple[list[tuple[EvalCase, int]], list[SuiteProblem]]:
+    cases: list[tuple[EvalCase, int]] = []
+    problems: list[SuiteProblem] = []
+    file = str(path)
+    with path.open("rb") as fh:
+        for lineno, data in enumerate(fh, start=1):
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError as err:
+                problems.append(SuiteProblem(
+                    file=file, line=lineno,
+                    message=f"not UTF-8 text (byte {err.start + 1} of the line); save the file as UTF-8"))
+                continue
             if not line.strip():
                 continue
-            location = f"{path}:{lineno}"
             try:
                 raw = json.loads(line)
             except json.JSONDecodeError as err:
-                raise SuiteError(
-                    f"invalid JSON ({err.msg} at column {err.colno}); each line must be one JSON object",
-                    location,
-                ) from None
-            cases.append(parse_case(raw, location))
-    return cases
+                problems.append(SuiteProblem(file=file, line=lineno, message=json_problem(err)))
+                continue
+            case, found = case_problems(raw, file, lineno)
+            problems += found
+            if case is not None:
+                cases.append((case, lineno))
+    return cases, problems
 
 
-def _load_yaml(path: Path) -> list[EvalCase]:
-    text = path.read_text(encoding="utf-8")
+def _load_yaml(path: Path) -> tuple[list[tuple[EvalCase, int]], list[SuiteProblem]]:
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        return [], [SuiteProblem(file=file, message=f"not UTF-8 text (byte {err.start + 1}); save it as UTF-8")]
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        loc = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise SuiteError(f"invalid YAML: {getattr(err, 'problem', err)}", loc) from None
+        line, message = yaml_problem(err)
+        return [], [SuiteProblem(file=file, line=line, message=message)]
     items_node = node
     if isinstance(data, dict) and "cases" in data:
-        data = data["cases"]
         assert isinstance(node, yaml.MappingNode)
+        unknown = [k for k in node.value if k[0].value not in ("cases", "thresholds")]
+        if unknown:
+            key = unknown[0][0]
+            return [], [SuiteProblem(file=file, line=key.start_mark.line + 1, field=str(key.value),
+                                     message="unknown key; a YAML suite mapping has `cases:` and optional "
+                                             "`thresholds:`")]
+        data = data["cases"]
         items_node = next(v for k, v in node.value if k.value == "cases")
     if not isinstance(data, list) or not isinstance(items_node, yaml.SequenceNode):
-        raise SuiteError("a YAML suite is a list of cases (or a mapping with a `cases:` list)", str(path))
-    return [
-        parse_case(raw, f"{path}:{item.start_mark.line + 1}")
-        for raw, item in zip(data, items_node.value, strict=True)
-    ]
+        return [], [SuiteProblem(file=file, line=1,
+                                 message="a YAML suite is a list of cases (or a mapping with a `cases:` list)")]
+    cases: list[tuple[EvalCase, int]] = []
+    problems: list[SuiteProblem] = []
+    for raw, item in zip(data, items_node.value, strict=True):
+        lineno = item.start_mark.line + 1
+        case, found = case_problems(raw, file, lineno)
+        problems += found
+        if case is not None:
+            cases.append((case, lineno))
+    return cases, problems
 
 
 def load_suite_file(path: Path) -> list[EvalCase]:
     """Load a suite file (`.jsonl`, `.yaml` or `.yml`). Duplicate ids are an error.
 
     Raises:
-        SuiteError: with `file:line` of the first bad case and the field at fault.
+        SuiteError: holding every problem in the file, each with `file:line` and the field at fault.
     """
     if not path.is_file():
         raise SuiteError("suite file not found; give a path to a .jsonl or .yaml suite", str(path))
+    if path.name.endswith(".thresholds.yaml"):
+        raise SuiteError("this is a thresholds file, not a suite; give the suite file beside it (its thresholds "
+                         "are read from here automatically)", str(path))
     if path.suffix == ".jsonl":
-        cases = _load_jsonl(path)
+        cases, problems = _load_jsonl(path)
     elif path.suffix in {".yaml", ".yml"}:
-        cases = _load_yaml(path)
+        cases, problems = _load_yaml(path)
     else:
         raise SuiteError("unknown suite file type; use .jsonl, .yaml or .yml", str(path))
-    _check_unique(cases, str(path))
-    return cases
+    problems += _duplicate_ids(cases, str(path))
+    raise_if_any(problems)
+    return [case for case, _ in cases]
 
 
-def _check_unique(cases: Iterable[EvalCase], where: str) -> None:
-    seen: set[str] = set()
-    for case in cases:
-        if case.id in seen:
-            raise SuiteError(f"duplicate case id {case.id!r}; every case id must be unique", where)
-        seen.add(case.id)
+def _duplicate_ids(cases: Iterable[tuple[EvalCase, int]], file: str) -> list[SuiteProblem]:
+    first: dict[str, int] = {}
+    problems = []
+    for case, line in cases:
+        if case.id in first:
+            problems.append(SuiteProblem(
+                file=file, line=line, field="id",
+                message=f"duplicate case id {case.id!r} (first used on line {first[case.id]}); "
+                        "every case id must be unique"))
+        else:
+            first[case.id] = line
+    return problems
 
 
 def export_schema() -> dict[str, Any]:

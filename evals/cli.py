@@ -1,10 +1,13 @@
 """`cooldown evals`: run grading suites, report, compare runs, export the suite schema.
 
-Register with `main.add_command(evals)` in `simulator/cli.py`; also runs as `python -m evals.cli`.
+The main CLI loads it lazily (`FriendlyGroup.LAZY` in `simulator/cli/main.py`); also runs as `python -m evals.cli`.
 
 Exit codes of `run` and `report`: 0 passed; 3 a suite failed (more than 2% ungraded); 4 the run was
-aborted by its token budget (resume it with `--resume`); 1 an error (bad suite file, missing grader...).
-`compare` exits 5 when a metric regressed outside run A's confidence interval.
+aborted by its token budget (resume it with `--resume`); 6 a metric missed its threshold (see
+`evals.thresholds`); 1 an error (bad suite file, missing grader...); 2 a usage error (e.g. an unknown
+metric in `--min`). When several apply, the first of 4, 3, 6 wins.
+`compare` exits 5 when a metric regressed outside run A's confidence interval, and 2 when the runs
+cover different suites or items (they cannot be compared).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any
 import click
 
 from evals.cases import SCHEMA_PATH, schema_text
-from evals.compare import compare_lines, compare_runs
+from evals.compare import NotComparable, compare_lines, compare_runs
 from evals.external import ADAPTERS
 from evals.graders import GraderChoice, GraderSet, make_graders
 from evals.html_report import render_html
@@ -29,11 +32,14 @@ from evals.runner import check_budget, estimate, execute
 from evals.runstore import GraderInfo, Manifest, RunStore, default_run_dir
 from evals.suites import SUITES_DIR, Suite, load_specs
 from evals.terminal import summary_lines
+from evals.thresholds import Threshold, merge, parse_option
 from simulator.errors import CooldownError
 
+EXIT_NOT_COMPARABLE = 2
 EXIT_SUITE_FAILED = 3
 EXIT_ABORTED = 4
 EXIT_REGRESSION = 5
+EXIT_THRESHOLD_MISSED = 6
 
 
 class _EvalsGroup(click.Group):
@@ -83,7 +89,33 @@ def _echo_estimate(est: Estimate) -> None:
 
 
 def _suite_info(suites: list[Suite]) -> dict[str, dict[str, str]]:
-    return {s.name: {"kind": s.kind, "note": s.note, "description": s.description} for s in suites}
+    return {
+        s.name: {"kind": s.kind, "note": s.note, "description": s.description, "split": s.split} for s in suites
+    }
+
+
+def _thresholds(suites: list[Suite], min_options: list[str]) -> dict[str, list[Threshold]]:
+    """Each suite's thresholds: those its file carries, then the `--min` options in the order given."""
+    names = [s.name for s in suites]
+    out = {s.name: list(s.thresholds) for s in suites}
+    for text in min_options:
+        try:
+            suite, threshold = parse_option(text, names)
+        except ValueError as err:
+            raise click.BadParameter(str(err), param_hint="'--min'") from None
+        for name in [suite] if suite else names:
+            out[name] = merge(out[name], [threshold])
+    return {name: ts for name, ts in out.items() if ts}
+
+
+def _exit_code(manifest: Manifest, report: dict[str, Any]) -> int:
+    if manifest.status == "aborted":
+        return EXIT_ABORTED
+    if report["failed_suites"]:
+        return EXIT_SUITE_FAILED
+    if report["missed_thresholds"]:
+        return EXIT_THRESHOLD_MISSED
+    return 0
 
 
 def write_reports(store: RunStore, *, html: bool = True) -> dict[str, Any]:
@@ -147,11 +179,20 @@ async def _run(suites: list[Suite], graders: GraderSet, store: RunStore, manifes
 @click.option("--quiet", is_flag=True, help="Print only the pass/fail line, not the summary.")
 @click.option("--no-html", is_flag=True, help="Write report.json only (no plots).")
 @click.option("--retry-ungraded", is_flag=True, help="With --resume: grade ungraded items again.")
+@click.option("--min", "min_options", metavar="[SUITE:]NAME=VALUE", multiple=True,
+              help="A minimum a metric must reach (repeatable); adds to or overrides the suite file's "
+                   "thresholds, for every suite or just SUITE. Exit 6 when one is missed. Names: score_qwk, "
+                   "manipulative_f1, label.dismissal.recall, ... (see evals/README.md).")
 def run_command(suite_specs: tuple[str, ...], grader_choice: GraderChoice, concurrency: int, limit: int | None,
                 split: str, out_dir: Path | None, resume_dir: Path | None, budget_tokens: int | None,
                 price_in: float | None, price_out: float | None, cache_dir: Path | None, no_cache: bool,
-                no_progress: bool, quiet: bool, no_html: bool, retry_ungraded: bool) -> None:
-    """Grade SUITE... with the chosen grader(s); write results, report.json and report.html."""
+                no_progress: bool, quiet: bool, no_html: bool, retry_ungraded: bool,
+                min_options: tuple[str, ...]) -> None:
+    """Grade SUITE... with the chosen grader(s); write results, report.json and report.html.
+
+    Exit codes: 0 passed, 3 a suite failed (over 2% ungraded), 4 aborted by the budget, 6 a threshold
+    missed.
+    """
     if resume_dir is not None:
         store = RunStore.open(resume_dir)
         manifest = store.read_manifest()
@@ -160,12 +201,15 @@ def run_command(suite_specs: tuple[str, ...], grader_choice: GraderChoice, concu
         specs, split, limit, grader_choice = manifest.specs, manifest.split, manifest.limit, manifest.grader
         budget_tokens = budget_tokens or manifest.budget_tokens
         manifest.status, manifest.status_reason = "running", None
+        mins = [*manifest.min_options, *min_options]
     else:
         if not suite_specs:
             raise click.UsageError("give at least one SUITE (see `cooldown evals list`)")
         specs = list(suite_specs)
         store = None
+        mins = list(min_options)
     suites = load_specs(specs, split=split, limit=limit)  # type: ignore[arg-type]
+    thresholds = _thresholds(suites, mins)
     graders = make_graders(grader_choice, cache_dir=None if no_cache else (cache_dir or _default_cache_dir()))
     if store is None:
         name = "+".join(s.name.replace(":", "-") for s in suites)[:50]
@@ -175,6 +219,7 @@ def run_command(suite_specs: tuple[str, ...], grader_choice: GraderChoice, concu
         store = RunStore.create(out_dir or default_run_dir(name), manifest)
     manifest.graders = [GraderInfo(name=g.name, version=g.version) for g in graders.graders]
     manifest.suite_info = _suite_info(suites)
+    manifest.thresholds, manifest.min_options = thresholds, mins
     store.write_manifest(manifest)
     click.echo(f"run directory: {store.dir}", err=True)
     price = (price_in, price_out) if price_in is not None and price_out is not None else None
@@ -185,21 +230,25 @@ def run_command(suite_specs: tuple[str, ...], grader_choice: GraderChoice, concu
     lines = summary_lines(report)
     click.echo("\n".join(lines[-1:] if quiet else lines))
     click.echo(f"report: {store.dir / ('report.json' if no_html else 'report.html')}", err=True)
-    if manifest.status == "aborted":
-        raise SystemExit(EXIT_ABORTED)
-    if report["failed_suites"]:
-        raise SystemExit(EXIT_SUITE_FAILED)
+    code = _exit_code(manifest, report)
+    if code:
+        raise SystemExit(code)
 
 
 @evals.command("report")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--no-html", is_flag=True, help="Write only report.json.")
 def report_command(run_dir: Path, no_html: bool) -> None:
-    """Rebuild report.json / report.html of RUN_DIR from its results and print the summary."""
-    report = write_reports(RunStore.open(run_dir), html=not no_html)
+    """Rebuild report.json / report.html of RUN_DIR from its results and print the summary.
+
+    Exits like `run`: 3 a suite failed, 4 the run was aborted, 6 a threshold missed.
+    """
+    store = RunStore.open(run_dir)
+    report = write_reports(store, html=not no_html)
     click.echo("\n".join(summary_lines(report)))
-    if report["failed_suites"]:
-        raise SystemExit(EXIT_SUITE_FAILED)
+    code = _exit_code(store.read_manifest(), report)
+    if code:
+        raise SystemExit(code)
 
 
 @evals.command("compare")
@@ -207,8 +256,16 @@ def report_command(run_dir: Path, no_html: bool) -> None:
 @click.argument("run_b", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare_command(run_a: Path, run_b: Path, as_json: bool) -> None:
-    """Show what changed from RUN_A to RUN_B; exit 5 if a metric regressed outside A's 95% CI."""
-    result = compare_runs(run_a, run_b)
+    """Show what changed from RUN_A to RUN_B; exit 5 if a metric regressed outside A's 95% CI.
+
+    Runs over different suites or items are refused (exit 2). When the gold labels were edited between
+    the runs, both are scored on B's gold, and the edits' own effect is shown apart from grader changes.
+    """
+    try:
+        result = compare_runs(run_a, run_b)
+    except NotComparable as exc:
+        click.echo(f"Error: {exc}", err=True)
+        raise SystemExit(EXIT_NOT_COMPARABLE) from None
     if as_json:
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     else:

@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from evals.cases import CaseMeta, EvalCase, SuiteError
+from evals.cases import CaseMeta, EvalCase
 from evals.labelsets import LabelValue
+from evals.problems import SuiteError, SuiteProblem, json_problem, raise_if_any, validation_problems
 from simulator.call.transcript import Utterance
 
 Mapper = Callable[[dict[str, Any]], tuple[dict[str, LabelValue], dict[str, str]] | None]
@@ -211,15 +212,35 @@ ADAPTERS: dict[str, Adapter] = {
 }
 
 
-def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+def _records(path: Path, problems: list[SuiteProblem]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The file's records; a line that is not a JSON object goes to `problems` and is skipped."""
+    with path.open("rb") as fh:
+        for lineno, data in enumerate(fh, start=1):
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError as err:
+                problems.append(SuiteProblem(file=str(path), line=lineno,
+                                             message=f"not UTF-8 text (byte {err.start + 1} of the line)"))
+                continue
             if not line.strip():
                 continue
             try:
-                yield lineno, json.loads(line)
+                rec = json.loads(line)
             except json.JSONDecodeError as err:
-                raise SuiteError(f"invalid JSON ({err.msg})", f"{path}:{lineno}") from None
+                problems.append(SuiteProblem(file=str(path), line=lineno, message=json_problem(err)))
+                continue
+            if not isinstance(rec, dict):
+                problems.append(SuiteProblem(file=str(path), line=lineno, message="a record must be a JSON object"))
+                continue
+            yield lineno, rec
+
+
+def _misfit(err: Exception) -> str:
+    if isinstance(err, KeyError):
+        return f"the record has no {err.args[0]!r} field"
+    if isinstance(err, ValidationError):
+        return "; ".join(f"{f or 'record'}: {m}" for f, m in validation_problems(err, None))
+    return str(err).removeprefix("Value error, ")
 
 
 def load_external(name: str, path: Path) -> list[EvalCase]:
@@ -230,8 +251,8 @@ def load_external(name: str, path: Path) -> list[EvalCase]:
         path: the dataset's JSONL file (the common eval-data record schema).
 
     Raises:
-        SuiteError: unknown adapter, missing file, or a record that does not fit the mapping
-            (with `file:line`).
+        SuiteError: unknown adapter, missing file, or records that do not fit the mapping (every one,
+            each with `file:line`).
     """
     adapter = ADAPTERS.get(name)
     if adapter is None:
@@ -239,8 +260,8 @@ def load_external(name: str, path: Path) -> list[EvalCase]:
     if not path.is_file():
         raise SuiteError("dataset file not found; give the path to its .jsonl file", str(path))
     cases: list[EvalCase] = []
-    for lineno, rec in _records(path):
-        location = f"{path}:{lineno}"
+    problems: list[SuiteProblem] = []
+    for lineno, rec in _records(path, problems):
         try:
             if not adapter.keep(rec):
                 continue
@@ -259,9 +280,9 @@ def load_external(name: str, path: Path) -> list[EvalCase]:
                 )
             )
         except (KeyError, TypeError, ValueError, ValidationError) as err:
-            raise SuiteError(
-                f"record does not fit the {adapter.name} mapping ({type(err).__name__}: {err}); "
-                f"is this the right dataset name for the file?",
-                location,
-            ) from None
+            problems.append(SuiteProblem(
+                file=str(path), line=lineno,
+                message=f"record does not fit the {adapter.name} mapping: {_misfit(err)}; "
+                        "is this the right dataset name for the file?"))
+    raise_if_any(problems)
     return cases

@@ -12,6 +12,8 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from evals.terminal import threshold_text, verdict_line
+
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}h3{margin-top:1.4em}
@@ -37,8 +39,8 @@ def _f(value: Any, digits: int = 2) -> str:
     return escape(str(value))
 
 
-def _ci(ci: list[float] | None) -> str:
-    return f" <span class=muted>[{ci[0]:.2f}–{ci[1]:.2f}]</span>" if ci else ""
+def _ci(ci: list[float] | None, digits: int = 2) -> str:
+    return f" <span class=muted>[{ci[0]:.{digits}f}–{ci[1]:.{digits}f}]</span>" if ci else ""
 
 
 def _f1_plot(labels: dict[str, Any]) -> str:
@@ -124,6 +126,21 @@ def _label_table(labels: dict[str, Any]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _threshold_table(results: list[dict[str, Any]]) -> str:
+    if not results:
+        return ""
+    rows = []
+    for t in results:
+        verdict = threshold_text(t)
+        css = "ok" if t["met"] else "fail"
+        rows.append(f"<tr><td>{escape(t['metric'])}</td><td>≥ {t['minimum']:g}</td>"
+                    f"<td>{_f(t['value'], 3)}{_ci(t['ci'], 3)}</td><td class={css}>{escape(verdict)}</td>"
+                    f"<td class=muted>{escape(t['source'])}</td></tr>")
+    met = sum(t["met"] for t in results)
+    return (f"<h4>Thresholds: {met} of {len(results)} met</h4><table><tr><th>metric</th><th>minimum</th>"
+            f"<th>value [95% CI]</th><th>verdict</th><th>set in</th></tr>{''.join(rows)}</table>")
+
+
 def _grader_section(name: str, m: dict[str, Any]) -> str:
     c = m["counts"]
     status = ('<span class=fail>FAILED (more than 2% ungraded)</span>' if c["failed"]
@@ -134,6 +151,7 @@ def _grader_section(name: str, m: dict[str, Any]) -> str:
     if c["ungraded_reasons"]:
         parts.append("<p class=muted>Ungraded reasons: " + "; ".join(
             f"{escape(r)} ×{n}" for r, n in c["ungraded_reasons"].items()) + "</p>")
+    parts.append(_threshold_table(m.get("thresholds") or []))
     macro = m.get("macro_f1", {})
     rows = "".join(
         f"<tr><td>{k}</td><td>{_f(v['value'])}{_ci(v['ci'])}</td><td class=base>{_f(v['baseline'])}</td>"
@@ -180,15 +198,18 @@ def render_html(report: dict[str, Any]) -> str:
     """The report as one HTML document with no external references."""
     run = report["run"]
     verdict = '<span class=ok>PASSED</span>' if report["passed"] else (
-        '<span class=fail>NOT PASSED</span> ' + escape(", ".join(report["failed_suites"]) or run["status"]))
+        '<span class=fail>NOT PASSED</span> ' + escape(verdict_line(report).removeprefix("NOT PASSED: ")))
+    # Each suite says what the split filter kept; a run from before that was recorded says --split here.
+    split = "" if all(s.get("split") for s in report["suites"]) else f"; --split {escape(run['split'])}"
     body = [
         f"<h1>Cooldown grading suites — {escape(run['name'])}</h1>",
-        f"<p>{verdict}. Created {escape(run['created'])}; grader <b>{escape(run['grader'])}</b>; split "
-        f"{escape(run['split'])}; status {escape(run['status'])}"
+        f"<p>{verdict}. Created {escape(run['created'])}; grader <b>{escape(run['grader'])}</b>{split}; "
+        f"status {escape(run['status'])}"
         + (f" ({escape(run['status_reason'])})" if run.get("status_reason") else "") + ".</p>",
         "<p class=muted>Figures: point estimate with a 95% bootstrap interval in brackets; the majority-class "
         "baseline (always predicting the most common gold value) beside each figure. A suite with more than "
-        "2% ungraded items fails.</p>",
+        "2% ungraded items fails. A threshold is met when the point estimate reaches the minimum; it is "
+        "marked not conclusive when the 95% interval spans the minimum.</p>",
     ]
     usage = run.get("usage") or {}
     if usage:
@@ -196,6 +217,8 @@ def render_html(report: dict[str, Any]) -> str:
                     + "</p>")
     for suite in report["suites"]:
         body.append(f"<h2>{escape(suite['name'])}</h2>")
+        if suite.get("split"):
+            body.append(f"<p class=muted>{escape(suite['split'])}</p>")
         if suite.get("description"):
             body.append(f"<p>{escape(suite['description'])}</p>")
         if suite.get("kind") == "external":

@@ -3,7 +3,7 @@
 Keys (values):
 
 - `perspective_taking` (int 0-4)
-- `behaviour.<name>` (bool) for each RUBRIC §1 behaviour
+- `behaviour.<name>` (bool) for each docs/rubric.md §1 behaviour
 - `technique.<name>` (bool: the technique is used at all) and `technique_use.<name>`
   ("none" | "ethical" | "manipulative") for each technique
 - `tactic.<name>` (bool) for each manipulation tactic
@@ -61,16 +61,25 @@ def flatten(verdict: TurnVerdict) -> dict[str, LabelValue]:
     return out
 
 
-def check_keys(mapped: dict[str, LabelValue]) -> None:
-    """Raise ValueError if a mapped label uses a key or value outside the catalogue above."""
+def key_problems(mapped: dict[str, LabelValue]) -> list[tuple[str, str]]:
+    """Every mapped label whose key or value is outside the catalogue above, as (key, what is wrong)."""
+    problems: list[tuple[str, str]] = []
     for key, value in mapped.items():
         if key not in ALL_KEYS:
-            raise ValueError(f"unknown label key {key!r}; see evals.labelsets for the keys")
-        if key == SCORE_KEY:
+            problems.append((key, "unknown label key; see evals/labelsets.py for the keys"))
+        elif key == SCORE_KEY:
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 4:
-                raise ValueError(f"{key} must be an int 0-4, got {value!r}")
+                problems.append((key, f"must be a whole number 0-4, got {value!r}"))
         elif key.startswith("technique_use."):
             if value not in USE_CLASSES:
-                raise ValueError(f"{key} must be one of {USE_CLASSES}, got {value!r}")
+                problems.append((key, f"must be one of {', '.join(USE_CLASSES)}, got {value!r}"))
         elif not isinstance(value, bool):
-            raise ValueError(f"{key} must be true or false, got {value!r}")
+            problems.append((key, f"must be true or false, got {value!r}"))
+    return problems
+
+
+def check_keys(mapped: dict[str, LabelValue]) -> None:
+    """Raise ValueError if a mapped label uses a key or value outside the catalogue above."""
+    problems = key_problems(mapped)
+    if problems:
+        raise ValueError("; ".join(f"{key}: {message}" for key, message in problems))

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from simulator.errors import CooldownError
 from simulator.grading.base import GradeRequest
 from simulator.llm.base import ChatModel, Message, ModelInfo, T
+from simulator.prompts import load_template
 from simulator.resources import prompts_dir
 
 PROMPTS_DIR = prompts_dir()
@@ -108,7 +109,7 @@ def rubric_tokens() -> int:
     files = sorted(PROMPTS_DIR.glob("grader_*.md"))
     if not files:
         return DEFAULT_RUBRIC_TOKENS
-    return sum(count_tokens(p.read_text(encoding="utf-8")) for p in files)
+    return sum(count_tokens(load_template(p.name)) for p in files)
 
 
 def request_tokens(request: GradeRequest) -> int:

@@ -40,6 +40,12 @@ def _f1(tp: Any, fp: Any, fn: Any) -> Any:
         return np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), np.nan)
 
 
+def _ratio(num: Any, den: Any) -> Any:
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
+
+
 def _kappa_binary(tp: Any, fp: Any, fn: Any, tn: Any) -> Any:
     tp, fp, fn, tn = (np.asarray(x, dtype=float) for x in (tp, fp, fn, tn))
     n = tp + fp + fn + tn
@@ -66,7 +72,7 @@ def binary_counts(t: BoolArr, p: BoolArr, m: BoolArr, idx: IntArr | None = None)
 
 
 def binary_metrics(t: BoolArr, p: BoolArr, m: BoolArr, idx: IntArr) -> dict[str, Any]:
-    """Precision, recall, F1, accuracy, Cohen's kappa (+ CIs) and the majority baseline for one label.
+    """Precision, recall, F1, accuracy, Cohen's kappa (each with a CI) and the majority baseline for one label.
 
     Args:
         t: gold, p: prediction, m: which items carry this label; all the same length.
@@ -88,10 +94,13 @@ def binary_metrics(t: BoolArr, p: BoolArr, m: BoolArr, idx: IntArr) -> dict[str,
         "predicted": tp + fp,
         "tp": tp, "fp": fp, "fn": fn, "tn": tn,
         "precision": _r(precision),
+        "precision_ci": _ci(_ratio(btp, btp + bfp)),
         "recall": _r(recall),
+        "recall_ci": _ci(_ratio(btp, btp + bfn)),
         "f1": _r(_f1(tp, fp, fn)),
         "f1_ci": _ci(_f1(btp, bfp, bfn)),
         "accuracy": _r((tp + tn) / n) if n else None,
+        "accuracy_ci": _ci(_ratio(btp + btn, btp + bfp + bfn + btn)),
         "false_positive_rate": _r(fpr),
         "kappa": _r(_kappa_binary(tp, fp, fn, tn)),
         "kappa_ci": _ci(_kappa_binary(btp, bfp, bfn, btn)),
@@ -178,6 +187,7 @@ def score_metrics(t: IntArr, p: IntArr, idx: IntArr | None) -> dict[str, Any]:
         accs = (t[idx] == p[idx]).mean(1)
         kappas = np.array([quadratic_kappa(t[row], p[row]) for row in idx])
         out["accuracy_ci"] = _ci(accs)
+        out["within_one_ci"] = _ci((np.abs(t[idx] - p[idx]) <= 1).mean(1).astype(float))
         out["kappa_quadratic_ci"] = _ci(kappas)
     return out
 

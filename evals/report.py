@@ -7,8 +7,11 @@ again at any time, also for an aborted run. Shape (abridged)::
      "passed": true,
      "suites": [{"name", "kind", "note",
                  "graders": {"local:appraiser": {"version", "counts", "labels", "macro_f1",
-                                                  "score", "technique_use", "pairs", "by_source"}},
-                 "agreement": {...}}]}
+                                                  "score", "technique_use", "pairs", "by_source",
+                                                  "thresholds": [{"metric", "minimum", "value", "ci",
+                                                                  "met", "conclusive", ...}]}},
+                 "agreement": {...}}],
+     "failed_suites": [...], "missed_thresholds": ["suite / grader / metric value < minimum", ...]}
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from evals import metrics
+from evals import metrics, thresholds
 from evals.labelsets import (
     BEHAVIOUR_KEYS,
     BINARY_KEYS,
@@ -186,6 +189,8 @@ def build_report(
         entry["graders"] = {
             g: {"version": rs[0].grader_version, **grader_metrics(rs)} for g, rs in graders.items()
         }
+        for m in entry["graders"].values():
+            m["thresholds"] = thresholds.check(m, manifest.thresholds.get(name, []))
         names = list(graders)
         if len(names) == 2:
             entry["agreement"] = {f"{names[0]} vs {names[1]}": agreement(graders[names[0]], graders[names[1]])}
@@ -193,9 +198,15 @@ def build_report(
     failed = [
         f"{s['name']} / {g}" for s in suites for g, m in s["graders"].items() if m["counts"]["failed"]
     ]
+    missed = [
+        f"{s['name']} / {g} / {t['metric']} " + (f"{t['value']:.3f} < {t['minimum']:g}" if t["value"] is not None
+                                                 else f"has no value ({t['note']}), minimum {t['minimum']:g}")
+        for s in suites for g, m in s["graders"].items() for t in m["thresholds"] if not t["met"]
+    ]
     return {
         "run": manifest.model_dump(mode="json"),
-        "passed": not failed and manifest.status == "complete",
+        "passed": not failed and not missed and manifest.status == "complete",
         "failed_suites": failed,
+        "missed_thresholds": missed,
         "suites": suites,
     }

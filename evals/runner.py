@@ -129,6 +129,7 @@ def _row(suite: Suite, case: EvalCase, grader: TurnGrader, grade: TurnGrade, ms:
         attack=case.meta.attack,
         elapsed_ms=round(ms, 3),
         cached=cached,
+        item_hash=case.content_hash(),
     )
 
 

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from evals.labelsets import LabelValue
+from evals.thresholds import Threshold
 from simulator.errors import StorageError
 from simulator.grading.labels import TurnGrade
 
@@ -55,6 +56,9 @@ class ResultRow(BaseModel):
     attack: str | None = None
     elapsed_ms: float = 0.0
     cached: bool = False
+    item_hash: str | None = None
+    """A digest of what the grader saw (turn, context, scenario, persona): `compare` uses it to tell the
+    same item id with different text apart. None in runs written before it was recorded."""
 
     @property
     def key(self) -> ResultKey:
@@ -85,6 +89,10 @@ class Manifest(BaseModel):
     graders: list[GraderInfo] = Field(default_factory=list)
     suite_info: dict[str, dict[str, str]] = Field(default_factory=dict)
     """Per suite name: kind, note (the proxy mapping), description."""
+    thresholds: dict[str, list[Threshold]] = Field(default_factory=dict)
+    """Per suite name: the minimums its metrics must reach (suite file, then `--min`)."""
+    min_options: list[str] = Field(default_factory=list)
+    """The `--min` options given (kept so `--resume` applies them again)."""
     status: Literal["running", "complete", "aborted"] = "running"
     status_reason: str | None = None
     usage: dict[str, Any] = Field(default_factory=dict)

@@ -16,8 +16,10 @@ from typing import Literal
 
 from evals.cases import EvalCase, SuiteError, load_suite_file
 from evals.external import ADAPTERS, load_external
+from evals.thresholds import SIDECAR_SUFFIX, Threshold, suite_thresholds
+from simulator.resources import package_path
 
-SUITES_DIR = Path(__file__).resolve().parent / "suites"
+SUITES_DIR = package_path("evals", "suites")
 SplitFilter = Literal["train", "test", "all"]
 
 
@@ -34,7 +36,17 @@ class Suite:
     description: str = ""
     skipped: int = 0
     """Cases dropped by the split filter or `--limit`."""
+    split: str = ""
+    """What the split filter kept, for reports: e.g. 'split test: 118 of 408 cases', or 'no split field:
+    all 60 cases' for a suite whose cases carry no `split`."""
     extra: dict[str, str] = field(default_factory=dict)
+    thresholds: list[Threshold] = field(default_factory=list)
+    """Minimums the suite file carries (sidecar `NAME.thresholds.yaml` or a YAML suite's `thresholds:`)."""
+
+
+def shipped_suites() -> list[str]:
+    """Names of the suites shipped in `evals/suites/`."""
+    return sorted(p.stem for p in SUITES_DIR.glob("*.jsonl"))
 
 
 def _resolve_path(spec: str) -> Path:
@@ -43,9 +55,9 @@ def _resolve_path(spec: str) -> Path:
         return path
     for suffix in (".jsonl", ".yaml", ".yml"):
         candidate = SUITES_DIR / f"{spec}{suffix}"
-        if candidate.is_file():
+        if candidate.is_file() and not candidate.name.endswith(SIDECAR_SUFFIX):
             return candidate
-    shipped = sorted(p.stem for p in SUITES_DIR.glob("*.jsonl"))
+    shipped = shipped_suites()
     raise SuiteError(
         f"no suite {spec!r}: give a file path, one of the shipped suites ({', '.join(shipped) or 'none'}), "
         f"or NAME:PATH for an external dataset ({', '.join(sorted(ADAPTERS))})"
@@ -66,15 +78,25 @@ def load_spec(spec: str, *, split: SplitFilter = "test", limit: int | None = Non
                       adapter.description)
     else:
         path = _resolve_path(spec)
-        suite = Suite(path.stem, str(path), "gold", load_suite_file(path))
+        suite = Suite(path.stem, str(path), "gold", load_suite_file(path), thresholds=suite_thresholds(path))
     total = len(suite.cases)
+    has_split = any(c.split is not None for c in suite.cases)
     if split != "all":
         suite.cases = [c for c in suite.cases if c.split in (None, split)]
+    kept = len(suite.cases)
     if limit is not None:
         suite.cases = suite.cases[:limit]
     suite.skipped = total - len(suite.cases)
     if not suite.cases:
         raise SuiteError(f"suite {spec!r} has no cases left after --split {split} / --limit {limit}")
+    if not has_split:
+        suite.split = f"no split field: all {total} cases"
+    elif split == "all":
+        suite.split = f"all splits: {total} cases"
+    else:
+        suite.split = f"split {split}: {kept} of {total} cases"
+    if limit is not None and len(suite.cases) < kept:
+        suite.split += f", first {len(suite.cases)} (--limit)"
     return suite
 
 

@@ -25,7 +25,8 @@ def summary_lines(report: dict[str, Any], *, max_labels: int = 30) -> list[str]:
                                                         else "")]
     for suite in report["suites"]:
         lines.append("")
-        lines.append(f"== {suite['name']} ({suite.get('kind', 'gold')})")
+        split = f"; {suite['split']}" if suite.get("split") else ""
+        lines.append(f"== {suite['name']} ({suite.get('kind', 'gold')}{split})")
         if suite.get("kind") == "external":
             lines.append("   PROXY labels mapped from another dataset; not customer-service ground truth.")
         for grader, m in suite["graders"].items():
@@ -69,12 +70,49 @@ def summary_lines(report: dict[str, Any], *, max_labels: int = 30) -> list[str]:
                     f"{_fmt(lm['recall'])}  {_fmt(lm['f1'], lm['f1_ci']):<19} "
                     f"{_base(lm['baseline']['f1']):>5}  {_fmt(lm['kappa'])}"
                 )
+            lines += threshold_lines(m.get("thresholds") or [])
         for pair, a in suite.get("agreement", {}).items():
             if a.get("n"):
                 lines.append(f"-- agreement {pair}: n={a['n']}, score exact {a['score_exact']:.2f}, "
                              f"quadratic kappa {_base(a['score_kappa_quadratic'])}, manipulative kappa "
                              f"{_base(a['labels']['manipulative']['kappa'])}")
     lines.append("")
-    lines.append("PASSED" if report["passed"] else "NOT PASSED: " + (", ".join(report["failed_suites"])
-                                                                    or f"run {run['status']}"))
+    lines.append(verdict_line(report))
+    return lines
+
+
+def verdict_line(report: dict[str, Any]) -> str:
+    """`PASSED`, or `NOT PASSED:` with every reason (run status, failed suites, missed thresholds)."""
+    if report["passed"]:
+        return "PASSED"
+    reasons = []
+    status = report["run"]["status"]
+    if status != "complete":
+        reasons.append(f"run {status}")
+    reasons += [f"{s} (over 2% ungraded)" for s in report["failed_suites"]]
+    missed = report.get("missed_thresholds") or []
+    if missed:
+        reasons.append(f"{len(missed)} threshold(s) missed: " + "; ".join(missed))
+    return "NOT PASSED: " + ", ".join(reasons)
+
+
+def threshold_text(t: dict[str, Any]) -> str:
+    """A threshold's verdict in words: `met`, or `MISSED`, with why and whether the CI settles it."""
+    if t["value"] is None:
+        return f"MISSED (no value: {t['note']})"
+    verdict = "met" if t["met"] else "MISSED"
+    return verdict if t["conclusive"] else f"{verdict} (not conclusive: the 95% CI spans the minimum)"
+
+
+def threshold_lines(results: list[dict[str, Any]]) -> list[str]:
+    """One line per threshold: name, minimum, value with 95% CI, met or MISSED."""
+    if not results:
+        return []
+    width = max(len(t["metric"]) for t in results)
+    lines = [f"   thresholds ({sum(t['met'] for t in results)}/{len(results)} met):"]
+    for t in results:
+        value = "n/a" if t["value"] is None else f"{t['value']:.3f}"
+        if t["ci"]:
+            value += f" [{t['ci'][0]:.3f}-{t['ci'][1]:.3f}]"
+        lines.append(f"     {t['metric']:<{width}} >= {t['minimum']:<5g} {value:<21} {threshold_text(t)}")
     return lines

@@ -14,37 +14,9 @@ import random
 import sys
 from pathlib import Path
 
-BEHAVIOURS = ["open_question", "reflection", "validation", "perspective_taking", "needs_check",
-              "fact_confrontation", "dismissal", "blame", "solution_offer", "information", "apology"]
-TECHNIQUES = ["anchoring", "halo", "loss_aversion", "choice_architecture", "reciprocity"]
-TACTICS = ["false_urgency", "guilt_tripping", "intimidation", "deception", "pressure"]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def kappa(a: list[int], b: list[int], k: int = 2, quadratic: bool = False) -> float:
-    n = len(a)
-    if n == 0:
-        return float("nan")
-    obs = [[0.0] * k for _ in range(k)]
-    for x, y in zip(a, b, strict=True):
-        obs[x][y] += 1
-    ra = [sum(obs[i]) for i in range(k)]
-    cb = [sum(obs[i][j] for i in range(k)) for j in range(k)]
-    def w(i: int, j: int) -> float:
-        return ((i - j) ** 2) / ((k - 1) ** 2) if quadratic else (0.0 if i == j else 1.0)
-    num = sum(w(i, j) * obs[i][j] for i in range(k) for j in range(k))
-    den = sum(w(i, j) * ra[i] * cb[j] / n for i in range(k) for j in range(k))
-    return 1.0 if den == 0 else 1 - num / den
-
-
-def features(v: dict) -> dict[str, int]:
-    out = {f"behaviour.{b}": int(b in v.get("behaviours", [])) for b in BEHAVIOURS}
-    techs = {t["technique"]: t["use"] for t in v.get("techniques", [])}
-    for t in TECHNIQUES:
-        out[f"technique.{t}"] = int(t in techs)
-    out["manipulative"] = int(bool(v.get("manipulative")))
-    for t in TACTICS:
-        out[f"tactic.{t}"] = int(t in v.get("manipulation_tactics", []))
-    return out
+from simulator.grading.agreement import features, kappa
 
 
 def main() -> int:
@@ -89,7 +61,8 @@ def main() -> int:
     print(f"{'label':34} {'kappa':>6}  95% CI          agree  r1+  r2+")
     for r in rows:
         pos = f"{r['rater1_positives']:>4} {r['rater2_positives']:>4}" if r["rater1_positives"] is not None else ""
-        print(f"{r['label']:34} {r['kappa']:6.3f}  [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]  {r['agreement']:.2f} {pos}")
+        ci = f"[{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]"
+        print(f"{r['label']:34} {r['kappa']:6.3f}  {ci}  {r['agreement']:.2f} {pos}")
     if args.json:
         Path(args.json).write_text(json.dumps({"items": len(ids), "rows": rows}, indent=2) + "\n")
     return 0

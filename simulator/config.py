@@ -112,6 +112,20 @@ class Settings(BaseSettings):
     database_url: str | None = None
     """Any SQLAlchemy URL; default SQLite in WAL mode under data_dir."""
 
+    db_pool_size: int = Field(default=5, ge=1, le=1000)
+    """PostgreSQL connections each process keeps open (COOLDOWN_DB_POOL_SIZE)."""
+    db_max_overflow: int = Field(default=10, ge=0, le=1000)
+    """Extra PostgreSQL connections opened under load (COOLDOWN_DB_MAX_OVERFLOW). Keep instances ×
+    (size + overflow) below the server's max_connections."""
+    db_pool_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    """How long a database request waits for a free connection before failing (COOLDOWN_DB_POOL_TIMEOUT_S)."""
+
+    idle_timeout_s: float = Field(default=1800.0, ge=60, le=7 * 86400)
+    """A call with no stored turn for this long is ended as `abandoned` by the idle sweeper
+    (COOLDOWN_IDLE_TIMEOUT_S). Keep it well above the longest a trainee may think about one reply."""
+    idle_sweep_interval_s: float = Field(default=60.0, ge=1, le=86400)
+    """How often a running app looks for idle calls (COOLDOWN_IDLE_SWEEP_INTERVAL_S)."""
+
     context_budget_tokens: int = Field(default=1600, ge=256, le=200_000)
     """Upper bound on the caller prompt, however long the call."""
     max_turn_chars: int = Field(default=2000, ge=1, le=100_000)
@@ -122,6 +136,11 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=7860, ge=0, le=65535)
+
+    appraiser_weights: Path | None = None
+    """Weights for the local appraiser instead of the shipped ones (COOLDOWN_APPRAISER_WEIGHTS): a folder
+    written by `cooldown appraiser train`, or a weights `.npz` file. Grades carry the file's hash as their
+    `grader_version`, so every stored grade and suite report shows which weights made it."""
 
     personas: str | None = None
     """Persona folders searched after the built-in library (COOLDOWN_PERSONAS), separated by os.pathsep."""

@@ -21,6 +21,8 @@ from simulator.llm.base import ChatModel, ModelInfo
 if TYPE_CHECKING:
     from simulator.grading.chain import LLMGrader
     from simulator.storage import Store
+    from simulator.storage.engine import PoolSettings
+    from simulator.storage.idle import IdleSweeper
 
 
 @dataclass
@@ -56,13 +58,29 @@ class Runtime:
         self.store.close()
 
 
-def local_grader(weights: Path | None = None) -> TurnGrader:
-    """The local appraiser as a `TurnGrader` (the shipped weights, or COOLDOWN_APPRAISER_WEIGHTS)."""
+def appraiser_weights_path(settings: Settings | None = None) -> Path:
+    """The weights file the local appraiser uses: COOLDOWN_APPRAISER_WEIGHTS, else the shipped one.
+
+    Raises:
+        AppraiserWeightsError: COOLDOWN_APPRAISER_WEIGHTS names nothing usable.
+    """
+    from simulator.config import load_settings
+    from simulator.grading.appraiser.weights import DEFAULT_WEIGHTS, weights_file
+
+    chosen = (settings or load_settings()).appraiser_weights
+    return DEFAULT_WEIGHTS if chosen is None else weights_file(chosen)
+
+
+def local_grader(weights: Path | None = None, settings: Settings | None = None) -> TurnGrader:
+    """The local appraiser as a `TurnGrader` (`weights`, else COOLDOWN_APPRAISER_WEIGHTS, else the shipped ones).
+
+    Its `version` is the weights file's hash, stored with every grade it gives.
+    """
     try:
         from simulator.grading.appraiser import LocalAppraiser
     except ImportError as exc:  # pragma: no cover - a broken install
         raise ConfigError(f"the local appraiser cannot be loaded ({exc}); reinstall Cooldown") from exc
-    grader: TurnGrader = LocalAppraiser() if weights is None else LocalAppraiser(weights)
+    grader: TurnGrader = LocalAppraiser(weights if weights is not None else appraiser_weights_path(settings))
     return grader
 
 
@@ -104,7 +122,27 @@ def open_store(settings: Settings) -> Store:
     """The configured store (COOLDOWN_DATABASE_URL, or SQLite under COOLDOWN_DATA_DIR), migrated."""
     from simulator.storage import Store
 
-    return Store.open(settings.database_url, settings.data_dir)
+    return Store.open(settings.database_url, settings.data_dir, pool=db_pool(settings))
+
+
+def db_pool(settings: Settings) -> PoolSettings:
+    """The PostgreSQL pool settings (COOLDOWN_DB_POOL_SIZE, _MAX_OVERFLOW, _POOL_TIMEOUT_S)."""
+    from simulator.storage.engine import PoolSettings
+
+    return PoolSettings(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s)
+
+
+def start_idle_sweeper(settings: Settings, store: Store) -> IdleSweeper:
+    """End calls idle longer than COOLDOWN_IDLE_TIMEOUT_S now, then every COOLDOWN_IDLE_SWEEP_INTERVAL_S.
+
+    Raises:
+        StorageError: The start-up sweep failed (later sweeps only log their failures).
+    """
+    from simulator.storage.idle import IdleSweeper
+
+    sweeper = IdleSweeper(store, settings.idle_timeout_s, settings.idle_sweep_interval_s)
+    sweeper.start()
+    return sweeper
 
 
 def build_runtime(settings: Settings, *, llm_grading: bool | None = None) -> Runtime:
@@ -116,11 +154,16 @@ def build_runtime(settings: Settings, *, llm_grading: bool | None = None) -> Run
     """
     from simulator.llm import get_model
 
-    caller = get_model("caller", settings)
-    llm: TurnGrader | None = None
-    grader_info = None
-    if llm_grading_enabled(settings)[0] if llm_grading is None else llm_grading:
-        grader_model = get_model("grader", settings)
-        grader_info = grader_model.info
-        llm = build_llm_grader(settings, model=grader_model)
-    return Runtime(caller, local_grader(), llm, open_store(settings), grader_info)
+    store = open_store(settings)  # first: an unreachable database fails fast, before any model starts
+    try:
+        caller = get_model("caller", settings)
+        llm: TurnGrader | None = None
+        grader_info = None
+        if llm_grading_enabled(settings)[0] if llm_grading is None else llm_grading:
+            grader_model = get_model("grader", settings)
+            grader_info = grader_model.info
+            llm = build_llm_grader(settings, model=grader_model)
+        return Runtime(caller, local_grader(settings=settings), llm, store, grader_info)
+    except BaseException:
+        store.close()
+        raise

@@ -19,7 +19,8 @@ import pytest
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ["COOLDOWN_RAISE_ERRORS"] = "1"
-for _var in [v for v in os.environ if v.startswith("COOLDOWN_") and v != "COOLDOWN_RAISE_ERRORS"]:
+_KEEP = {"COOLDOWN_RAISE_ERRORS", "COOLDOWN_UPDATE_SCREENSHOTS"}  # test switches, not Cooldown settings
+for _var in [v for v in os.environ if v.startswith("COOLDOWN_") and v not in _KEEP]:
     del os.environ[_var]
 os.environ.pop("OPENAI_API_KEY", None)
 

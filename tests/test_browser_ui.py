@@ -4,7 +4,8 @@ One trainee picks the backfire caller, plays three turns and watches the mood pa
 call, sees the debrief plots, downloads the transcript, reopens the call from History and lints a
 persona in the designer tab. Two more browser contexts play at the same time and never see each
 other's turns; one of them types HTML/Markdown attacks that must show as text and run or load nothing.
-Screenshots of each step are written to docs/screenshots/.
+Screenshots of each step are written to .cooldown-cache/screenshots/ (ignored by git, so `make test` leaves
+the checkout clean); with COOLDOWN_UPDATE_SCREENSHOTS=1 they replace the committed ones in docs/screenshots/.
 
 Chromium is Debian's (`/usr/bin/chromium`, installed by scripts/setup.sh); never `playwright install`.
 LLM grading is switched off here (COOLDOWN_LLM_GRADING=false): two embedded servers on two shared
@@ -13,100 +14,30 @@ cores make every turn twice as slow, and the page's grader display is covered by
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
+from browser_kit import Watch, chromium, cooldown_app, screenshots_dir, wait_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
-SHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
 TURN_TIMEOUT_MS = 240_000
 """One caller reply from the 135M model on two busy cores (guard regenerations included)."""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: run scripts/setup.sh (apt-get install chromium)")
-    port = _free_port()
-    data = tmp_path_factory.mktemp("browser-data")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COOLDOWN_")}
-    env.update(
-        COOLDOWN_DATA_DIR=str(data), GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("gradio-tmp")),
-        COOLDOWN_LLM_GRADING="false", GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1",
-    )  # fmt: skip
-    log = (data / "app.log").open("wb")
-    cmd = [str(Path(sys.executable).parent / "cooldown"), "app", "--port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.close()
-                pytest.fail("the app did not start:\n" + (data / "app.log").read_text(errors="replace")[-3000:])
-            time.sleep(1)
+    data, gradio_tmp = tmp_path_factory.mktemp("browser-data"), tmp_path_factory.mktemp("gradio-tmp")
+    with cooldown_app(data, gradio_tmp) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+    with chromium() as b:
         yield b
-        b.close()
-
-
-class Watch:
-    """Requests to hosts other than the app, and dialogs (an executed XSS would open one)."""
-
-    def __init__(self, page: object, url: str) -> None:
-        self.outside: list[str] = []
-        self.dialogs: list[str] = []
-        app_host = urlparse(url).netloc
-        page.on("request", lambda r: self._request(r.url, app_host))  # type: ignore[attr-defined]
-        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))  # type: ignore[attr-defined]
-
-    def _request(self, url: str, app_host: str) -> None:
-        parsed = urlparse(url)
-        if parsed.scheme in ("http", "https", "ws", "wss") and parsed.netloc != app_host:
-            self.outside.append(url)
 
 
 def _start(page: object, url: str, name: str) -> None:
@@ -128,13 +59,15 @@ def _type_turn(page: object, text: str) -> None:
 
 
 def _wait_turn(page: object, n: int) -> None:
-    """Until the mood panel shows trainee turn n and the caller's reply to it is complete."""
+    """Until the mood panel shows trainee turn n, the caller's reply to it is complete and the input is back."""
     page.wait_for_function(  # type: ignore[attr-defined]
         """n => {
             const mood = document.querySelector('#mood-panel [data-turn]');
             const bots = document.querySelectorAll('#call-chat [data-testid="bot"]').length;
             const status = (document.querySelector('#status') || {}).innerText || '';
-            return mood && mood.dataset.turn === String(n) && bots >= n + 1 && !status.includes('…');
+            const box = document.querySelector('#turn-box textarea');
+            return mood && mood.dataset.turn === String(n) && bots >= n + 1 && !status.includes('…')
+                && box && !box.disabled;
         }""",
         arg=n,
         timeout=TURN_TIMEOUT_MS,
@@ -146,15 +79,16 @@ def _chat_text(page: object) -> str:
 
 
 def test_trainee_plays_a_whole_call(app_url: str, browser: object, tmp_path: Path) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = screenshots_dir()
     context = browser.new_context(viewport={"width": 1360, "height": 1000}, accept_downloads=True)  # type: ignore[attr-defined]
     page = context.new_page()
     watch = Watch(page, app_url)
     page.goto(app_url)
     page.locator(".cd-card").first.wait_for()
+    wait_settled(page)
     assert "SmolLM2-135M" in page.locator("[data-models]").inner_text()
     assert "Demo-grade" in page.locator("[data-models]").inner_text()
-    page.screenshot(path=str(SHOTS / "01-pick-a-caller.png"), full_page=True)
+    page.screenshot(path=str(shots / "01-pick-a-caller.png"), full_page=True)
 
     _start(page, app_url, "Alex")
     start = _mood(page)
@@ -170,19 +104,19 @@ def test_trainee_plays_a_whole_call(app_url: str, browser: object, tmp_path: Pat
         moods.append(_mood(page))
         assert page.locator(f'#feedback-panel [data-turn="{n}"]').count() == 1
         if n == 2:
-            page.screenshot(path=str(SHOTS / "02-the-call.png"), full_page=True)
+            page.screenshot(path=str(shots / "02-the-call.png"), full_page=True)
     # the state machine moved the caller: listening calmed him, confronting him with data did not
     assert moods[1]["anger"] < start["anger"], moods
     assert moods[2]["anger"] > moods[1]["anger"] or moods[2]["entrenchment"] > moods[1]["entrenchment"], moods
     assert len({tuple(m.values()) for m in moods}) >= 3, moods
     assert "Perspective-taking" in page.locator("#feedback-panel").inner_text()
-    page.screenshot(path=str(SHOTS / "03-feedback-and-mood.png"), full_page=True)
+    page.screenshot(path=str(shots / "03-feedback-and-mood.png"), full_page=True)
 
     page.locator("#end-call").click()
     page.locator("#debrief-mood-plot img, #debrief-mood-plot canvas").first.wait_for(timeout=120_000)
     page.locator("#debrief-score-plot img, #debrief-score-plot canvas").first.wait_for(timeout=30_000)
     assert "Debrief" in page.locator("#debrief-text").inner_text()
-    page.screenshot(path=str(SHOTS / "04-debrief.png"), full_page=True)
+    page.screenshot(path=str(shots / "04-debrief.png"), full_page=True)
 
     with page.expect_download(timeout=30_000) as info:
         page.locator("#debrief-dl-md").click()
@@ -199,7 +133,7 @@ def test_trainee_plays_a_whole_call(app_url: str, browser: object, tmp_path: Pat
     page.get_by_role("option").first.click()
     page.locator("#history-open").click()
     page.locator("#history-mood-plot img, #history-mood-plot canvas").first.wait_for(timeout=30_000)
-    page.screenshot(path=str(SHOTS / "05-history.png"), full_page=True)
+    page.screenshot(path=str(shots / "05-history.png"), full_page=True)
 
     page.get_by_role("tab", name="Persona designer").click()
     page.locator("#lint-src .cm-content").fill("id: broken\nidentity:\n  name: 5\n  bogus: yes\n")
@@ -208,7 +142,7 @@ def test_trainee_plays_a_whole_call(app_url: str, browser: object, tmp_path: Pat
         "() => /:\\d+:\\d+:/.test((document.querySelector('#lint-out textarea') || {}).value || '')", timeout=30_000
     )
     assert re.search(r"broken\.yaml:\d+:\d+: ", page.locator("#lint-out textarea").input_value())
-    page.screenshot(path=str(SHOTS / "06-persona-designer.png"), full_page=True)
+    page.screenshot(path=str(shots / "06-persona-designer.png"), full_page=True)
     assert watch.outside == [], watch.outside
     assert watch.dialogs == []
     context.close()
@@ -238,6 +172,6 @@ def test_two_trainees_never_see_each_other(app_url: str, browser: object) -> Non
     assert page_b.locator("#feedback-panel img, #feedback-panel script").count() == 0
     assert watch_a.dialogs == [] and watch_b.dialogs == []
     assert watch_a.outside == [] and watch_b.outside == [], (watch_a.outside, watch_b.outside)
-    page_b.screenshot(path=str(SHOTS / "07-attack-rendered-as-text.png"), full_page=True)
+    page_b.screenshot(path=str(screenshots_dir() / "07-attack-rendered-as-text.png"), full_page=True)
     a.close()
     b.close()

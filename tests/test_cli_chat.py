@@ -92,6 +92,21 @@ def test_chat_eof_ends_call_as_abandoned(env: Path) -> None:
     assert summary.outcome == "abandoned" and summary.turn_count == 3
 
 
+def test_exam_mode_hides_mood_and_labels_until_the_debrief(env: Path) -> None:
+    script = "\n".join([EMPATHY] + ["Our tracking says it was delivered."] * 6) + "\n"
+    result = CliRunner().invoke(
+        chat, ["--persona", "backfire_brian", "--trainee", "eve", "--mode", "exam"], input=script
+    )
+    assert result.exit_code == 0, result.output
+    during, sep, debrief = result.output.partition("# Debrief")
+    assert sep, result.output
+    assert "*** The call ended: hung up; the debrief says why" in during
+    assert "exam mode" in during.lower()  # the trainee is told where the feedback went
+    for leak in ("[mood", "anger", "trust", "entrenchment", "fact_confrontation", "perspective_taking", "grade:"):
+        assert leak not in during, f"{leak!r} shown during an exam call:\n{during}"
+    assert "fact_confrontation" in debrief  # everything comes out in the debrief
+
+
 def test_sessions_list_show_export(env: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(chat, ["--persona", "backfire_brian", "--trainee", "lee"], input=EMPATHY + "\n").exit_code == 0
@@ -108,6 +123,20 @@ def test_sessions_list_show_export(env: Path, tmp_path: Path) -> None:
     assert js.exit_code == 0
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["id"] == sid and [t["text"] for t in data["turns"]][1] == EMPATHY
+
+
+def test_sessions_list_counts_the_trainees_turns_not_messages(env: Path) -> None:
+    runner = CliRunner()
+    script = EMPATHY + "\n" + OFFER + "\n"
+    played = runner.invoke(chat, ["--persona", "backfire_brian", "--trainee", "tia"], input=script)
+    assert played.exit_code == 0, played.output
+    listed = runner.invoke(sessions, ["list"])
+    header, row = listed.output.splitlines()[:2]
+    assert "turns" in header.split()
+    assert row.split()[header.split().index("turns") + 1] == "2", listed.output  # "started" takes two words
+    with _store(env) as store:
+        [summary] = store.list_sessions("tia")
+    assert (summary.turn_count, summary.trainee_turns) == (5, 2)  # opening + 2 x (trainee, caller)
 
 
 def test_friendly_errors_without_tracebacks(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:

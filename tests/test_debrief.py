@@ -235,3 +235,21 @@ def test_from_session_adapts_storage_records() -> None:
     d = build_debrief(call)
     assert d.outcome == "hung_up" and d.decisive_rules == ["blame: anger +10", "plain rule"]
     assert d.top_changes[0].problem == "You put the fault on the caller."
+
+
+def test_the_title_names_the_caller_from_the_sessions_persona_snapshot() -> None:
+    from types import SimpleNamespace
+
+    from simulator.persona.loader import PERSONAS_DIR
+
+    snapshot = (PERSONAS_DIR / "backfire_brian.yaml").read_text(encoding="utf-8")
+    session = SimpleNamespace(
+        persona_name="backfire_brian", persona_text=snapshot, outcome=None, outcome_reason=None, turns=[]
+    )
+    assert build_debrief(CallRecord.from_session(session)).to_markdown().startswith(
+        "# Debrief: call with Brian Keller\n"
+    )
+    unreadable = SimpleNamespace(**{**vars(session), "persona_text": "not: [a persona"})
+    assert build_debrief(CallRecord.from_session(unreadable)).to_markdown().startswith(
+        "# Debrief: call with backfire_brian\n"
+    )

@@ -98,3 +98,102 @@ def test_shipped_gold_suites_load() -> None:
         cases = load_suite_file(path)
         assert cases, path
         assert all(c.gold is not None for c in cases)
+
+
+def _broken_suite(path: Path) -> Path:
+    """Seven cases with a different problem each, plus two lines that are not JSON objects."""
+    cases = [gold_case(i) for i in range(8)]
+    cases[1]["gold"]["perspective_taking"] = 7
+    cases[2]["split"] = "dev"
+    cases[2]["extra_field"] = 1
+    cases[3]["gold"]["manipulative"] = True
+    cases[4]["gold"]["techniques"] = [{"technique": "anchoring", "use": "ethical", "evidence": "not in the turn"}]
+    cases[5]["id"] = "t-0000"
+    cases[6]["mapped"] = {"behaviour.listening_well": True, "listening": "yes"}
+    lines = [json.dumps(c) for c in cases]
+    lines[7] = lines[7].replace("Missed delivery", "Missed\tdelivery")  # a raw tab inside a JSON string
+    lines += ['{"id": "t-9999",}', "[1, 2]"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_every_problem_in_a_file_is_reported_at_once(tmp_path: Path) -> None:
+    path = _broken_suite(tmp_path / "bad.jsonl")
+    with pytest.raises(SuiteError) as info:
+        load_suite_file(path)
+    found = [(p.line, p.field) for p in info.value.problems]
+    assert found == [
+        (2, "gold.perspective_taking"), (3, "split"), (3, "extra_field"), (4, "gold.manipulative"),
+        (5, "gold.techniques.0.evidence"), (6, "id"), (7, "mapped.behaviour.listening_well"),
+        (7, "mapped.listening"), (8, ""), (9, ""), (10, ""),
+    ]
+    text = str(info.value)
+    assert text.startswith(f"{path}: 11 problems")
+    for problem in info.value.problems:  # every problem on its own line, as file:line: field: message
+        field = f"{problem.field}: " if problem.field else ""
+        assert f"\n  {path}:{problem.line}: {field}{problem.message}" in text
+    assert f"{path}:2: gold.perspective_taking: must be at most 4 (got 7)" in text
+    assert f"{path}:3: split: must be 'train' or 'test' (got 'dev')" in text
+    assert "first used on line 1" in text
+
+
+def test_problem_messages_are_plain_words(tmp_path: Path) -> None:
+    text = ""
+    try:
+        load_suite_file(_broken_suite(tmp_path / "bad.jsonl"))
+    except SuiteError as err:
+        text = str(err)
+    assert "raw control character" in text and "at column" in text
+    assert "a case must be a JSON object {...}, not a list" in text
+    # no parser or validator jargon leaks through
+    for jargon in ("Value error", "at at", "Input should be", "Expecting property name", "Invalid control",
+                   "Extra inputs are not permitted", "Field required"):
+        assert jargon not in text, jargon
+
+
+def test_one_problem_reads_as_one_line(tmp_path: Path) -> None:
+    case = gold_case(0)
+    del case["trainee_turn"]
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(case) + "\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite_file(path)
+    assert str(info.value) == f"{path}:1: trainee_turn: required field is missing"
+
+
+def test_yaml_suite_reports_every_case_problem_and_plain_syntax_errors(tmp_path: Path) -> None:
+    import yaml
+
+    cases = [gold_case(i) for i in range(3)]
+    cases[0]["gold"]["perspective_taking"] = "high"
+    cases[2]["context"] = "hello"
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"cases": cases}, sort_keys=False), encoding="utf-8")
+    with pytest.raises(SuiteError) as info:
+        load_suite_file(path)
+    assert [p.field for p in info.value.problems] == ["gold.perspective_taking", "context"]
+    assert "must be a whole number (got 'high')" in str(info.value)
+    path.write_text("cases:\n\t- id: x\n", encoding="utf-8")
+    with pytest.raises(SuiteError, match=r"s.yaml:2: invalid YAML at column 1: a tab character"):
+        load_suite_file(path)
+
+
+def test_not_utf8_is_a_located_problem(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(json.dumps(gold_case(0)).encode() + b"\n" + json.dumps(gold_case(1)).replace(
+        "delivery", "d\xe9livery").encode("latin-1") + b"\n")
+    with pytest.raises(SuiteError, match=r"latin1.jsonl:2: not UTF-8 text"):
+        load_suite_file(path)
+
+
+def test_run_prints_every_problem_and_exits_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from evals.cli import evals
+
+    monkeypatch.delenv("COOLDOWN_RAISE_ERRORS", raising=False)
+    path = _broken_suite(tmp_path / "bad.jsonl")
+    result = CliRunner().invoke(evals, ["run", str(path), "--no-progress", "--no-cache"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "11 problems" in result.output
+    assert f"{path}:10: a case must be a JSON object" in result.output

@@ -75,3 +75,19 @@ def test_usage_errors_are_friendly(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "mentalmanip-consensus" in listing.output
     schema = CliRunner().invoke(evals, ["schema"])
     assert json.loads(schema.output)["title"] == "Cooldown grading-suite case"
+
+
+def test_reports_say_when_a_suite_has_no_split(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, suite: Path) -> None:
+    plain = tmp_path / "plain.jsonl"
+    rows = [json.loads(x) for x in suite.read_text(encoding="utf-8").splitlines()[:10]]
+    plain.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "split"}) + "\n" for r in rows))
+    out = tmp_path / "run"
+    code, text = _run(monkeypatch, OracleGrader(name="local:fake"), str(plain), str(suite), "--out", str(out))
+    assert code == 0, text
+    assert "== plain (gold; no split field: all 10 cases)" in text
+    assert "== mini (gold; split test: 72 of 72 cases)" in text
+    html = (out / "report.html").read_text(encoding="utf-8")
+    plain_section = html.split("<h2>plain</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "no split field: all 10 cases" in plain_section and "split test" not in plain_section
+    header = html.split("<h2>", 1)[0]
+    assert "split test" not in header  # the run's --split is not a fact about every suite

@@ -119,3 +119,15 @@ def test_spec_addressing(tmp_path: Path) -> None:
 )
 def test_real_datasets_load_completely(name: str, file: str, at_least: int) -> None:
     assert len(load_external(name, EVAL_DATA / file)) >= at_least
+
+
+def test_every_bad_record_is_reported_at_once(tmp_path: Path) -> None:
+    good = _rec(0, {"strategy": "Questions"})
+    no_text = {k: v for k, v in _rec(1, {"strategy": "Questions"}).items() if k != "utterance"}
+    path = tmp_path / "e.jsonl"
+    path.write_text("\n".join([json.dumps(good), json.dumps(no_text), "{broken", json.dumps(good)]) + "\n")
+    with pytest.raises(SuiteError) as info:
+        load_external("esconv", path)
+    assert [p.line for p in info.value.problems] == [2, 3]
+    assert "e.jsonl:2: record does not fit the esconv mapping: the record has no 'utterance' field" in str(info.value)
+    assert "e.jsonl:3: invalid JSON at column 2" in str(info.value)

@@ -71,3 +71,18 @@ def test_spearman() -> None:
     assert metrics.spearman(x, x * 2) == 1.0
     assert metrics.spearman(x, -x) == -1.0
     assert metrics.spearman(x, np.ones(5)) is None
+
+
+def test_every_thresholdable_figure_has_a_ci() -> None:
+    """Thresholds show the 95% CI beside the value, so precision, recall, accuracy and within-one carry one."""
+    rng = np.random.default_rng(4)
+    t = rng.random(300) < 0.3
+    p = np.where(rng.random(300) < 0.8, t, ~t)
+    out = metrics.binary_metrics(t, p, np.ones(300, dtype=bool), metrics.resample_index(300))
+    for stat in ("precision", "recall", "accuracy", "f1", "kappa"):
+        lo, hi = out[f"{stat}_ci"]
+        assert lo < out[stat] < hi, stat
+    ts = rng.integers(0, 5, 300)
+    ps = np.clip(ts + rng.integers(-2, 3, 300), 0, 4)
+    score = metrics.score_metrics(ts, ps, metrics.resample_index(300))
+    assert score["within_one_ci"][0] < score["within_one"] < score["within_one_ci"][1]

@@ -178,8 +178,62 @@ def test_local_grader_end_to_end_through_the_cli(tmp_path: Path) -> None:
     source = tmp_path / "t.jsonl"
     source.write_text(line("x", turn="Our tracking shows it was delivered at 2 pm.") + "\n" + line("e", turn=""))
     result = CliRunner().invoke(cli_grade.grade, [str(source), "--grader", "local"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the empty turn is a bad input line, not a score
     rows = [json.loads(x) for x in result.stdout.splitlines()]
-    assert [r["grader"] for r in rows] == ["local:appraiser"] * 2
+    assert [r["grader"] for r in rows] == ["local:appraiser"]
     assert rows[0]["status"] == "graded" and isinstance(rows[0]["perspective_taking"], int)
-    assert rows[1]["perspective_taking"] is not None and rows[1]["perspective_taking"] <= 1
+    assert "(id 'e'): trainee_turn: trainee_turn is empty" in result.stderr and "Value error" not in result.stderr
+
+
+def test_cli_warns_about_repeated_ids_and_refuses_them_with_strict(tmp_path: Path) -> None:
+    source = tmp_path / "turns.jsonl"
+    source.write_text("\n".join([line("a"), line("b"), line("a", turn="Again?"), line(7), line(7)]) + "\n")
+    runner = CliRunner()
+    warned = runner.invoke(cli_grade.grade, [str(source), "--grader", "local"])
+    assert warned.exit_code == 0, warned.output
+    assert f"{source}:3 (id 'a'): duplicate id, first on line 1" in warned.stderr
+    assert f"{source}:5 (id 7): duplicate id, first on line 4" in warned.stderr
+    assert [json.loads(x)["id"] for x in warned.stdout.splitlines()] == ["a", "b", "a", 7, 7]
+    assert "2 repeated id(s)" in warned.stderr
+
+    strict = runner.invoke(cli_grade.grade, [str(source), "--grader", "local", "--strict"])
+    assert strict.exit_code == 1
+    assert [json.loads(x)["id"] for x in strict.stdout.splitlines()] == ["a", "b", 7]
+    assert f"{source}:3 (id 'a'): duplicate id, first on line 1; not graded (--strict)" in strict.stderr
+    assert "skipped 2 bad input line(s)" in strict.stderr
+
+
+def test_a_line_missing_its_closing_brace_is_reported_where_it_ends() -> None:
+    text = '{"id": "x", "trainee_turn": "What happened?"'
+    [(number, problem)] = list(read_lines([(text + "\n").encode()]))
+    assert number == 1 and isinstance(problem, LineProblem)
+    assert "column 1" not in problem.message
+    assert f"at column {len(text) + 1} (the end of the line" in problem.message, problem.message
+    [(_, middle)] = list(read_lines([b'{"id": "x" "trainee_turn": "y"}\r\n']))
+    assert isinstance(middle, LineProblem) and "at column 12, near" in middle.message, middle.message
+
+
+def test_cli_warns_up_front_when_the_llm_grader_is_the_embedded_demo_model(
+    fake_llm: FakeChatModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # no grader configured: the grader role is the embedded SmolLM2-135M demo model
+    demo = CliRunner().invoke(cli_grade.grade, ["-", "--grader", "llm"], input=line(1) + "\n")
+    first = demo.stderr.splitlines()[0]
+    assert "demo" in first and "cannot" in first, demo.stderr
+    assert "COOLDOWN_GRADER__MODEL" in demo.stderr and "COOLDOWN_GRADER__BASE_URL" in demo.stderr
+    assert "--grader local" in demo.stderr
+    local = CliRunner().invoke(cli_grade.grade, ["-", "--grader", "local"], input=line(1) + "\n")
+    assert "demo" not in local.stderr
+    monkeypatch.setenv("COOLDOWN_GRADER__BASE_URL", "http://127.0.0.1:11434/v1")
+    monkeypatch.setenv("COOLDOWN_GRADER__MODEL", "llama3.1:8b")
+    capable = CliRunner().invoke(cli_grade.grade, ["-", "--grader", "llm"], input=line(1) + "\n")
+    assert capable.exit_code == 0 and "demo" not in capable.stderr
+
+
+def test_an_empty_turn_is_refused_not_graded(tmp_path: Path) -> None:
+    """Before: an empty trainee_turn was graded (score 1). Now it is a bad input line with a reason."""
+    from simulator.grading.grade_file import read_lines
+
+    rows = list(read_lines(['{"id": 1, "trainee_turn": "   "}', '{"id": 2, "trainee_turn": "\\u200b"}']))
+    assert all(not hasattr(item, "trainee_turn") for _, item in rows)
+    assert all("empty" in str(item) for _, item in rows)

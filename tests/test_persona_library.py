@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 
@@ -114,3 +115,26 @@ def test_cli_new_writes_a_scaffold_that_lints_and_tests_clean(tmp_path: Path) ->
     assert tested.exit_code == 0, tested.output
     again = runner.invoke(personas, ["new", "sam_late_refund", "--dir", str(tmp_path)])
     assert again.exit_code != 0 and "exists" in again.output
+
+
+def test_declared_and_built_in_checks_play_the_same_number_of_turns(tmp_path: Path) -> None:
+    """One default: a declared expectation without `turns:` plays until the call ends, like the built-ins."""
+    (tmp_path / "strategies.yaml").write_text((PERSONAS_DIR / "strategies.yaml").read_text("utf-8"), "utf-8")
+    runner = CliRunner()
+    assert runner.invoke(personas, ["new", "sam_late_refund", "--dir", str(tmp_path)]).exit_code == 0
+    path = tmp_path / "sam_late_refund.yaml"
+    text = path.read_text("utf-8")
+    # the empathetic strategy now needs a ninth turn (its script is eight long) to build enough trust
+    path.write_text(re.sub(r"resolved: \{trust_at_least: \d+", "resolved: {trust_at_least: 95", text), "utf-8")
+    tested = runner.invoke(personas, ["test", "sam_late_refund", "--dir", str(tmp_path)])
+    assert "ok   built-in: empathetic resolves (normal)" in tested.output, tested.output
+    assert "ok   the empathetic strategy resolves" in tested.output, tested.output
+    assert tested.exit_code == 0
+
+    # a failure says how many turns were played and what the call's turn limit is
+    path.write_text(text.replace("strategy: empathetic\n", "strategy: empathetic\n    turns: 3\n"), "utf-8")
+    failed = runner.invoke(personas, ["test", "sam_late_refund", "--dir", str(tmp_path), "--quiet"])
+    assert failed.exit_code == 1
+    line = next(x for x in failed.output.splitlines() if "FAIL the empathetic strategy resolves" in x)
+    assert "got none after turn 3 of the 3 played; turn limit 12 at normal" in line, failed.output
+    assert "-> still on the line after turn 3 (turn limit 12)" in failed.output

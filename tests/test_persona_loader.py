@@ -137,3 +137,32 @@ def test_find_persona_names_the_known_ones() -> None:
     assert find_persona("backfire_brian") == PERSONAS_DIR / "backfire_brian.yaml"
     with pytest.raises(PersonaError, match=r"known personas: .*backfire_brian"):
         find_persona("../etc/passwd")
+
+
+# A misplaced indent or a lost dash or colon: (what the line was, what it became, a fragment of the hint).
+SYNTAX_SLIPS = {
+    "item key under the dash": (
+        "      reveal_after_turn: 2\n", "    reveal_after_turn: 2\n", "the list that starts at line 42 ('- text')"
+    ),
+    "key one space in": ("  does_not_know:\n", "   does_not_know:\n", "same column"),
+    "key one space out": ("  does_not_know:\n", " does_not_know:\n", "same column"),
+    "key indented under a value": ("      reveal_after_turn: 2\n", "        reveal_after_turn: 2\n", "indented"),
+    "key without its colon": ("  demands:\n", "  demands\n", "line 58 ('demands') has no ':'"),
+    "list item out at key level": ("    - A refund today.\n", "- A refund today.\n", "'- '"),
+    "unclosed bracket": ("neighbour]\n", "neighbour\n", "'[' or '{' opened at line 47"),
+}
+
+
+@pytest.mark.parametrize("slip", sorted(SYNTAX_SLIPS))
+def test_yaml_syntax_errors_carry_a_plain_hint_and_the_position(slip: str, tmp_path: Path) -> None:
+    before, after, hint = SYNTAX_SLIPS[slip]
+    text = (PERSONAS_DIR / "backfire_brian.yaml").read_text(encoding="utf-8")
+    assert text.count(before) == 1
+    path = tmp_path / "backfire_brian.yaml"
+    path.write_text(text.replace(before, after), encoding="utf-8")
+    _, problems = check_persona_file(path)
+    first = problems[0]
+    assert LOCATED.match(str(first)), str(first)
+    assert first.message.startswith("YAML syntax: ") and hint in first.message, first.message
+    assert not first.message.startswith("YAML syntax: while"), "the plain hint comes first, the parser's text last"
+    assert any(word in first.message for word in ("indent", "column", "'- '", "':'", "quote")), first.message

@@ -13,8 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pg_server import PostgresUnavailable, shared_postgres
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from storage_faults import InjectedFault, fail_after_write
 
 from simulator.errors import StorageError
 from simulator.grading.labels import Behaviour, Tactic, TechniqueUse, TurnGrade, TurnVerdict
@@ -26,7 +28,6 @@ from simulator.storage import (
     persona_content_hash,
     write_export_file,
 )
-from simulator.storage.testing import PostgresUnavailable, shared_postgres
 
 PERSONA = "name: Dana\ngrievance: parcel never came\n"
 
@@ -175,8 +176,8 @@ def test_grade_upserts_per_turn_and_grader(store: Store) -> None:
         store.add_grade(reply.id, graded())
 
 
-@pytest.mark.parametrize("point", ["grade:row-written", "grade:turn-updated"])
-def test_grade_write_is_atomic_under_faults(store: Store, point: str) -> None:
+@pytest.mark.parametrize("point", [1, 2], ids=["grade-row-written", "turn-updated"])
+def test_grade_write_is_atomic_under_faults(store: Store, point: int) -> None:
     """E2: a fault between the grade insert and the turn update leaves both or neither (100%)."""
     sid = new_session(store)
     trials = both = neither = 0
@@ -186,14 +187,8 @@ def test_grade_write_is_atomic_under_faults(store: Store, point: str) -> None:
             store.add_grade(turn.id, TurnGrade.ungraded("local:appraiser", "first try"))
         before = {t.id: t for t in store.load_session(sid).turns}[turn.id]
 
-        def boom(at: str) -> None:
-            if at == point:
-                raise RuntimeError(f"injected fault at {at}")
-
-        store._fault_hook = boom
-        with pytest.raises(RuntimeError, match="injected"):
+        with fail_after_write(store, point), pytest.raises(InjectedFault):
             store.add_grade(turn.id, graded(score=4))
-        store._fault_hook = None
         after = {t.id: t for t in store.load_session(sid).turns}[turn.id]
         trials += 1
         if after == before:
@@ -419,7 +414,7 @@ def test_bad_input_is_refused_with_a_fix(store: Store) -> None:
 
 
 def test_unreachable_database_is_a_storage_error(tmp_path: Path) -> None:
-    with pytest.raises(StorageError, match="Cannot open the database"):
+    with pytest.raises(StorageError, match=r"Cannot connect to the postgresql server at 127\.0\.0\.1:1 "):
         Store.open("postgresql://nobody@127.0.0.1:1/none")
     with pytest.raises(StorageError, match="not valid"):
         Store.open("not a url")
@@ -446,9 +441,9 @@ def test_record_appraisal_stores_grade_mood_and_status_in_one_commit(store: Stor
 
 
 @pytest.mark.parametrize(
-    "point", ["appraisal:row-written", "appraisal:turn-updated", "appraisal:mood-written", "appraisal:status-written"]
+    "point", [1, 2, 3, 4], ids=["grade-row-written", "turn-updated", "mood-written", "status-written"]
 )
-def test_record_appraisal_is_all_or_nothing_under_faults(store: Store, point: str) -> None:
+def test_record_appraisal_is_all_or_nothing_under_faults(store: Store, point: int) -> None:
     sid = new_session(store)
     for i in range(4):
         turn = store.add_turn(sid, "agent", f"turn {i}", status="received")
@@ -457,14 +452,8 @@ def test_record_appraisal_is_all_or_nothing_under_faults(store: Store, point: st
             store.add_mood(turn.id, anger=0.9, trust=0.1, entrenchment=0.9, label="furious")
         before = store.load_session(sid).turns[i]
 
-        def boom(at: str) -> None:
-            if at == point:
-                raise RuntimeError(f"injected fault at {at}")
-
-        store._fault_hook = boom
-        with pytest.raises(RuntimeError, match="injected"):
+        with fail_after_write(store, point), pytest.raises(InjectedFault):
             store.record_appraisal(turn.id, graded(score=4), anger=0.1, trust=0.9, entrenchment=0.1, label="open")
-        store._fault_hook = None
         assert store.load_session(sid).turns[i] == before  # neither grade, mood nor status changed
         store.record_appraisal(turn.id, graded(score=4), anger=0.1, trust=0.9, entrenchment=0.1, label="open")
         after = store.load_session(sid).turns[i]

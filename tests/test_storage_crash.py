@@ -21,10 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
+from pg_server import PostgresUnavailable, shared_postgres
 from sqlalchemy import text
 
 from simulator.storage import Store
-from simulator.storage.testing import PostgresUnavailable, shared_postgres
 
 CHILD = r"""
 import sys

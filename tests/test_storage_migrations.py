@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from pg_server import PostgresUnavailable, shared_postgres
 from sqlalchemy import text
 
 from simulator.storage import TEXT_CANON, Store, migrate
 from simulator.storage.engine import build_engine
 from simulator.storage.migrate import current_revision, head_revision, upgrade
 from simulator.storage.models import Base
-from simulator.storage.testing import PostgresUnavailable, shared_postgres
 
 FIRST = "0001_initial"
 SID = "6f1c2b9e-0a51-4c1e-8d7e-3f1e2d4c5b6a"
@@ -98,8 +98,8 @@ def test_reopening_an_upgraded_database_is_a_no_op(empty_url: str) -> None:
 REBUILD = """
 from alembic import op
 
-revision = "0003_rebuild"
-down_revision = "0002_text_canon"
+revision = "0005_rebuild"
+down_revision = "0004_session_activity"
 branch_labels = None
 depends_on = None
 
@@ -126,11 +126,11 @@ def test_sqlite_table_rebuild_does_not_cascade_delete(tmp_path: Path, monkeypatc
         store.add_mood(turn.id, anger=1, trust=0, entrenchment=0, label="x")
     scripts = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0003_rebuild.py").write_text(REBUILD)
+    (scripts / "versions" / "0005_rebuild.py").write_text(REBUILD)
     monkeypatch.setattr(migrate, "MIGRATIONS_DIR", scripts)
-    monkeypatch.setattr(migrate, "HEAD", "0003_rebuild")
+    monkeypatch.setattr(migrate, "HEAD", "0005_rebuild")
     with Store.open(url) as store:
-        assert current_revision(store._engine) == "0003_rebuild"
+        assert current_revision(store._engine) == "0005_rebuild"
         (loaded,) = store.load_session(sid).turns
         with store._engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -4,13 +4,16 @@
   textbox's max_length) are rejected in the handler, and no model is ever called;
 - D6: the launch settings (no share link, no error details, no extra paths, data and personas blocked,
   queue concurrency above 1);
-- D2 (part): the database, persona files and /etc/passwd are not served.
+- D2 (part): the database, persona files and /etc/passwd are not served;
+- `cooldown app` says where the page is and never suggests a share link.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from browser_kit import cooldown_app
 
 from simulator.config import Settings, load_settings
 from simulator.llm.fake import FakeChatModel
@@ -114,6 +118,16 @@ def test_launch_settings_are_locked_down(served: tuple[str, FakeChatModel, Setti
     assert "default_concurrency_limit=16" in source and "analytics_enabled=False" in source
 
 
+def test_a_designers_persona_folders_are_blocked_from_serving_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = _app_module()
+    mine, team = tmp_path / "mine", tmp_path / "team"
+    monkeypatch.setenv("COOLDOWN_PERSONAS", f"{mine}{os.pathsep}{team}")
+    blocked = [Path(p) for p in app.launch_kwargs(load_settings())["blocked_paths"]]
+    assert mine.resolve() in blocked and team.resolve() in blocked and PERSONAS_DIR.resolve() in blocked
+
+
 def test_auth_setting_turns_on_sign_in(monkeypatch: pytest.MonkeyPatch) -> None:
     app = _app_module()
     monkeypatch.setenv("COOLDOWN_AUTH", "ana:pw-one,ben:pw-two")
@@ -135,3 +149,19 @@ def test_private_files_are_not_served(served: tuple[str, FakeChatModel, Settings
                     assert b"identity:" not in body and b"def build" not in body, route
             except urllib.error.HTTPError as exc:
                 assert exc.code in (403, 404, 400), (route, exc.code)
+
+
+@pytest.mark.slow
+def test_cooldown_app_says_where_the_page_is_and_offers_no_share_link(tmp_path: Path) -> None:
+    data, gradio_tmp = tmp_path / "data", tmp_path / "gradio"
+    data.mkdir()
+    gradio_tmp.mkdir()
+    log = data / "app.log"
+    with cooldown_app(data, gradio_tmp) as url:
+        deadline = time.monotonic() + 30
+        while url.rstrip("/") not in log.read_text(errors="replace") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(2)  # Gradio prints its share hint just after the local URL
+    output = log.read_text(errors="replace")
+    assert url.rstrip("/") in output, output
+    assert "share=True" not in output and "public link" not in output, output

@@ -189,3 +189,14 @@ def test_a_call_left_open_when_its_page_closes_is_recorded_as_abandoned() -> Non
     assert record.outcome == "abandoned" and "closed the page" in (record.outcome_reason or "")
     abandon_on_close(live)  # idempotent, never raises
     abandon_on_close(None)
+
+
+def test_the_debrief_is_titled_with_the_callers_name_not_the_persona_id() -> None:
+    settings = load_settings()
+    store = Store.open(settings.database_url, settings.data_dir)
+    live = LiveCall(_session(store, FakeChatModel(), "dora"), trainee="dora", mode="coach", llm_grading=False)
+    asyncio.run(live.finish(0))
+    item = review(store, live.session.id, trainee="dora")
+    title = next(line for line in item.markdown.splitlines() if line.startswith("# Debrief"))
+    assert title == "# Debrief: call with Brian Keller"
+    store.close()

@@ -8,21 +8,31 @@ the turn limit but moves nothing (`mood.hold`): an ungradable turn is never give
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from simulator.call.mood import MoodState, MoodStep, hold, initial_state, step
 from simulator.errors import InputRejected
 from simulator.grading.labels import TurnVerdict
-from simulator.persona.schema import DifficultyName, Outcome, Persona
+from simulator.persona.schema import DifficultyName, Persona
+from simulator.vocabulary import Outcome
 
 
 def next_step(
-    persona: Persona, difficulty: DifficultyName, state: MoodState, text: str, verdict: TurnVerdict | None
+    persona: Persona,
+    difficulty: DifficultyName,
+    state: MoodState,
+    text: str,
+    verdict: TurnVerdict | None,
+    confidence: Mapping[str, float] | None = None,
 ) -> MoodStep:
-    """One trainee turn applied to `state` (`verdict=None`: ungraded, the mood holds). Pure."""
+    """One trainee turn applied to `state` (`verdict=None`: ungraded, the mood holds). Pure.
+
+    `confidence` (the grade's, per head) scales each fired rule; see `mood.step`.
+    """
     if verdict is None:
         return hold(persona, difficulty, state)
-    return step(persona, difficulty, state, verdict, text)
+    return step(persona, difficulty, state, verdict, text, confidence)
 
 
 @dataclass
@@ -44,11 +54,15 @@ class TurnEngine:
     def over(self) -> bool:
         return self.outcome is not None
 
-    def peek(self, text: str, verdict: TurnVerdict | None) -> MoodStep:
+    def peek(
+        self, text: str, verdict: TurnVerdict | None, confidence: Mapping[str, float] | None = None
+    ) -> MoodStep:
         """What `advance` would do, without changing the engine."""
-        return next_step(self.persona, self.difficulty, self.state, text, verdict)
+        return next_step(self.persona, self.difficulty, self.state, text, verdict, confidence)
 
-    def advance(self, text: str, verdict: TurnVerdict | None) -> MoodStep:
+    def advance(
+        self, text: str, verdict: TurnVerdict | None, confidence: Mapping[str, float] | None = None
+    ) -> MoodStep:
         """Apply one trainee turn (`verdict=None`: ungraded) and return the step.
 
         Raises:
@@ -56,7 +70,7 @@ class TurnEngine:
         """
         if self.outcome is not None:
             raise InputRejected(f"The call has ended ({self.outcome}); start a new call to keep practising.")
-        result = self.peek(text, verdict)
+        result = self.peek(text, verdict, confidence)
         self.commit(result)
         return result
 

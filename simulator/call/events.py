@@ -8,7 +8,7 @@ from typing import Literal
 
 from simulator.call.mood import MoodState
 from simulator.grading.labels import TurnGrade
-from simulator.persona.schema import Outcome
+from simulator.vocabulary import Outcome
 
 
 @dataclass(frozen=True)

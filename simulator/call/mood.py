@@ -14,6 +14,7 @@ table AND a non-manipulative turn AND at least `min_turns` turns), out_of_turns.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +25,6 @@ from simulator.persona.schema import (
     DifficultyName,
     MoodName,
     MoodValues,
-    Outcome,
     Persona,
     Trigger,
     Variable,
@@ -33,6 +33,7 @@ from simulator.persona.schema import (
     shifted_start,
     threshold_holds,
 )
+from simulator.vocabulary import Outcome
 
 __all__ = [
     "FiredRule", "MoodState", "MoodStep", "Offer", "Outcome", "hold", "initial_state", "mood_label", "step",
@@ -41,6 +42,9 @@ __all__ = [
 UNGRADED_NOTE = "this turn could not be graded, so the caller's mood holds"
 
 EARLY_SOFTENING_FACTOR = 0.5
+CONFIDENT = 0.8
+"""A rule moves the mood fully when the grader is at least this sure of the label that fired it; below,
+in proportion (a turn graded at 0.4 confidence moves the mood half as much)."""
 
 
 class MoodState(BaseModel):
@@ -177,7 +181,40 @@ def _holds(trigger: Trigger, verdict: TurnVerdict, before: MoodState, offer: Off
     return not (trigger.score_at_most is not None and score > trigger.score_at_most)
 
 
-def _scale(var: str, delta: int, worsen: float, improve: float) -> int:
+def rule_confidence(trigger: Trigger, verdict: TurnVerdict, confidence: Mapping[str, float] | None) -> float:
+    """How sure the grader is of the label that fires `trigger` (1.0 when it gives no confidence)."""
+    if not confidence:
+        return 1.0
+    if trigger.behaviour is not None:
+        return confidence.get(f"behaviour:{trigger.behaviour}", 1.0)
+    if trigger.technique is not None:
+        found = [
+            confidence.get(f"technique:{t.technique}", 1.0)
+            for t in verdict.techniques
+            if trigger.technique == "any" or t.technique == trigger.technique
+        ]
+        sure = max(found, default=1.0)
+        return min(sure, confidence.get("use:manipulative", 1.0)) if trigger.use is not None else sure
+    if trigger.tactic is not None:
+        if trigger.tactic == "any":
+            return max((confidence.get(f"tactic:{x}", 1.0) for x in verdict.manipulation_tactics), default=1.0)
+        return confidence.get(f"tactic:{trigger.tactic}", 1.0)
+    if trigger.offer is not None:
+        return confidence.get("behaviour:solution_offer", 1.0)
+    low = trigger.score_at_least if trigger.score_at_least is not None else 0
+    high = trigger.score_at_most if trigger.score_at_most is not None else 4
+    parts = [confidence.get(f"score:{k}") for k in range(low, high + 1)]
+    if any(p is None for p in parts):
+        return confidence.get("score", 1.0)
+    return min(1.0, sum(p for p in parts if p is not None))
+
+
+def confidence_factor(sure: float) -> float:
+    """The share of a rule's effect that applies at this confidence."""
+    return max(0.0, min(1.0, sure / CONFIDENT))
+
+
+def _scale(var: str, delta: float, worsen: float, improve: float) -> int:
     helps = delta > 0 if var == "trust" else delta < 0
     scaled = delta * (improve if helps else worsen)
     return int(scaled + (0.5 if scaled > 0 else -0.5))  # round half away from zero
@@ -195,6 +232,7 @@ def step(
     state: MoodState,
     verdict: TurnVerdict,
     turn_text: str,
+    confidence: Mapping[str, float] | None = None,
 ) -> MoodStep:
     """Apply one graded trainee turn to the caller's state.
 
@@ -204,6 +242,8 @@ def step(
         state: The state before this turn.
         verdict: The turn's labels (from the grader, or scripted in behaviour tests).
         turn_text: The trainee's words; only used to match a `solution_offer` against remedy phrases.
+        confidence: The grader's confidence per head (`TurnGrade.confidence`); each fired rule's change
+            is scaled by `confidence_factor` of its label's confidence. None = fully confident.
 
     Returns:
         The new state, the rules that fired with reasons, the offer match and the outcome (or None).
@@ -219,13 +259,16 @@ def step(
     for index, rule in enumerate(emotion.rules):
         if not _holds(rule.when, verdict, state, offer, turn):
             continue
+        factor = confidence_factor(rule_confidence(rule.when, verdict, confidence))
         changes = {
-            var: _scale(var, getattr(rule.change, var), level.worsen_factor, improve) for var in VARIABLES
+            var: _scale(var, getattr(rule.change, var) * factor, level.worsen_factor, improve) for var in VARIABLES
         }
         for var in VARIABLES:
             totals[var] += changes[var]
         label = rule.when.label()
         reason = _describe(label, changes, rule.reason)
+        if factor < 1.0:
+            reason += f" [grader unsure: {factor:.0%} of the effect]"
         fired.append(FiredRule(index=index, label=label, reason=reason, **changes))
     notes: list[str] = []
     cap = emotion.max_change_per_turn

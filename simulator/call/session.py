@@ -48,6 +48,7 @@ from simulator.call.events import (
     TurnFailed,
 )
 from simulator.call.mood import MoodState, MoodStep, initial_state, mood_label
+from simulator.call.storage import CallStorage, CallStore
 from simulator.call.transcript import Utterance
 from simulator.caller.budget import LoggedTurn
 from simulator.caller.chain import Caller, CallerChunk, CallerReply, CallerScript, new_canary, script_for
@@ -55,11 +56,12 @@ from simulator.caller.plan import PLAN_EVENT
 from simulator.config import Settings, load_settings
 from simulator.errors import CooldownError, InputRejected, ModelError, ModelStreamInterrupted
 from simulator.grading.base import GradeRequest, TurnGrader
-from simulator.grading.labels import TurnGrade, TurnVerdict
+from simulator.grading.labels import TurnGrade
 from simulator.llm.base import ChatModel
 from simulator.persona.loader import load_persona, load_persona_text
-from simulator.persona.schema import DifficultyName, Outcome, Persona
-from simulator.storage import SessionId, SessionRecord, Store
+from simulator.persona.schema import DifficultyName, Persona
+from simulator.storage import SessionId, SessionRecord
+from simulator.vocabulary import CallOutcome
 
 __all__ = [
     "CallEnded",
@@ -117,10 +119,21 @@ ABANDON_REASON = "the trainee ended the call before an outcome"
 
 
 @dataclass
+class _LastTurn:
+    """What the mood needs to redo the last trainee turn with a better grade."""
+
+    turn_id: str
+    text: str
+    before: MoodState
+    regraded: bool = False
+
+
+@dataclass
 class _Memory:
+    last: _LastTurn | None = None
     history: list[LoggedTurn] = field(default_factory=list)
     state: MoodState | None = None
-    outcome: Outcome | None = None
+    outcome: CallOutcome | None = None
     ended: bool = False
     pending_reply: bool = False
     agent_turns: int = 0
@@ -139,7 +152,7 @@ class CallSession:
     def __init__(
         self,
         *,
-        store: Store,
+        store: CallStore,
         session_id: SessionId,
         persona: Persona,
         difficulty: DifficultyName,
@@ -151,6 +164,8 @@ class CallSession:
         opening: str,
     ) -> None:
         self.store = store
+        self.db = CallStorage(store)
+        """The store as the turn pipeline uses it: awaitable, off the event loop."""
         self.id = session_id
         self.persona = persona
         self.difficulty: DifficultyName = difficulty
@@ -163,6 +178,8 @@ class CallSession:
         self._lock = asyncio.Lock()
         self._grade_tasks: set[asyncio.Task[GradeReady]] = set()
         self._grades_ready: list[GradeReady] = []
+        self._llm_done: list[GradeReady] = []
+        """LLM grades that have arrived (for `_regrade_last_turn`)."""
         self._appraisal_write: Callable[[], object] | None = None
         self._appraisal_task: asyncio.Future[object] | None = None
 
@@ -171,7 +188,7 @@ class CallSession:
     @classmethod
     def start(
         cls,
-        store: Store,
+        store: CallStore,
         persona_file: Path | str,
         *,
         caller_model: ChatModel,
@@ -241,7 +258,7 @@ class CallSession:
     @classmethod
     def _build(
         cls,
-        store: Store,
+        store: CallStore,
         sid: SessionId,
         persona: Persona,
         difficulty: DifficultyName,
@@ -277,7 +294,7 @@ class CallSession:
     @classmethod
     async def resume(
         cls,
-        store: Store,
+        store: CallStore,
         session_id: str,
         *,
         caller_model: ChatModel,
@@ -293,22 +310,32 @@ class CallSession:
         An outcome reached but not recorded before a crash is recorded now.
         """
         settings = settings or load_settings()
-        record = store.load_session(session_id)
+        record = await CallStorage(store).load_session(session_id)
         persona = _persona_from_snapshot(record)
-        difficulty: DifficultyName = record.difficulty  # type: ignore[assignment]
+        difficulty: DifficultyName = record.difficulty
         memory = _Memory(state=initial_state(persona, difficulty), ended=record.ended_at is not None)
         outcome_step: MoodStep | None = None
         last_agent: str | None = None
+        regraded = {e.turn_id for e in record.guard_events if e.kind == "mood_regraded"}
         for turn in record.turns:
             if turn.role == "customer":
                 if turn.status == "final":
                     memory.history.append(LoggedTurn(utterance=turn.utterance()))
                     last_agent = None
                 continue
-            verdict = await _stored_or_new_verdict(store, local_grader, turn.id, turn.text, turn.grades, memory)
+            grade = await _stored_or_new_grade(store, local_grader, turn.id, turn.text, turn.grades, memory)
+            verdict = grade.verdict
             assert memory.state is not None
-            mood = next_step(persona, difficulty, memory.state, turn.text, verdict)
+            before = memory.state
+            mood = next_step(persona, difficulty, before, turn.text, verdict, grade.confidence)
             memory.state, memory.agent_turns, last_agent = mood.state, memory.agent_turns + 1, turn.id
+            if turn.id in regraded:  # the live call replaced this turn's mood with the LLM grade's
+                better = next((g for g in turn.grades if g.grader != local_grader.name and g.verdict), None)
+                if better is not None:
+                    memory.state = next_step(
+                        persona, difficulty, before, turn.text, better.verdict, better.confidence
+                    ).state
+            memory.last = _LastTurn(turn_id=turn.id, text=turn.text, before=before, regraded=True)
             if mood.outcome is not None and outcome_step is None:
                 outcome_step = mood
             memory.history.append(
@@ -317,10 +344,11 @@ class CallSession:
         if outcome_step is not None:
             memory.outcome = outcome_step.outcome
             if not memory.ended:
-                store.end_session(record.id, str(outcome_step.outcome), _outcome_reason(outcome_step))
+                reason = _outcome_reason(outcome_step)
+                await CallStorage(store).end_session(record.id, str(outcome_step.outcome), reason)
                 memory.ended = True
         if record.outcome is not None:
-            memory.outcome = record.outcome  # type: ignore[assignment]
+            memory.outcome = record.outcome
         memory.pending_reply = last_agent is not None and not memory.ended
         opening = record.turns[0].text if record.turns else ""
         return cls._build(
@@ -346,7 +374,7 @@ class CallSession:
         return self._mem.state
 
     @property
-    def outcome(self) -> Outcome | None:
+    def outcome(self) -> CallOutcome | None:
         """How the call ended, or None while it is going."""
         return self._mem.outcome
 
@@ -373,7 +401,7 @@ class CallSession:
         if self._mem.ended:
             return False
         self.store.end_session(self.id, "abandoned", reason)
-        self._mem.ended = True
+        self._mem.ended, self._mem.outcome = True, "abandoned"
         return True
 
     def record(self) -> SessionRecord:
@@ -414,8 +442,11 @@ class CallSession:
         clean = self._clean(text)
         async with self._lock:
             await self._settle_appraisal()
+            regraded = await self._regrade_last_turn()
+            if regraded is not None:
+                yield regraded
             context = self.transcript[-GRADER_CONTEXT_UTTERANCES:]
-            turn = self.store.add_turn(self.id, "agent", clean, status="received")
+            turn = await self.db.add_turn(self.id, "agent", clean, status="received")
             request = GradeRequest(
                 trainee_turn=clean,
                 context=context,
@@ -426,7 +457,7 @@ class CallSession:
                 self._start_llm_grade(turn.id, request)
             local = self.store.prepare_grade(await _safe_grade(self.local_grader, request))
             verdict = local.verdict
-            mood = next_step(self.persona, self.difficulty, self.state, clean, verdict)
+            mood = next_step(self.persona, self.difficulty, self.state, clean, verdict, local.confidence)
             self._start_appraisal_write(
                 functools.partial(
                     self.store.record_appraisal,
@@ -441,6 +472,7 @@ class CallSession:
                 )
             )
             yield GradeReady(turn.id, local, "local")
+            self._mem.last = _LastTurn(turn_id=turn.id, text=clean, before=self.state)
             self._mem.state = mood.state
             self._mem.agent_turns += 1
             self._mem.history.append(
@@ -489,15 +521,15 @@ class CallSession:
             await self._settle_appraisal()
             partial = exc.partial.strip()
             if partial:
-                row = self.store.add_turn(self.id, "customer", partial, status="interrupted")
-                self.store.add_guard_event(self.id, "reply_interrupted", str(exc), turn_id=row.id)
+                row = await self.db.add_turn(self.id, "customer", partial, status="interrupted")
+                await self.db.add_guard_event(self.id, "reply_interrupted", str(exc), turn_id=row.id)
             if closing is None:
                 yield TurnFailed("The caller's line dropped mid-sentence. Press Retry to hear the reply.", True, True)
                 return
         except ModelError as exc:
             await self._settle_appraisal()
             with contextlib.suppress(CooldownError):
-                self.store.add_guard_event(self.id, "reply_failed", f"{type(exc).__name__}: {exc}")
+                await self.db.add_guard_event(self.id, "reply_failed", f"{type(exc).__name__}: {exc}")
             if closing is None:
                 yield TurnFailed(f"The caller could not reply: {exc}", exc.retryable)
                 return
@@ -507,9 +539,9 @@ class CallSession:
             line = self.caller.script.fallback_line(self.state, self._mem.agent_turns, closing)
             yield CallerText(line)
             reply = CallerReply(line, 0, fallback=True)
-        stored = self.store.add_turn(self.id, "customer", reply.text)
+        stored = await self.db.add_turn(self.id, "customer", reply.text)
         for ev in reply.guard_events:
-            self.store.add_guard_event(
+            await asyncio.to_thread(self.store.add_guard_event,
                 self.id, f"guard_{ev.kind}", f"attempt {ev.attempt}: {ev.detail}", turn_id=stored.id
             )
         planned = reply.plan_record()  # what the reply meant to do (simulator.caller.plan.plans_in_record)
@@ -520,7 +552,7 @@ class CallSession:
         yield CallerDone(stored.id, reply.text, reply.fallback, closing is not None)
         if closing is not None and mood is not None:
             reason = _outcome_reason(mood)
-            self.store.end_session(self.id, closing, reason)
+            await self.db.end_session(self.id, closing, reason)
             self._mem.outcome, self._mem.ended = closing, True
             yield CallEnded(closing, reason)
 
@@ -565,14 +597,44 @@ class CallSession:
 
         async def run() -> GradeReady:
             grade = await _safe_grade(grader, request)
-            stored = self.store.add_grade(turn_id, grade)
+            stored = await self.db.add_grade(turn_id, grade)
             ready = GradeReady(turn_id, stored, "llm")
             self._grades_ready.append(ready)
+            self._llm_done.append(ready)
             return ready
 
         task = asyncio.create_task(run(), name=f"llm-grade-{turn_id}")
         self._grade_tasks.add(task)
         task.add_done_callback(self._grade_tasks.discard)
+
+    async def _regrade_last_turn(self) -> MoodUpdate | None:
+        """The better grade wins: when the LLM grade of the last turn arrived before this turn, the mood
+        is recomputed from it (from the state before that turn), so the next step starts from there.
+
+        A grade that is still running, ungraded, or the same as the appraiser's changes nothing; a grade
+        that arrives later is only stored. The recomputed mood is stored on the last turn, with a
+        `mood_regraded` guard event saying so (a resumed call replays it the same way).
+        """
+        last = self._mem.last
+        if last is None or last.regraded or self._mem.ended or self.llm_grader is None:
+            return None
+        grade = next((r.grade for r in self._llm_done if r.turn_id == last.turn_id), None)
+        if grade is None or grade.verdict is None:
+            return None
+        last.regraded = True
+        redo = next_step(self.persona, self.difficulty, last.before, last.text, grade.verdict, grade.confidence)
+        if redo.state == self._mem.state:
+            return None
+        self._mem.state = redo.state
+        label = mood_label(redo.state)
+        detail = f"mood recomputed from {grade.grader}'s grade (it arrived before the next turn)"
+        with contextlib.suppress(CooldownError):
+            await asyncio.to_thread(self.store.add_mood,
+                last.turn_id, anger=redo.state.anger, trust=redo.state.trust,
+                entrenchment=redo.state.entrenchment, label=label, fired_rules=[*redo.reasons, detail],
+            )  # fmt: skip
+            await self.db.add_guard_event(self.id, "mood_regraded", detail, turn_id=last.turn_id)
+        return MoodUpdate(last.turn_id, redo.state, label, [f.reason for f in redo.fired], [*redo.notes, detail])
 
     def _take_ready_grades(self) -> list[GradeReady]:
         ready, self._grades_ready = self._grades_ready, []
@@ -618,23 +680,23 @@ def _outcome_reason(mood: MoodStep) -> str:
     return f"{base}: {reasons}" if reasons else base
 
 
-async def _stored_or_new_verdict(
-    store: Store,
+async def _stored_or_new_grade(
+    store: CallStore,
     local_grader: TurnGrader,
     turn_id: str,
     text: str,
     grades: list[TurnGrade],
     memory: _Memory,
-) -> TurnVerdict | None:
+) -> TurnGrade:
     for grade in grades:
         if grade.grader == local_grader.name and grade.verdict is not None:
-            return grade.verdict
+            return grade
     context = [t.utterance for t in memory.history][-GRADER_CONTEXT_UTTERANCES:]
     grade = await _safe_grade(local_grader, GradeRequest(trainee_turn=text, context=context))
     if not memory.ended:
         with contextlib.suppress(CooldownError):
-            store.add_grade(turn_id, grade)
-    return grade.verdict
+            await CallStorage(store).add_grade(turn_id, grade)
+    return grade
 
 
 def _persona_from_snapshot(record: SessionRecord) -> Persona:

@@ -41,7 +41,8 @@ from simulator.caller.lines import StandIn
 from simulator.caller.plan import PlanCheckFailure, PlanRecord, ReplyPlan, Voice
 from simulator.errors import ModelStreamInterrupted
 from simulator.llm.base import ChatModel, Message
-from simulator.persona.schema import MOODS, DifficultyName, Outcome, Persona
+from simulator.persona.schema import MOODS, DifficultyName, Persona
+from simulator.vocabulary import Outcome
 
 S = TypeVar("S")
 """The caller's state type (the mood state machine's `MoodState`)."""

@@ -22,18 +22,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-GuardKind = Literal[
-    "empty",
-    "canary_leak",
-    "hidden_leak",
-    "structured_output",
-    "agent_speak",
-    "ai_self_reference",
-]
+from simulator.vocabulary import GuardKind
+
+__all__ = ["GuardKind"]
 
 HIDDEN_NGRAM = 5
 """Word n-gram length that counts as quoting the persona's hidden notes."""

@@ -42,11 +42,11 @@ from simulator.persona.schema import (
     Act,
     Fact,
     MoodName,
-    Outcome,
     Persona,
     Refusal,
     contains_phrase,
 )
+from simulator.vocabulary import Outcome
 
 PLAN_EVENT = "caller_plan"
 """The guard-event kind a reply's `PlanRecord` is stored under (its turn id is the caller reply's)."""

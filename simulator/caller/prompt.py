@@ -28,8 +28,9 @@ from typing import TYPE_CHECKING
 from simulator.call.mood import MoodState, mood_label
 from simulator.call.transcript import Utterance, for_caller_model
 from simulator.llm.base import Message
-from simulator.persona.schema import DifficultyName, MoodName, Outcome, Persona
+from simulator.persona.schema import DifficultyName, MoodName, Persona
 from simulator.prompts import load_template, placeholders, render, render_text
+from simulator.vocabulary import Outcome
 
 if TYPE_CHECKING:
     from simulator.caller.plan import ReplyPlan

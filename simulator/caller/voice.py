@@ -15,7 +15,8 @@ from simulator.caller.budget import LoggedTurn
 from simulator.caller.coherence import Holdings, check_reply, holdings_of
 from simulator.caller.lines import StandIn, stand_in
 from simulator.caller.plan import PlanCheckFailure, ReplyPlan, plan_reply
-from simulator.persona.schema import Outcome, Persona
+from simulator.persona.schema import Persona
+from simulator.vocabulary import Outcome
 
 
 def _said(turns: Sequence[LoggedTurn], role: str) -> list[str]:

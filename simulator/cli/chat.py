@@ -2,11 +2,12 @@
 
     cooldown chat --persona backfire_brian [--difficulty hard] [--trainee sam]
     printf 'Hello\\nWhat happened?\\n' | cooldown chat --persona backfire_brian   # scripted, EOF ends
-    cooldown sessions list | show ID | export ID --format md|json [--out FILE] [--redact]
+    cooldown sessions list | show ID | export ID --format md|json [--out FILE] [--redact] | sweep
 
 Turns are read from the terminal, or line by line from stdin when it is not a terminal (EOF ends the
-call). After each turn the caller's mood is shown; at the end, the debrief. Errors are shown as one
-friendly line (no tracebacks) unless COOLDOWN_RAISE_ERRORS is set.
+call). In coach mode the caller's mood (with the rules that fired) and the grades are shown after each
+turn; in exam mode they stay hidden, as on the page, and everything comes out in the debrief at the end.
+Errors are shown as one friendly line (no tracebacks) unless COOLDOWN_RAISE_ERRORS is set.
 """
 
 from __future__ import annotations
@@ -143,10 +144,12 @@ async def _play(
                    f"difficulty {difficulty}. Caller model: {caller_model.info.label}.")  # fmt: skip
         if caller_model.info.demo_grade:
             click.echo("  (demo-grade model: fine for trying Cooldown, not for realistic callers)")
+        coach = mode == "coach"
+        if not coach:  # as on the page: no mood, labels or grades until the call is over
+            click.echo("Exam mode: the caller's mood and your grades stay hidden until the debrief.")
         click.echo(f"Session {session.id}. Type your replies; Ctrl-D (end of input) ends the call.\n")
         click.echo(f"{who}: {session.opening}")
         read = _reader()
-        coach = mode == "coach"
         while not session.ended:
             text = await asyncio.to_thread(read)
             if text is None:
@@ -175,12 +178,13 @@ async def _play(
                             click.echo(_grade_line(ev.grade, ev.source))
                         elif isinstance(ev, TurnFailed):
                             failed = ev
-                        elif isinstance(ev, CallEnded):
-                            click.echo(f"\n*** The call ended: {ev.outcome.replace('_', ' ')} ({ev.reason})")
+                        elif isinstance(ev, CallEnded):  # the reason names the rules that fired
+                            why = f" ({ev.reason})" if coach else "; the debrief says why"
+                            click.echo(f"\n*** The call ended: {ev.outcome.replace('_', ' ')}{why}")
                 except InputRejected as exc:
                     click.echo(f"  ! {exc}", err=True)
                     break
-                if mood is not None:
+                if mood is not None and coach:
                     click.echo(_mood_line(mood))
                 if failed is None:
                     break
@@ -224,7 +228,7 @@ def _debrief_markdown(store: Any, session: Any) -> str:
 @click.option("--trainee", default=None, help="Your name, stored with the session (default: your login).")
 @click.option(
     "--mode", type=click.Choice(["coach", "exam"]), default="coach", show_default=True,
-    help="coach: grades after every turn; exam: only the debrief at the end.",
+    help="coach: mood and grades after every turn; exam: hidden until the debrief at the end.",
 )  # fmt: skip
 @click.option("--llm-grading/--no-llm-grading", default=None, help="Also grade with the grader model.")
 @friendly
@@ -267,7 +271,7 @@ def _resolve_id(store: Any, session_id: str) -> str:
 
 @click.group()
 def sessions() -> None:
-    """Recorded practice calls: list, show, export."""
+    """Recorded practice calls: list, show, export, sweep."""
 
 
 @sessions.command("list")
@@ -275,7 +279,7 @@ def sessions() -> None:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 @friendly
 def sessions_list(trainee: str | None, limit: int) -> None:
-    """Recorded calls, newest first."""
+    """Recorded calls, newest first; `turns` counts the trainee's turns."""
     store = _open_store()
     try:
         rows = store.list_sessions(trainee, limit=limit)
@@ -290,8 +294,38 @@ def sessions_list(trainee: str | None, limit: int) -> None:
         outcome = s.outcome or ("in progress" if s.ended_at is None else "ended")
         click.echo(
             f"{s.id[:8]}  {started:16}  {s.trainee[:12]:12}  {s.persona_name[:24]:24}  "
-            f"{s.difficulty[:6]:6}  {s.turn_count:5}  {outcome}"
+            f"{s.difficulty[:6]:6}  {s.trainee_turns:5}  {outcome}"
         )
+
+
+@sessions.command("sweep")
+@click.option(
+    "--idle-timeout", "idle_timeout_s", type=click.FloatRange(min=60), default=None,
+    help="Seconds without a stored turn after which a call is idle (default COOLDOWN_IDLE_TIMEOUT_S, 1800).",
+)  # fmt: skip
+@friendly
+def sessions_sweep(idle_timeout_s: float | None) -> None:
+    """End calls that have been idle too long as `abandoned` (a running app does this every minute).
+
+    Safe to run while the app is serving calls: only calls idle longer than the timeout are touched.
+    """
+    from simulator.config import load_settings
+    from simulator.runtime import db_pool
+    from simulator.storage import Store
+
+    settings = load_settings()
+    timeout = idle_timeout_s if idle_timeout_s is not None else settings.idle_timeout_s
+    store = Store.open(settings.database_url, settings.data_dir, sweep_stale_after=None, pool=db_pool(settings))
+    try:
+        report = store.abandon_idle(timeout)
+    finally:
+        store.close()
+    if not report.abandoned:
+        click.echo(f"No call has been idle for {timeout:g} s; nothing to do.")
+        return
+    click.echo(f"Ended {len(report.abandoned)} call(s) idle for {timeout:g} s or more as abandoned:")
+    for sid in report.abandoned:
+        click.echo(f"  {sid}")
 
 
 @sessions.command("show")

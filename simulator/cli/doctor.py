@@ -74,6 +74,15 @@ async def run_doctor(*, call: bool = True, echo: Callable[[str], None] = print) 
         echo(f"grading : local appraiser on every turn; LLM grading {llm_grading_enabled(settings)[1]}")
     except CooldownError as exc:
         echo(f"grading : local appraiser on every turn; LLM grading unavailable — {exc}")
+    from simulator.runtime import local_grader
+
+    try:
+        appraiser = local_grader(settings=settings)
+        source = settings.appraiser_weights or "shipped"
+        echo(f"appraiser: weights {appraiser.version} ({source})")
+    except CooldownError as exc:
+        echo(f"appraiser: NOT AVAILABLE — {exc}")
+        ok = False
     url = settings.resolved_database_url()
     echo(f"storage : {_mask(url)}")
     echo(f"data dir: {settings.data_dir}")

@@ -1,12 +1,13 @@
-"""`cooldown grade FILE.jsonl --grader local|llm [--out OUT.jsonl]`: grade a file of trainee turns.
+"""`cooldown grade FILE.jsonl --grader local|llm [--out OUT.jsonl] [--strict]`: grade a file of trainee turns.
 
-Register on the main group with `main.add_command(grade)`. The logic lives in
-`simulator.grading.grade_file`; this module only parses options and reports at the edge.
+The main CLI loads it lazily (`FriendlyGroup.LAZY`). The logic lives in
+`simulator.grading.grade_file`; this module only parses options and reports at the edge. With
+`--grader llm` on the embedded demo model it warns first, and says how to set a capable grader.
 
 Exit codes:
     0  every line was read and graded.
-    1  at least one input line was invalid (reported with its line number and skipped); the others
-       were graded.
+    1  at least one input line was invalid (reported with its line number and skipped; with --strict, a
+       line repeating an earlier line's id counts as invalid); the others were graded.
     2  usage error (bad option, missing file).
     3  every line was read, but the grader left at least one `ungraded` (its output line has nulls).
     4  the grader could not be started (settings, model or appraiser weights); nothing was graded.
@@ -58,16 +59,27 @@ class GraderSetupError(click.ClickException):
     show_default=True,
     help="Turns graded at once (matters for --grader llm).",
 )
-def grade(file: Path, kind: str, out: Path | None, concurrency: int) -> None:
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Refuse a line whose id an earlier line used (reported and skipped, exit 1); by default it is graded "
+    "with a warning.",
+)
+def grade(file: Path, kind: str, out: Path | None, concurrency: int, strict: bool) -> None:
     """Grade each trainee turn in FILE (JSONL; '-' reads standard input).
 
     Input lines: {"id", "context": [{"role": "customer"|"agent", "text"}], "trainee_turn"}, optionally
     "scenario" and "persona". Output lines: id, perspective_taking, behaviours, techniques,
     manipulation_tactics, manipulative, status, integrity_flags, grader. Ungraded lines carry nulls.
+    Ids should be unique: a repeated id is graded with a warning, or refused with --strict.
 
     Exit codes: 0 all graded; 1 some input lines invalid (skipped); 2 usage error; 3 some lines ungraded;
     4 the grader could not be started.
     """
+    if kind == "llm":
+        warning = demo_grader_warning()
+        if warning:
+            click.echo(warning, err=True)
     try:
         grader = make_grader("llm" if kind == "llm" else "local")
     except (CooldownError, ImportError) as exc:
@@ -82,17 +94,40 @@ def grade(file: Path, kind: str, out: Path | None, concurrency: int) -> None:
         ident = f" (id {problem.id!r})" if problem.id is not None else ""
         click.echo(f"{where}{ident}: {problem.message}", err=True)
 
-    summary = asyncio.run(_run(file, out, grader, concurrency, report))
+    summary = asyncio.run(_run(file, out, grader, concurrency, report, strict))
     target = str(out) if out else "standard output"
+    repeated = f"; {len(summary.repeated_ids)} repeated id(s)" if summary.repeated_ids else ""
     click.echo(
         f"graded {summary.graded}, ungraded {len(summary.ungraded)}, skipped {len(summary.bad_lines)} "
-        f"bad input line(s); output in {target}",
+        f"bad input line(s){repeated}; output in {target}",
         err=True,
     )
     sys.exit(summary.exit_code)
 
 
-async def _run(file: Path, out: Path | None, grader: Any, concurrency: int, report: Any) -> GradeFileSummary:
+def demo_grader_warning() -> str | None:
+    """A warning when the grader role is the embedded demo model, which cannot grade (as `doctor` notes)."""
+    from simulator.config import load_settings
+    from simulator.llm.factory import describe_role
+
+    try:
+        info = describe_role("grader", load_settings())
+    except CooldownError:  # misconfigured: building the grader reports it (exit 4)
+        return None
+    if not info.demo_grade:
+        return None
+    return (
+        f"warning: the grader role is the {info.label} model, which cannot produce a structured grade: "
+        "expect tens of seconds per line and every line ungraded (exit 3).\n"
+        "  Set a capable grader model: COOLDOWN_GRADER__MODEL=gpt-4o (with OPENAI_API_KEY), or an "
+        "OpenAI-compatible server with COOLDOWN_GRADER__BASE_URL=http://127.0.0.1:11434/v1 and "
+        "COOLDOWN_GRADER__MODEL=llama3.1:8b (see README, 'Models'); or grade offline with --grader local."
+    )
+
+
+async def _run(
+    file: Path, out: Path | None, grader: Any, concurrency: int, report: Any, strict: bool = False
+) -> GradeFileSummary:
     stream: IO[str] = out.open("w", encoding="utf-8") if out else sys.stdout
     try:
         with _open_input(file) as lines:
@@ -101,7 +136,9 @@ async def _run(file: Path, out: Path | None, grader: Any, concurrency: int, repo
                 stream.write(text)
                 stream.flush()
 
-            return await grade_lines(lines, grader, write, concurrency=concurrency, on_problem=report)
+            return await grade_lines(
+                lines, grader, write, concurrency=concurrency, on_problem=report, strict_ids=strict
+            )
     finally:
         if out:
             stream.close()

@@ -32,6 +32,8 @@ class FriendlyGroup(click.Group):
         "chat": "simulator.cli.chat:chat",
         "sessions": "simulator.cli.chat:sessions",
         "bench": "simulator.cli.bench:bench",
+        "appraiser": "simulator.cli.appraiser:appraiser",
+        "label": "simulator.cli.label:label",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

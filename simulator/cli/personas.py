@@ -2,7 +2,7 @@
 
 `test --with-caller --coherence` plays the coherence suite (`simulator.persona.coherence_suite`).
 
-Registered by the main CLI as `main.add_command(personas)`. Library errors become friendly messages
+Loaded lazily by the main CLI (`FriendlyGroup.LAZY`). Library errors become friendly messages
 here (`click.ClickException`); `lint` and `test` exit with status 1 when anything fails.
 """
 
@@ -323,6 +323,7 @@ def test_command(
         if not quiet:
             for trajectory in report.trajectories:
                 click.echo(_indent(format_trajectory(trajectory)))
+    failed += _grading_report(library, quiet)
     click.echo(f"{len(library)} persona(s), {failed} failed check(s)")
     fallbacks = 0
     below_target = False
@@ -336,6 +337,28 @@ def test_command(
             raise click.ClickException(f"the caller check could not run: {exc}") from exc
     if failed or (strict and (fallbacks or below_target)):
         raise SystemExit(1)
+
+
+def _grading_report(library: list[Persona], quiet: bool) -> int:
+    """Grade every persona's example offers with the local appraiser; print and count disagreements."""
+    from simulator.persona.consistency import check_offers
+    from simulator.runtime import local_grader
+
+    grader = local_grader()
+    failed = 0
+    for persona in library:
+        checks = asyncio.run(check_offers(persona, grader))
+        bad = [c for c in checks if not c.passed]
+        failed += len(bad)
+        click.echo(f"== {persona.id} example offers, graded by {grader.name}: {'PASS' if not bad else 'FAIL'}")
+        for check in checks:
+            if check.passed and quiet:
+                continue
+            mark = "ok  " if check.passed else "FAIL"
+            click.echo(f"  {mark} {check.kind}: {check.summary}")
+            for problem in check.problems:
+                click.echo(f"       {problem}: {check.offer!r}")
+    return failed
 
 
 async def _caller_report(

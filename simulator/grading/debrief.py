@@ -31,6 +31,8 @@ from simulator.grading.labels import (
 )
 
 TOP_CHANGES = 3
+UNSURE_BELOW = 0.6
+"""A decision whose calibrated confidence is below this is shown as 'unsure', not as a firm verdict."""
 _PROBLEMS: dict[Behaviour, str] = {
     Behaviour.FACT_CONFRONTATION: (
         "You argued with their account using records, data or policy; an angry caller confronted with "
@@ -71,7 +73,10 @@ class CallRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    persona_name: str
+    persona_name: str = Field(description="The persona's id (its file name), e.g. 'backfire_brian'.")
+    caller_name: str | None = Field(
+        default=None, description="The caller's name as the trainee knows them (identity.name), e.g. 'Brian Keller'."
+    )
     outcome: str | None = None
     outcome_reason: str | None = None
     initial_mood: MoodPoint | None = None
@@ -79,7 +84,10 @@ class CallRecord(BaseModel):
 
     @classmethod
     def from_session(cls, session: Any, initial_mood: MoodPoint | None = None) -> CallRecord:
-        """Adapt a storage `SessionRecord` (or anything with the same attribute names)."""
+        """Adapt a storage `SessionRecord` (or anything with the same attribute names).
+
+        The caller's name comes from the session's persona snapshot (`persona_text`), when it has one.
+        """
         turns = []
         for t in session.turns:
             if getattr(t, "status", "final") == "interrupted":
@@ -92,9 +100,23 @@ class CallRecord(BaseModel):
                 )  # fmt: skip
             turns.append(CallTurn(role=t.role, text=t.text, grades=list(t.grades), mood=mood))
         return cls(
-            persona_name=session.persona_name, outcome=session.outcome, outcome_reason=session.outcome_reason,
-            initial_mood=initial_mood, turns=turns,
+            persona_name=session.persona_name, caller_name=_caller_name(session), outcome=session.outcome,
+            outcome_reason=session.outcome_reason, initial_mood=initial_mood, turns=turns,
         )  # fmt: skip
+
+
+def _caller_name(session: Any) -> str | None:
+    """identity.name from the session's persona snapshot; None if it has none or it no longer loads."""
+    from simulator.errors import CooldownError
+    from simulator.persona.loader import load_persona_text
+
+    text = getattr(session, "persona_text", None)
+    if not text:
+        return None
+    try:
+        return load_persona_text(text, f"{session.persona_name}.yaml (stored snapshot)").identity.name
+    except CooldownError:
+        return None
 
 
 def _rule_text(rule: Any) -> str:
@@ -120,6 +142,12 @@ class TurnScore(BaseModel):
     tip: str | None = None
     better_phrasing: str | None = None
     other_scores: list[str] = Field(default_factory=list, description="e.g. 'local:appraiser: 2'.")
+    disagreements: list[str] = Field(
+        default_factory=list, description="Where two graders of this turn differ, e.g. 'score: llm 3, local 1'."
+    )
+    unsure: list[str] = Field(
+        default_factory=list, description="Decisions the grader was unsure of (confidence under UNSURE_BELOW)."
+    )
     integrity_flags: list[str] = Field(default_factory=list)
     mood_after: MoodPoint | None = None
 
@@ -154,6 +182,7 @@ class Debrief(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     persona_name: str
+    caller_name: str | None = None
     outcome: str | None
     outcome_reason: str | None
     decisive_rules: list[str] = Field(description="The rules that fired on the last graded turn.")
@@ -206,6 +235,11 @@ def _score_turn(number: int, turn: CallTurn) -> TurnScore:
         grader=primary.grader if primary else "", tip=tip, better_phrasing=phrasing, other_scores=others,
         integrity_flags=sorted({f for g in turn.grades for f in g.integrity_flags}), mood_after=turn.mood,
     )  # fmt: skip
+    graded = [g for g in turn.grades if g.verdict is not None]
+    if len(graded) >= 2:
+        score.disagreements = _disagreements(graded[0], graded[1])
+    if primary is not None and primary.confidence:
+        score.unsure = [k for k in ("score", "manipulative") if primary.confidence.get(k, 1.0) < UNSURE_BELOW]
     if primary is not None and primary.verdict is not None:
         v = primary.verdict
         score.perspective_taking = v.perspective_taking
@@ -214,6 +248,24 @@ def _score_turn(number: int, turn: CallTurn) -> TurnScore:
         score.manipulation_tactics = list(v.manipulation_tactics)
         score.manipulative = v.manipulative
     return score
+
+
+def _disagreements(a: TurnGrade, b: TurnGrade) -> list[str]:
+    """What two graders' verdicts on one turn disagree about (score, manipulative, negative behaviours)."""
+    va, vb = a.verdict, b.verdict
+    if va is None or vb is None:
+        return []
+    out = []
+    if va.perspective_taking != vb.perspective_taking:
+        out.append(f"score: {a.grader} {va.perspective_taking}, {b.grader} {vb.perspective_taking}")
+    if va.manipulative != vb.manipulative:
+        yes, no = (a, b) if va.manipulative else (b, a)
+        out.append(f"manipulative: {yes.grader} yes, {no.grader} no")
+    neg_a = sorted(x.value for x in set(va.behaviours) & NEGATIVE_BEHAVIOURS)
+    neg_b = sorted(x.value for x in set(vb.behaviours) & NEGATIVE_BEHAVIOURS)
+    if neg_a != neg_b:
+        out.append(f"negative moves: {a.grader} {', '.join(neg_a) or 'none'}; {b.grader} {', '.join(neg_b) or 'none'}")
+    return out
 
 
 def _mood_delta(before: MoodPoint | None, after: MoodPoint | None) -> float:
@@ -328,6 +380,7 @@ def build_debrief(call: CallRecord) -> Debrief:
     graded = [s.perspective_taking for s in scores if s.perspective_taking is not None]
     return Debrief(
         persona_name=call.persona_name,
+        caller_name=call.caller_name,
         outcome=call.outcome,
         outcome_reason=call.outcome_reason,
         decisive_rules=list(decisive),
@@ -348,7 +401,7 @@ def _cell(text: str) -> str:
 
 
 def _markdown(d: Debrief) -> str:
-    out = [f"# Debrief: call with {d.persona_name}", ""]
+    out = [f"# Debrief: call with {d.caller_name or d.persona_name}", ""]
     out.append(
         f"**Outcome:** {d.outcome or 'not finished'}" + (f": {d.outcome_reason}" if d.outcome_reason else "")
     )
@@ -395,14 +448,20 @@ def _markdown(d: Debrief) -> str:
     ]
     for s in d.turns:
         score = "ungraded" if s.perspective_taking is None else f"{s.perspective_taking}/4"
+        if "score" in s.unsure and s.perspective_taking is not None:
+            score += " (unsure)"
         if s.manipulative:
-            score += " ⚠ manipulative"
+            score += " ⚠ manipulative" + (" (unsure)" if "manipulative" in s.unsure else "")
         techniques = "; ".join(f"{t.technique.value} ({t.use}): “{t.evidence}”" for t in s.techniques) or "-"
         behaviours = ", ".join(b.value for b in s.behaviours) or "-"
         out.append(
             f"| {s.turn} | {_cell(s.text)} | {score} | {behaviours} | {_cell(techniques)} "
             f"| {s.grader or '-'} |"
         )
+    split = [s for s in d.turns if s.disagreements]
+    if split:
+        out += ["", "## Where the graders disagreed", ""]
+        out += [f"- Turn {s.turn}: " + "; ".join(s.disagreements) for s in split]
     out += ["", "## Persuasion techniques", ""]
     if not d.techniques and not d.tactics:
         out.append("- No persuasion techniques or manipulation tactics detected.")

@@ -11,7 +11,9 @@ Output, one line per valid input line, in input order::
      "manipulation_tactics", "manipulative", "status": "graded"|"ungraded", "integrity_flags", "grader"}
 
 An ungraded line carries nulls and empty lists, never a default score. A bad input line is reported
-with its line number and skipped; the rest are graded. The LLM grader runs with bounded concurrency.
+with its line number and skipped; the rest are graded. An id seen on an earlier line is reported too:
+graded anyway (two output lines then share the id), or, with `strict_ids`, treated as a bad line. The
+LLM grader runs with bounded concurrency.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
 
 from simulator.call.transcript import Utterance
 from simulator.errors import CooldownError
 from simulator.grading.base import GradeRequest, TurnGrader
+from simulator.grading.integrity import sanitize_for_grading
 from simulator.grading.labels import Behaviour, GradeStatus, Tactic, TechniqueUse, TurnGrade
 from simulator.llm.base import ChatModel
 
@@ -47,6 +50,13 @@ class GradeInputLine(BaseModel):
     trainee_turn: StrictStr
     scenario: StrictStr | None = None
     persona: StrictStr | None = None
+
+    @field_validator("trainee_turn")
+    @classmethod
+    def _has_words(cls, value: str) -> str:
+        if not sanitize_for_grading(value).strip():
+            raise ValueError("trainee_turn is empty; give the words the trainee said (an empty turn is not graded)")
+        return value
 
     def request(self) -> GradeRequest:
         """The grading request for this line."""
@@ -105,6 +115,8 @@ class GradeFileSummary(BaseModel):
     graded: int = 0
     ungraded: list[LineProblem] = Field(default_factory=list)
     bad_lines: list[LineProblem] = Field(default_factory=list)
+    repeated_ids: list[LineProblem] = Field(default_factory=list)
+    """Lines whose id an earlier line already used (also in `bad_lines` when refused)."""
 
     @property
     def exit_code(self) -> int:
@@ -128,12 +140,13 @@ def read_lines(raw_lines: Iterable[bytes | str]) -> Iterator[tuple[int, GradeInp
             yield number, LineProblem(line=number, message=f"not UTF-8 ({exc.reason}); re-save the file as UTF-8")
             continue
         text = text.lstrip("\ufeff") if number == 1 else text
+        text = text.rstrip("\r\n")  # else an error at the end of the line reads "line 2, column 1"
         if not text.strip():
             continue
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield number, LineProblem(line=number, message=f"invalid JSON: {exc.msg} at column {exc.colno}")
+            yield number, LineProblem(line=number, message=_json_problem(text, exc))
             continue
         if not isinstance(data, dict):
             yield number, LineProblem(line=number, message="expected a JSON object with id and trainee_turn")
@@ -142,9 +155,21 @@ def read_lines(raw_lines: Iterable[bytes | str]) -> Iterator[tuple[int, GradeInp
             yield number, GradeInputLine.model_validate(data)
         except ValidationError as exc:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {e['msg']}" for e in exc.errors()[:5]
+                f"{'.'.join(str(p) for p in e['loc']) or 'line'}: {str(e['msg']).removeprefix('Value error, ')}"
+                for e in exc.errors()[:5]
             )
             yield number, LineProblem(line=number, id=_id_of(data), message=problems)
+
+
+def _json_problem(text: str, exc: json.JSONDecodeError) -> str:
+    """Where on the line the JSON went wrong, as a 1-based column (the line is a single JSON document)."""
+    column = exc.pos + 1
+    if not text[exc.pos :].strip():
+        return (
+            f"invalid JSON: {exc.msg} at column {column} (the end of the line: is a closing '}}', ']' or "
+            "'\"' missing?)"
+        )
+    return f"invalid JSON: {exc.msg} at column {column}, near {text[exc.pos : exc.pos + 20]!r}"
 
 
 def _id_of(data: dict[str, object]) -> str | int | None:
@@ -168,6 +193,7 @@ async def grade_lines(
     *,
     concurrency: int = 4,
     on_problem: Callable[[LineProblem], object] | None = None,
+    strict_ids: bool = False,
 ) -> GradeFileSummary:
     """Grade every valid line and write output lines in input order.
 
@@ -176,7 +202,9 @@ async def grade_lines(
         grader: any `TurnGrader`.
         write: called with each output line (JSON plus a newline).
         concurrency: how many turns are graded at once.
-        on_problem: called with each bad or ungraded line as soon as it is known.
+        on_problem: called with each bad, ungraded or repeated-id line as soon as it is known.
+        strict_ids: refuse a line whose id an earlier line used (a bad line, not graded); by default it
+            is graded and reported as a warning.
 
     Returns:
         Counts and problems; `exit_code` says whether any line failed.
@@ -186,6 +214,7 @@ async def grade_lines(
     summary = GradeFileSummary()
     sem = asyncio.Semaphore(concurrency)
     pending: deque[tuple[int, GradeInputLine, asyncio.Task[TurnGrade]]] = deque()
+    first_line: dict[str | int, int] = {}
 
     async def flush_one() -> None:
         number, line, task = pending.popleft()
@@ -206,6 +235,17 @@ async def grade_lines(
                 if on_problem:
                     on_problem(item)
                 continue
+            first = first_line.setdefault(item.id, number)
+            if first != number:
+                what = "not graded (--strict)" if strict_ids else "graded again, so two output lines share it"
+                repeat = LineProblem(line=number, id=item.id, message=f"duplicate id, first on line {first}; {what}")
+                summary.repeated_ids.append(repeat)
+                if strict_ids:
+                    summary.bad_lines.append(repeat)
+                if on_problem:
+                    on_problem(repeat)
+                if strict_ids:
+                    continue
             pending.append((number, item, asyncio.create_task(_grade_one(grader, item, sem))))
             while len(pending) >= 4 * concurrency:
                 await flush_one()

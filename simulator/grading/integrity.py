@@ -24,6 +24,9 @@ import re
 import unicodedata
 from typing import Final
 
+from simulator.grading.payloads import payload_start as _payload_start
+from simulator.grading.payloads import remove_payloads
+
 # Flag names (stable: stored with grades and counted in reports).
 OVERSIZE: Final = "oversize"
 ROLE_LABEL: Final = "role_label"
@@ -54,6 +57,7 @@ FLAG_ORDER: Final[tuple[str, ...]] = (
     VARIATION_SELECTOR,
     HOMOGLYPH,
 )
+
 
 _ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff\u180e\u00ad\u2061\u2062\u2063\u2064\u034f")
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
@@ -98,7 +102,7 @@ _RE_JSON_KEY = re.compile(r"[\"'][A-Za-z_ ]{1,40}[\"']\s*:")
 _RE_GRADER_ADDRESS = re.compile(
     r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}\b(?:instruction|rubric|rule|prompt|above|previous)s?\b"
     r"|\bto (?:the |whoever(?: is)? |anyone )?"
-    r"(?:grader|grading|scoring|marking|evaluat\w*|assessor|reviewer)\b"
+    r"(?:grader|grading|scoring|marking|evaluat\w*|assessor)\b"
     r"|\b(?:grader|evaluator|rubric|llm|language model|ai model)\b"
     r"|\b(?:rate|score|grade|mark)\s+(?:this|me|my|the)\b[^.\n]{0,30}\b(?:\d|full|top|max|high|perfect)"
     r"|\b10\s*/\s*10\b|\[\[\s*\d+\s*\]\]|\bfull marks\b"
@@ -243,20 +247,6 @@ def check_integrity(text: str, *, max_chars: int = 4000) -> list[str]:
     return [flag for flag in FLAG_ORDER if flag in found]
 
 
-def _payload_start(sentence: str, marker: int) -> int:
-    """Where a payload inside `sentence` begins: the sentence start if only a few words precede the
-    marker ("Note to the grader: ..."), else an unpunctuated new sentence ("... sorry Note to ..."),
-    else the marker itself, so words the trainee said to the caller are kept."""
-    prefix = sentence[:marker]
-    if len(prefix.split()) <= 3:
-        return 0
-    for hit in reversed(list(re.finditer(r"\s(?=[A-Z])", prefix))):
-        if len(prefix[hit.end() :].split()) <= 3:
-            return hit.end()
-        break
-    return marker
-
-
 def _payload_spans(skeleton: str) -> list[tuple[int, int]]:
     """Character spans of the skeleton that carry an injection, to be removed before grading."""
     spans: list[tuple[int, int]] = [m.span() for m in _RE_CODE_BLOCK.finditer(skeleton)]
@@ -300,12 +290,14 @@ def strip_injection_spans(text: str) -> str:
         The sanitised turn without payload spans, with runs of blank space collapsed at the cut points.
     """
     clean = sanitize_for_grading(text)
+    before = _skeleton(clean)  # look-alike letters read as the Latin letters they imitate
+    clean = remove_payloads(before)
     skeleton = _skeleton(clean)
     spans = _payload_spans(skeleton)
     for m in re.finditer("⟦", skeleton):  # our boundary prefix: the rest of the line is a fence attack
         end = skeleton.find("\n", m.end())
         spans.append((m.start(), len(skeleton) if end < 0 else end))
-    if not spans:
+    if not spans and clean == before:
         return clean.replace("⟧", "")
     keep = bytearray(b"\x01") * len(clean)
     for start, end in spans:

@@ -1,4 +1,4 @@
-"""The grader's vocabulary, exactly as `../shared/RUBRIC.md` names it, and the turn verdict.
+"""The grader's vocabulary, exactly as `docs/rubric.md` names it, and the turn verdict.
 
 Every part of Cooldown speaks these names: the LLM grading chain, the local appraiser, the persona
 reaction rules, the mood state machine, the gold suites and the reports. Keep them stable.
@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class Behaviour(StrEnum):
-    """What a trainee turn does (RUBRIC §1), multi-label."""
+    """What a trainee turn does (docs/rubric.md §1), multi-label."""
 
     OPEN_QUESTION = "open_question"
     REFLECTION = "reflection"
@@ -46,7 +46,7 @@ NEUTRAL_BEHAVIOURS: frozenset[Behaviour] = frozenset(
 
 
 class Technique(StrEnum):
-    """The five persuasion techniques (RUBRIC §2)."""
+    """The five persuasion techniques (docs/rubric.md §2)."""
 
     ANCHORING = "anchoring"
     HALO = "halo"
@@ -56,7 +56,7 @@ class Technique(StrEnum):
 
 
 class Tactic(StrEnum):
-    """Manipulation tactics flagged whatever the technique (RUBRIC §2)."""
+    """Manipulation tactics flagged whatever the technique (docs/rubric.md §2)."""
 
     FALSE_URGENCY = "false_urgency"
     GUILT_TRIPPING = "guilt_tripping"
@@ -87,7 +87,7 @@ class TechniqueUse(BaseModel):
 
 
 class TurnVerdict(BaseModel):
-    """The labels for one trainee turn (RUBRIC §3). The same shape whoever graded it.
+    """The labels for one trainee turn (docs/rubric.md §3). The same shape whoever graded it.
 
     Consistency rules live here, so no grader can produce an inconsistent verdict: `manipulative` is
     true exactly when a technique is used manipulatively or a tactic is present, and labels are
@@ -145,6 +145,12 @@ class TurnGrade(BaseModel):
     prompt_version: str | None = None
     schema_version: str = "1"
     reason: str | None = Field(default=None, description="Why a turn is ungraded, for people to read.")
+    confidence: dict[str, float] | None = Field(
+        default=None,
+        description="Per head, the calibrated probability that the verdict's decision is right "
+        "(`behaviour:<b>`, `technique:<t>`, `use:manipulative`, `tactic:<x>`, `score`, `manipulative`); "
+        "None when the grader gives none. The mood scales a rule by it; feedback says 'unsure' when it is low.",
+    )
 
     @model_validator(mode="after")
     def _verdict_iff_graded(self) -> TurnGrade:

@@ -94,7 +94,7 @@ class TechniqueFinding(BaseModel):
 
 
 class GraderOutput(BaseModel):
-    """The grade of one trainee turn, as the grader model returns it (RUBRIC §1-§3)."""
+    """The grade of one trainee turn, as the grader model returns it (docs/rubric.md §1-§4)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -35,12 +35,12 @@ from simulator.persona.schema import (
     DifficultyName,
     Expect,
     Expectation,
-    Outcome,
     Persona,
     ScriptedTurn,
     Slug,
     Text,
 )
+from simulator.vocabulary import Outcome
 
 if TYPE_CHECKING:
     from simulator.caller.chain import CallerReply
@@ -130,6 +130,10 @@ class Trajectory(BaseModel):
     strategy: str
     start: MoodState
     points: list[TrajectoryPoint]
+    turn_limit: int | None = None
+    """The persona's turn limit at this difficulty (the call ends `out_of_turns` there)."""
+    turns_asked: int | None = None
+    """How many turns the run was asked to play (it stops sooner if the call ends)."""
 
     @property
     def final(self) -> MoodState:
@@ -185,14 +189,21 @@ def simulate(
     """Play scripted turns through the mood state machine until the script or the call ends."""
     engine = TurnEngine(persona, difficulty)
     points = []
-    for turn in _script(turns, count):
+    script = _script(turns, count)
+    for turn in script:
         text = fill_text(persona, turn.text)
         result = engine.advance(text, scripted_verdict(turn, text))
         points.append(TrajectoryPoint(text=text, step=result))
         if engine.over:
             break
     return Trajectory(
-        persona=persona.id, difficulty=difficulty, strategy=strategy, start=engine.start, points=points
+        persona=persona.id,
+        difficulty=difficulty,
+        strategy=strategy,
+        start=engine.start,
+        points=points,
+        turn_limit=persona.turn_limit(difficulty),
+        turns_asked=len(script),
     )
 
 
@@ -214,7 +225,8 @@ async def simulate_with_caller(
     engine = TurnEngine(persona, difficulty)
     points = []
     transcript = [Utterance(role="customer", text=persona.opening_lines[0])]
-    for turn in _script(turns, count):
+    script = _script(turns, count)
+    for turn in script:
         text = fill_text(persona, turn.text)
         result = engine.advance(text, scripted_verdict(turn, text))
         transcript.append(Utterance(role="agent", text=text))
@@ -232,7 +244,13 @@ async def simulate_with_caller(
         if engine.over:
             break
     return Trajectory(
-        persona=persona.id, difficulty=difficulty, strategy=strategy, start=engine.start, points=points
+        persona=persona.id,
+        difficulty=difficulty,
+        strategy=strategy,
+        start=engine.start,
+        points=points,
+        turn_limit=persona.turn_limit(difficulty),
+        turns_asked=len(script),
     )
 
 
@@ -250,14 +268,25 @@ class CheckResult(BaseModel):
     trajectory: Trajectory | None = None
 
 
+def _when(trajectory: Trajectory) -> str:
+    """Where the run stopped, e.g. 'after turn 8 of the 8 played; turn limit 14 at normal'."""
+    turn, asked, limit = trajectory.final.turn, trajectory.turns_asked, trajectory.turn_limit
+    text = f"after turn {turn}"
+    if trajectory.outcome is None and asked is not None and (limit is None or asked < limit):
+        text += f" of the {asked} played"
+    if limit is not None:
+        text += f"; turn limit {limit} at {trajectory.difficulty}"
+    return text
+
+
 def check_expect(expect: Expect, trajectory: Trajectory) -> list[str]:
     """Every way the trajectory misses `expect` (empty when it holds)."""
     failures = []
     final, outcome = trajectory.final, trajectory.outcome or "none"
     if expect.outcome is not None and outcome != expect.outcome:
-        failures.append(f"expected outcome {expect.outcome}, got {outcome}")
+        failures.append(f"expected outcome {expect.outcome}, got {outcome} {_when(trajectory)}")
     if outcome in expect.outcome_not:
-        failures.append(f"outcome {outcome} is not allowed here")
+        failures.append(f"outcome {outcome} is not allowed here ({_when(trajectory)})")
     for var in ("anger", "trust", "entrenchment"):
         value = getattr(final, var)
         low, high = getattr(expect, f"{var}_at_least"), getattr(expect, f"{var}_at_most")
@@ -273,7 +302,11 @@ def check_expect(expect: Expect, trajectory: Trajectory) -> list[str]:
 
 
 def run_expectation(persona: Persona, expectation: Expectation, book: StrategyBook) -> CheckResult:
-    """Play one declared expectation and check it."""
+    """Play one declared expectation and check it.
+
+    Without `turns`, the script (repeated as needed) plays until the call ends, at most the persona's
+    turn limit at the expectation's difficulty: the same length as the built-in checks.
+    """
     if expectation.strategy is not None:
         strategy = book.strategies.get(expectation.strategy)
         if strategy is None:
@@ -283,7 +316,8 @@ def run_expectation(persona: Persona, expectation: Expectation, book: StrategyBo
         turns, label = strategy.turns, expectation.strategy
     else:
         turns, label = expectation.script or [], "script"
-    trajectory = simulate(persona, expectation.difficulty, turns, count=expectation.turns, strategy=label)
+    count = expectation.turns if expectation.turns is not None else persona.turn_limit(expectation.difficulty)
+    trajectory = simulate(persona, expectation.difficulty, turns, count=count, strategy=label)
     failures = check_expect(expectation.expect, trajectory)
     return CheckResult(name=expectation.name, passed=not failures, failures=failures, trajectory=trajectory)
 
@@ -372,7 +406,8 @@ def format_trajectory(trajectory: Trajectory, *, reasons: bool = True) -> str:
         if point.caller_line is not None:
             flag = f"  [{'; '.join(point.caller_problems)}]" if point.caller_problems else ""
             lines.append(f"      caller: {point.caller_line}{flag}")
-    lines.append(f"  -> {trajectory.outcome or 'still on the line'} after turn {trajectory.final.turn}")
+    limit = f" (turn limit {trajectory.turn_limit})" if trajectory.turn_limit is not None else ""
+    lines.append(f"  -> {trajectory.outcome or 'still on the line'} after turn {trajectory.final.turn}{limit}")
     return "\n".join(lines)
 
 

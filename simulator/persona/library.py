@@ -25,7 +25,7 @@ from simulator.errors import PersonaError
 from simulator.persona.loader import (
     RESERVED_FILES,
     PersonaListing,
-    check_persona_file,
+    listing_of,
     load_persona,
     persona_files,
 )
@@ -105,22 +105,7 @@ class PersonaLibrary:
 
     def listings(self) -> list[PersonaListing]:
         """Every persona file; a file that does not load, or shares an id with another, carries its error."""
-        entries: list[PersonaListing] = []
-        for path in self.files():
-            persona, problems = check_persona_file(path)
-            if persona is None:
-                entries.append(PersonaListing(id=path.stem, path=path, error=str(problems[0])))
-                continue
-            entries.append(
-                PersonaListing(
-                    id=persona.id,
-                    path=path,
-                    name=persona.identity.name,
-                    temperament=persona.identity.temperament,
-                    situation=persona.identity.situation,
-                    technique_focus=persona.scenario.technique_focus,
-                )
-            )
+        entries = [listing_of(path) for path in self.files()]
         by_id: dict[str, list[int]] = {}
         for index, entry in enumerate(entries):
             by_id.setdefault(entry.id, []).append(index)

@@ -288,6 +288,68 @@ def _describe(error: Any) -> tuple[Path_, str]:
     return loc, message
 
 
+def syntax_hint(exc: yaml.MarkedYAMLError, text: str | bytes) -> str:
+    """The parser's complaint in plain words (indentation, a missing dash or colon), its own text last.
+
+    The parser reports where it gave up; `context_mark` is where the construct it was reading began
+    (the list, the mapping or the key), which is usually the line to look at, so the hint names it.
+    """
+    context, problem = exc.context or "", exc.problem or ""
+    raw = " ".join(p for p in (context, problem) if p) or "syntax error"
+    where = ""
+    if exc.context_mark is not None:
+        number = exc.context_mark.line + 1
+        lines = text.splitlines() if isinstance(text, str) else []
+        shown = lines[number - 1].strip() if number <= len(lines) else ""
+        shown = shown.split(": ", 1)[0].rstrip(":")  # the key (or '- key') is enough to find the line
+        shown = shown if len(shown) <= 40 else shown[:39] + "…"
+        where = f"line {number}" + (f" ({shown!r})" if shown else "")
+    found = problem.rsplit("found ", 1)[-1] if "found " in problem else ""
+    if "block collection" in context and problem.startswith("expected <block end>"):
+        rule = (
+            "every item of a list starts with '- ' in the same column, and the other keys of an item line "
+            "up under its first key, after the '- '"
+        )
+        hint = f"this line does not line up with the list that starts at {where}: {rule}"
+        if found == "'<scalar>'":
+            hint = (
+                f"a quote opened in the list that starts at {where} is not closed, or this line does not "
+                f"line up with that list: {rule}"
+            )
+    elif "block mapping" in context and problem.startswith("expected <block end>"):
+        if found == "'-'":
+            hint = (
+                f"a list item ('- ') is out at the column of the keys of the mapping that starts at {where}; "
+                "indent it under the key it belongs to, like the items above it"
+            )
+        else:
+            hint = (
+                f"this key is indented differently from the keys of the mapping that starts at {where}: keys "
+                "of one mapping start in the same column, and a key one level down needs its parent key "
+                "(ending in ':') on the line above"
+            )
+    elif problem.startswith("mapping values are not allowed"):
+        hint = (
+            "a 'key:' where no key can start: is this line indented further than the key above it, is the "
+            "line above missing its ':', or does a value contain ': ' (then put the value in quotes)?"
+        )
+    elif "simple key" in context and "expected ':'" in problem:
+        hint = f"{where} has no ':' after its key, or it is a list item missing its '- '"
+    elif "flow sequence" in context or "flow mapping" in context:
+        hint = (
+            f"a '[' or '{{' opened at {where} is not closed on that line, or an item inside it contains "
+            "': ' or ',' and needs quotes"
+        )
+    elif "quoted scalar" in context:
+        hint = f"a quote opened at {where} is never closed"
+    else:
+        hint = (
+            "check the indentation here (spaces, with the keys of one mapping in the same column), the '- ' "
+            "before each list item and the ':' after each key"
+        )
+    return f"{hint} (YAML parser: {raw})"
+
+
 def validate_yaml_file(path: Path, model: type[M]) -> tuple[M | None, list[PersonaProblem]]:
     """Load any strict YAML file into `model`; returns (value or None, every problem found)."""
     try:
@@ -319,8 +381,8 @@ def validate_yaml_text(text: str | bytes, name: str, model: type[M]) -> tuple[M 
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        message = " ".join(p for p in (exc.context, exc.problem) if p) or "YAML syntax error"
-        return None, [PersonaProblem(file=name, line=line, column=col, message=f"YAML syntax: {message}")]
+        message = f"YAML syntax: {syntax_hint(exc, text)}"
+        return None, [PersonaProblem(file=name, line=line, column=col, message=message)]
     except yaml.YAMLError as exc:
         return None, [PersonaProblem(file=name, line=1, column=1, message=f"YAML error: {exc}")]
     if not isinstance(data, dict):
@@ -418,25 +480,24 @@ def persona_files(directory: Path = PERSONAS_DIR) -> list[Path]:
     return sorted(p for p in Path(directory).glob("*.yaml") if p.name not in RESERVED_FILES)
 
 
+def listing_of(path: Path) -> PersonaListing:
+    """One persona file as a library entry; a file that does not load is listed with its first problem."""
+    persona, problems = check_persona_file(path)
+    if persona is None:
+        return PersonaListing(id=path.stem, path=path, error=str(problems[0]))
+    return PersonaListing(
+        id=persona.id,
+        path=path,
+        name=persona.identity.name,
+        temperament=persona.identity.temperament,
+        situation=persona.identity.situation,
+        technique_focus=persona.scenario.technique_focus,
+    )
+
+
 def list_personas(directory: Path = PERSONAS_DIR) -> list[PersonaListing]:
     """Every persona file in a folder; files that fail to load are listed with their error."""
-    listing = []
-    for path in persona_files(directory):
-        persona, problems = check_persona_file(path)
-        if persona is None:
-            listing.append(PersonaListing(id=path.stem, path=path, error=str(problems[0])))
-            continue
-        listing.append(
-            PersonaListing(
-                id=persona.id,
-                path=path,
-                name=persona.identity.name,
-                temperament=persona.identity.temperament,
-                situation=persona.identity.situation,
-                technique_focus=persona.scenario.technique_focus,
-            )
-        )
-    return listing
+    return [listing_of(path) for path in persona_files(directory)]
 
 
 def find_persona(name: str, directory: Path = PERSONAS_DIR) -> Path:

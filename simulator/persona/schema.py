@@ -11,7 +11,7 @@ typo is an error, not a silent default). It has four parts:
 - the scenario (`scenario`): facts the caller knows (revealed gradually), what they don't know, the
   ground truth the grader needs to judge honesty, demands, real needs, acceptable remedies and what
   they will not accept;
-- the emotional model (`emotion`): starting anger/trust/entrenchment, reaction rules from RUBRIC
+- the emotional model (`emotion`): starting anger/trust/entrenchment, reaction rules from docs/rubric.md
   labels to state changes, outcome thresholds and difficulty levels (read by `simulator.call.mood`);
 - behaviour tests (`expectations`), played by `simulator.persona.behaviour`.
 
@@ -31,14 +31,15 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from simulator.grading.labels import Behaviour, Tactic, Technique, Use
+from simulator.vocabulary import DifficultyName
 
 SCHEMA_VERSION = 1
 MAX_TEXT = 600
 """Longest single text field in a persona (characters)."""
 
-Outcome = Literal["resolved", "hung_up", "escalated", "out_of_turns"]
+
 MoodName = Literal["furious", "angry", "wary", "calming", "open"]
-DifficultyName = Literal["easy", "normal", "hard"]
+
 Variable = Literal["anger", "trust", "entrenchment"]
 
 MOODS: tuple[MoodName, ...] = ("furious", "angry", "wary", "calming", "open")
@@ -597,7 +598,8 @@ class Expectation(_Strict):
     script: Annotated[list[ScriptedTurn], Field(max_length=60)] | None = None
     """Inline trainee turns, instead of a strategy."""
     turns: Annotated[int, Field(ge=1, le=60)] | None = None
-    """Play this many turns (the script repeats if shorter); default: the whole script once."""
+    """Play this many turns (the script repeats if shorter). Default: until the call ends, at most the
+    persona's turn limit at `difficulty`, as the built-in checks play."""
     difficulty: DifficultyName = "normal"
     expect: Expect
 

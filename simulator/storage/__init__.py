@@ -8,6 +8,7 @@ from simulator.storage.engine import DATA_DIR_ENV, default_data_dir
 from simulator.storage.export import ExportFormat, write_export_file
 from simulator.storage.records import (
     GuardEventRecord,
+    IdleSweepReport,
     Mode,
     MoodRecord,
     SessionId,
@@ -26,6 +27,7 @@ __all__ = [
     "TEXT_CANON",
     "ExportFormat",
     "GuardEventRecord",
+    "IdleSweepReport",
     "Mode",
     "MoodRecord",
     "SessionId",

@@ -51,6 +51,7 @@ def grade_from_row(row: Grade) -> TurnGrade:
             "prompt_version": row.prompt_version,
             "schema_version": row.schema_version,
             "reason": row.reason,
+            "confidence": row.confidence,
         }
     )
 
@@ -71,6 +72,7 @@ def fill_grade_row(row: Grade, grade: TurnGrade) -> None:
     row.prompt_version = grade.prompt_version
     row.schema_version = grade.schema_version
     row.reason = grade.reason
+    row.confidence = grade.confidence
 
 
 def guard_event_record(row: GuardEvent) -> GuardEventRecord:
@@ -96,7 +98,7 @@ def turn_record(row: Turn, mood: Mood | None = None, grades: list[Grade] | None 
     )
 
 
-def session_fields(row: CallSession, trainee_name: str, turn_count: int) -> dict[str, Any]:
+def session_fields(row: CallSession, trainee_name: str, turn_count: int, trainee_turns: int = 0) -> dict[str, Any]:
     """The `SessionSummary` fields of a session row."""
     return {
         "id": SessionId(row.id),
@@ -112,9 +114,10 @@ def session_fields(row: CallSession, trainee_name: str, turn_count: int) -> dict
         "outcome": row.outcome,
         "outcome_reason": row.outcome_reason,
         "turn_count": turn_count,
+        "trainee_turns": trainee_turns,
     }
 
 
-def session_summary(row: CallSession, trainee_name: str, turn_count: int) -> SessionSummary:
+def session_summary(row: CallSession, trainee_name: str, turn_count: int, trainee_turns: int = 0) -> SessionSummary:
     """A session row as a summary record."""
-    return SessionSummary(**session_fields(row, trainee_name, turn_count))
+    return SessionSummary(**session_fields(row, trainee_name, turn_count, trainee_turns))

@@ -9,13 +9,14 @@ a lock upgrade) and a plain deferred `BEGIN` for reads.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from simulator.errors import StorageError
@@ -23,8 +24,26 @@ from simulator.errors import StorageError
 DATA_DIR_ENV = "COOLDOWN_DATA_DIR"
 DB_FILENAME = "cooldown.db"
 BUSY_TIMEOUT_MS = 5000
+CONNECT_TIMEOUT_S = 10
+"""How long a PostgreSQL connection attempt may take before it fails (a dead host answers nothing)."""
+DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 WRITE_OPTION = "cooldown_write"
 """Execution option that makes a SQLite transaction start with BEGIN IMMEDIATE."""
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """The connection pool of a server database (PostgreSQL); SQLite keeps SQLAlchemy's defaults.
+
+    Attributes:
+        size: Connections kept open (COOLDOWN_DB_POOL_SIZE).
+        max_overflow: Extra connections opened under load and closed after (COOLDOWN_DB_MAX_OVERFLOW).
+        timeout_s: How long a request waits for a free connection before failing (COOLDOWN_DB_POOL_TIMEOUT_S).
+    """
+
+    size: int = 5
+    max_overflow: int = 10
+    timeout_s: float = 30.0
 
 
 def default_data_dir() -> Path:
@@ -61,9 +80,15 @@ def resolve_url(url: str | None, data_dir: Path | None) -> str:
     return f"sqlite:///{directory / DB_FILENAME}"
 
 
-def build_engine(url: str) -> Engine:
-    """Create the one engine a `Store` uses, with the connection setup described in the module docstring."""
+def build_engine(url: str, pool: PoolSettings | None = None) -> Engine:
+    """Create the one engine a `Store` uses, with the connection setup described in the module docstring.
+
+    Args:
+        url: The database URL.
+        pool: Pool sizes and wait for a server database (default `PoolSettings()`); unused for SQLite.
+    """
     parsed = make_url(url)
+    pool = pool or PoolSettings()
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
@@ -71,6 +96,9 @@ def build_engine(url: str) -> Engine:
             kwargs["poolclass"] = StaticPool
     else:
         kwargs["pool_pre_ping"] = True
+        kwargs.update(pool_size=pool.size, max_overflow=pool.max_overflow, pool_timeout=pool.timeout_s)
+        if parsed.get_backend_name() == "postgresql":
+            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     try:
         engine = create_engine(parsed, **kwargs)
     except Exception as exc:  # missing driver, bad options
@@ -111,3 +139,44 @@ def is_retryable(exc: BaseException) -> bool:
         return True
     sqlstate = getattr(orig, "sqlstate", None)
     return sqlstate in {"40001", "40P01"}
+
+
+def redact(url: URL, text: str) -> str:
+    """`text` with the URL's password (if any) replaced by `***`, wherever a driver may have echoed it."""
+    password = url.password
+    return text.replace(str(password), "***") if password else text
+
+
+def where(url: URL) -> str:
+    """Where a database lives, for messages: `host:port` for a server, the file path for SQLite."""
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    port = url.port or DEFAULT_PORTS.get(url.get_backend_name())
+    return f"{url.host or 'localhost'}:{port}" if port else (url.host or "localhost")
+
+
+def check_connection(engine: Engine) -> None:
+    """Open (and return) one connection, so an unreachable database fails here with a clear message.
+
+    Raises:
+        StorageError: Naming the host and port (or the file), the driver's reason and what to check;
+            never the password.
+    """
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        url = engine.url
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        detail = redact(url, reason[0] if reason else type(exc).__name__).rstrip(".")
+        shown = url.render_as_string(hide_password=True)
+        if url.get_backend_name() == "sqlite":
+            raise StorageError(
+                f"Cannot open the SQLite database file {where(url)}: {detail}. Check that its directory "
+                f"exists and is writable, or set COOLDOWN_DATA_DIR / COOLDOWN_DATABASE_URL ({shown})."
+            ) from None
+        raise StorageError(
+            f"Cannot connect to the {url.get_backend_name()} server at {where(url)} (database "
+            f"{url.database!r}, user {url.username!r}): {detail}. Check that the server is running and "
+            f"reachable from this machine, and that COOLDOWN_DATABASE_URL is right ({shown})."
+        ) from None

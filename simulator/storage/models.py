@@ -102,6 +102,8 @@ class CallSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(String(50))
     outcome_reason: Mapped[str | None] = mapped_column(Text)
+    last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    """Set at creation and whenever a turn is stored; NULL (never written by the store) reads as created_at."""
 
 
 class Turn(Base):
@@ -164,6 +166,7 @@ class Grade(Base):
     prompt_version: Mapped[str | None] = mapped_column(String(200))
     schema_version: Mapped[str] = mapped_column(String(50))
     reason: Mapped[str | None] = mapped_column(Text)
+    confidence: Mapped[Any] = mapped_column(JsonColumn, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Literal, NewType
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from simulator.grading.labels import TurnGrade
+from simulator.vocabulary import CallOutcome, DifficultyName, GuardEventKind, Mode, Speaker, TurnStatus
 
 if TYPE_CHECKING:
     from simulator.call.transcript import Utterance
@@ -19,13 +20,6 @@ if TYPE_CHECKING:
 SessionId = NewType("SessionId", str)
 """A session's id: a UUID in canonical lowercase string form."""
 
-Speaker = Literal["agent", "customer"]
-"""Same as `simulator.call.transcript.Speaker` (kept here so storage does not import the LLM package)."""
-
-TurnStatus = Literal["received", "final", "interrupted"]
-"""`received`: written before any LLM call; `final`: complete; `interrupted`: cut off or abandoned."""
-
-Mode = Literal["coach", "exam"]
 
 
 class _Record(BaseModel):
@@ -55,7 +49,7 @@ class GuardEventRecord(_Record):
     """Something a guard noticed or did during the call."""
 
     turn_id: str | None = None
-    kind: str
+    kind: GuardEventKind | str
     detail: str = ""
     created_at: datetime
 
@@ -90,15 +84,16 @@ class SessionSummary(_Record):
     trainee: str
     persona_name: str
     persona_hash: str = Field(description="'sha256:<hex>' of the snapshotted persona text.")
-    difficulty: str
+    difficulty: DifficultyName
     caller_model: str
     grader: str
     mode: Mode
     created_at: datetime
     ended_at: datetime | None = None
-    outcome: str | None = None
+    outcome: CallOutcome | None = None
     outcome_reason: str | None = None
-    turn_count: int = 0
+    turn_count: int = Field(0, description="Every stored utterance: the caller's opening, replies and trainee turns.")
+    trainee_turns: int = Field(0, description="The trainee's turns (agent utterances) only.")
 
 
 class SessionRecord(SessionSummary):
@@ -119,3 +114,10 @@ class SweepReport(_Record):
 
     interrupted: int = Field(0, description="Turns with no later reply, marked `interrupted`.")
     finalised: int = Field(0, description="Turns that had a later reply, marked `final`.")
+
+
+class IdleSweepReport(_Record):
+    """What the idle sweeper did: open calls with no activity for longer than the idle timeout."""
+
+    abandoned: list[SessionId] = Field(default_factory=list, description="Calls ended as `abandoned`.")
+    turns: SweepReport = Field(default_factory=SweepReport, description="Their turns left `received`, settled.")

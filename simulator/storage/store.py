@@ -16,24 +16,35 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 from pydantic import JsonValue, TypeAdapter, ValidationError
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import ColumnElement, Engine, case, delete, func, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from simulator.errors import StorageError
 from simulator.grading.labels import TurnGrade
 from simulator.storage import convert
-from simulator.storage.engine import WRITE_OPTION, build_engine, is_retryable, resolve_url
+from simulator.storage.engine import (
+    WRITE_OPTION,
+    PoolSettings,
+    build_engine,
+    check_connection,
+    is_retryable,
+    redact,
+    resolve_url,
+)
 from simulator.storage.export import ExportFormat, render
 from simulator.storage.migrate import is_current, upgrade
 from simulator.storage.models import CallSession, Grade, GuardEvent, Mood, Trainee, Turn, utcnow
 from simulator.storage.records import (
     GuardEventRecord,
+    IdleSweepReport,
     Mode,
     MoodRecord,
     SessionId,
@@ -54,6 +65,11 @@ _ROLES = ("agent", "customer")
 _STATUSES = ("received", "final", "interrupted")
 _MODES = ("coach", "exam")
 _FIRED_RULES = TypeAdapter(list[JsonValue])
+IDLE_REASON = "timed out: no activity for {minutes} minutes (idle timeout {seconds} s)"
+"""`outcome_reason` of a call the idle sweeper ended."""
+_LAST_ACTIVITY = func.coalesce(CallSession.last_activity_at, CallSession.created_at)
+_AGENT_TURNS = func.sum(case((Turn.role == "agent", 1), else_=0))
+"""In a query over turns: how many are the trainee's (the rest are the caller's)."""
 
 
 def _uuid(value: str | uuid.UUID, what: str) -> str:
@@ -115,6 +131,9 @@ class Store:
         url: The database URL (password hidden).
         backend: 'sqlite' or 'postgresql'.
         last_sweep: What the sweeper did when the store was opened (None if it did not run).
+        last_idle_sweep: What the idle sweeper did when the store was opened (None if it did not run).
+        upgraded: True when opening this store upgraded the schema (False if it was current, or another
+            instance upgraded it first).
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -122,10 +141,11 @@ class Store:
         self._engine = engine
         self._read = sessionmaker(bind=engine, expire_on_commit=False)
         self._write = sessionmaker(bind=engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False)
-        self._fault_hook: Callable[[str], None] | None = None  # tests inject faults at named points
         self.url = engine.url.render_as_string(hide_password=True)
         self.backend = engine.dialect.name
         self.last_sweep: SweepReport | None = None
+        self.last_idle_sweep: IdleSweepReport | None = None
+        self.upgraded = False
 
     @classmethod
     def open(
@@ -135,6 +155,8 @@ class Store:
         *,
         migrate: bool = True,
         sweep_stale_after: float | None = 0.0,
+        idle_timeout_s: float | None = None,
+        pool: PoolSettings | None = None,
     ) -> Store:
         """Open (creating and upgrading if needed) the database.
 
@@ -146,23 +168,31 @@ class Store:
             sweep_stale_after: Run the sweeper on turns left `received` for at least this many seconds
                 (0 = all of them: the app restarting after a crash). None skips the sweep; pass None
                 from tools that may run while the app is serving calls.
+            idle_timeout_s: Also end open calls idle this long as abandoned (`abandon_idle`); None skips it.
+            pool: Connection pool sizes and wait for PostgreSQL (default `PoolSettings()`).
 
         Raises:
             StorageError: The database cannot be reached, created or upgraded.
         """
-        engine = build_engine(resolve_url(url, data_dir))
+        engine = build_engine(resolve_url(url, data_dir), pool)
         store = cls(engine)
         try:
+            check_connection(engine)
             if migrate and not is_current(engine):
-                upgrade(engine)
+                store.upgraded = upgrade(engine)
             if sweep_stale_after is not None:
                 store.last_sweep = store.sweep(stale_after=sweep_stale_after)
+            if idle_timeout_s is not None:
+                store.last_idle_sweep = store.abandon_idle(idle_timeout_s)
         except SQLAlchemyError as exc:
             engine.dispose()
             raise StorageError(
-                f"Cannot open the database at {store.url}: {exc}. Check that the server is running, "
-                "the path is writable and the URL is right (setting COOLDOWN_DATABASE_URL)."
+                f"Cannot open the database at {store.url}: {redact(engine.url, str(exc))}. Check that the "
+                "server is running, the path is writable and the URL is right (setting COOLDOWN_DATABASE_URL)."
             ) from exc
+        except BaseException:
+            engine.dispose()
+            raise
         return store
 
     def close(self) -> None:
@@ -177,16 +207,14 @@ class Store:
 
     # -- plumbing ---------------------------------------------------------------------------------
 
-    def _fault(self, point: str) -> None:
-        if self._fault_hook is not None:
-            self._fault_hook(point)
-
     def _write_tx(self, fn: Callable[[Session], T]) -> T:
         """Run `fn` in one write transaction, committed before returning; retry on lock contention."""
         for attempt in range(1, WRITE_ATTEMPTS + 1):
             try:
                 with self._write() as session, session.begin():
                     return fn(session)
+            except PoolTimeout as exc:
+                raise self._busy(exc) from exc
             except IntegrityError as exc:
                 # Usually a concurrent writer won a unique race (same trainee name, same id): one retry
                 # re-reads the state. A second refusal is a real constraint violation.
@@ -204,10 +232,22 @@ class Store:
             time.sleep(min(1.0, 0.02 * 2**attempt) * (0.5 + random.random()))
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _busy(self, exc: PoolTimeout) -> StorageError:
+        pool = self._engine.pool
+        busy = f"all {pool.checkedout()} connections" if isinstance(pool, QueuePool) else "every connection"
+        waited = f" within {pool.timeout():g} s" if isinstance(pool, QueuePool) else ""
+        return StorageError(
+            f"The database at {self.url} is busy: {busy} of this app are in use and none came free{waited}. "
+            "Please try again in a moment. If this keeps happening, raise COOLDOWN_DB_POOL_SIZE / "
+            "COOLDOWN_DB_MAX_OVERFLOW (within the server's max_connections) or COOLDOWN_DB_POOL_TIMEOUT_S."
+        )
+
     def _read_tx(self, fn: Callable[[Session], T]) -> T:
         try:
             with self._read() as session, session.begin():
                 return fn(session)
+        except PoolTimeout as exc:
+            raise self._busy(exc) from exc
         except SQLAlchemyError as exc:
             raise StorageError(f"Could not read from {self.url}: {exc}") from exc
 
@@ -283,7 +323,8 @@ class Store:
             if s.get(CallSession, sid) is not None:
                 raise StorageError(f"Session {sid} already exists.")
             trainee_row = self._trainee_row(s, name)
-            s.add(CallSession(id=sid, trainee_id=trainee_row.id, created_at=utcnow(), **values))
+            now = utcnow()
+            s.add(CallSession(id=sid, trainee_id=trainee_row.id, created_at=now, last_activity_at=now, **values))
             return SessionId(sid)
 
         return self._write_tx(write)
@@ -311,14 +352,20 @@ class Store:
     @staticmethod
     def _summary(s: Session, row: CallSession) -> SessionSummary:
         name = s.execute(select(Trainee.name).where(Trainee.id == row.trainee_id)).scalar_one()
-        count = s.execute(select(func.count()).select_from(Turn).where(Turn.session_id == row.id)).scalar_one()
-        return convert.session_summary(row, name, count)
+        count, agent = s.execute(
+            select(func.count(), _AGENT_TURNS).select_from(Turn).where(Turn.session_id == row.id)
+        ).one()
+        return convert.session_summary(row, name, count, agent or 0)
 
     def list_sessions(self, trainee: str | None = None, *, limit: int | None = None) -> list[SessionSummary]:
         """Sessions, newest first, optionally only one trainee's."""
-        counts = select(Turn.session_id, func.count().label("n")).group_by(Turn.session_id).subquery()
+        counts = (
+            select(Turn.session_id, func.count().label("n"), _AGENT_TURNS.label("agent"))
+            .group_by(Turn.session_id)
+            .subquery()
+        )
         query = (
-            select(CallSession, Trainee.name, func.coalesce(counts.c.n, 0))
+            select(CallSession, Trainee.name, func.coalesce(counts.c.n, 0), func.coalesce(counts.c.agent, 0))
             .join(Trainee, Trainee.id == CallSession.trainee_id)
             .outerjoin(counts, counts.c.session_id == CallSession.id)
             .order_by(CallSession.created_at.desc(), CallSession.id)
@@ -327,7 +374,9 @@ class Store:
             query = query.where(Trainee.name == canonical_text(trainee))
         if limit is not None:
             query = query.limit(limit)
-        return self._read_tx(lambda s: [convert.session_summary(r, n, c) for r, n, c in s.execute(query).all()])
+        return self._read_tx(
+            lambda s: [convert.session_summary(r, n, c, a) for r, n, c, a in s.execute(query).all()]
+        )
 
     def load_session(self, session_id: str) -> SessionRecord:
         """Everything about a session: persona snapshot, turns with moods and grades, guard events."""
@@ -345,7 +394,7 @@ class Store:
                 grades.setdefault(g.turn_id, []).append(g)
             events = s.execute(select(GuardEvent).where(GuardEvent.session_id == sid).order_by(GuardEvent.id)).scalars()
             return SessionRecord(
-                **convert.session_fields(row, name, len(turns)),
+                **convert.session_fields(row, name, len(turns), sum(t.role == "agent" for t in turns)),
                 persona_text=row.persona_text,
                 turns=[convert.turn_record(t, moods.get(t.id), grades.get(t.id)) for t in turns],
                 guard_events=[convert.guard_event_record(e) for e in events],
@@ -405,6 +454,7 @@ class Store:
                     ended_at=record.ended_at,
                     outcome=record.outcome,
                     outcome_reason=record.outcome_reason,
+                    last_activity_at=max([record.created_at, *(t.updated_at for t in record.turns)]),
                 )
             )
             s.flush()
@@ -511,6 +561,7 @@ class Store:
                 updated_at=now,
             )
             s.add(row)
+            session_row.last_activity_at = now
             s.flush()
             return convert.turn_record(row)
 
@@ -582,9 +633,9 @@ class Store:
         """
         tid = _uuid(turn_id, "Turn id")
         stored = self.prepare_grade(grade)
-        return self._write_tx(lambda s: self._write_grade(s, tid, stored, "grade"))
+        return self._write_tx(lambda s: self._write_grade(s, tid, stored))
 
-    def _write_grade(self, s: Session, tid: str, stored: TurnGrade, fault: str) -> TurnGrade:
+    def _write_grade(self, s: Session, tid: str, stored: TurnGrade) -> TurnGrade:
         grader = canonical_text(stored.grader)
         turn = self._turn_row(s, tid, lock=True)
         if turn.role != "agent":
@@ -596,10 +647,8 @@ class Store:
         convert.fill_grade_row(row, stored)
         row.created_at = utcnow()
         s.flush()
-        self._fault(f"{fault}:row-written")
         turn.updated_at = row.created_at
         s.flush()
-        self._fault(f"{fault}:turn-updated")
         return convert.grade_from_row(row)
 
     def record_appraisal(
@@ -629,11 +678,9 @@ class Store:
         status = _choice(status, "Turn status", _STATUSES)  # type: ignore[assignment]
 
         def write(s: Session) -> Appraisal:
-            saved = self._write_grade(s, tid, stored, "appraisal")
+            saved = self._write_grade(s, tid, stored)
             mood = self._write_mood(s, tid, values)
-            self._fault("appraisal:mood-written")
             turn = self._write_status(s, tid, status)
-            self._fault("appraisal:status-written")
             return Appraisal(grade=saved, mood=mood, turn=turn)
 
         return self._write_tx(write)
@@ -676,28 +723,55 @@ class Store:
             stale_after: Only touch turns created at least this many seconds ago.
         """
         cutoff = utcnow() - timedelta(seconds=stale_after)
+        return self._write_tx(lambda s: self._settle_received(s, Turn.created_at <= cutoff))
 
-        def write(s: Session) -> SweepReport:
-            stuck = list(
-                s.execute(
-                    select(Turn.id, Turn.session_id, Turn.idx).where(
-                        Turn.status == "received", Turn.created_at <= cutoff
-                    )
-                ).all()
+    @staticmethod
+    def _settle_received(s: Session, condition: ColumnElement[bool]) -> SweepReport:
+        stuck = list(
+            s.execute(select(Turn.id, Turn.session_id, Turn.idx).where(Turn.status == "received", condition)).all()
+        )
+        interrupted = finalised = 0
+        now = utcnow()
+        for tid, sid, idx in stuck:
+            replied = s.execute(
+                select(func.count()).select_from(Turn).where(Turn.session_id == sid, Turn.idx > idx)
+            ).scalar_one()
+            new_status = "final" if replied else "interrupted"
+            s.execute(update(Turn).where(Turn.id == tid).values(status=new_status, updated_at=now))
+            if replied:
+                finalised += 1
+            else:
+                interrupted += 1
+        return SweepReport(interrupted=interrupted, finalised=finalised)
+
+    def abandon_idle(self, idle_timeout_s: float, *, now: datetime | None = None) -> IdleSweepReport:
+        """End every open call with no activity for `idle_timeout_s` as `abandoned` (reason: timed out).
+
+        Safe to run from several processes at once and while calls are running: each call is ended by
+        one conditional UPDATE, so a call that stored a turn in the meantime, or that another sweeper
+        already ended, is left alone; a turn stored after the sweep is refused (the call has ended).
+        The abandoned calls' turns left `received` are settled as `sweep` would.
+
+        Args:
+            idle_timeout_s: Seconds since the last stored turn (or the start) after which a call is idle.
+            now: The time to measure from (default: the current time; tests pass a later one).
+        """
+        if not math.isfinite(idle_timeout_s) or idle_timeout_s <= 0:
+            raise StorageError(f"The idle timeout must be a positive number of seconds, got {idle_timeout_s!r}.")
+        now = now or utcnow()
+        cutoff = now - timedelta(seconds=idle_timeout_s)
+        reason = IDLE_REASON.format(minutes=f"{idle_timeout_s / 60:g}", seconds=f"{idle_timeout_s:g}")
+
+        def write(s: Session) -> IdleSweepReport:
+            ended = s.execute(
+                update(CallSession)
+                .where(CallSession.ended_at.is_(None), _LAST_ACTIVITY <= cutoff)
+                .values(ended_at=now, outcome="abandoned", outcome_reason=reason)
+                .returning(CallSession.id)
             )
-            interrupted = finalised = 0
-            now = utcnow()
-            for tid, sid, idx in stuck:
-                replied = s.execute(
-                    select(func.count()).select_from(Turn).where(Turn.session_id == sid, Turn.idx > idx)
-                ).scalar_one()
-                new_status = "final" if replied else "interrupted"
-                s.execute(update(Turn).where(Turn.id == tid).values(status=new_status, updated_at=now))
-                if replied:
-                    finalised += 1
-                else:
-                    interrupted += 1
-            return SweepReport(interrupted=interrupted, finalised=finalised)
+            ids = sorted(SessionId(i) for i in ended.scalars())
+            turns = self._settle_received(s, Turn.session_id.in_(ids)) if ids else SweepReport()
+            return IdleSweepReport(abandoned=ids, turns=turns)
 
         return self._write_tx(write)
 

@@ -1,4 +1,10 @@
-"""View helpers for the trainee's page (`app.py`): plain functions, testable without a browser.
+"""The trainee's page (`app.py`: build and launch) and its parts.
+
+- `layout`: the page's components, grouped per tab in small dataclasses;
+- `handlers`: one method per event, each returning updates keyed by component;
+- `library`: the callers the page offers (the persona library, re-read on each page load).
+
+View helpers, plain functions testable without a browser:
 
 - `text`: escaping, safe Markdown, evidence highlighting (nothing the trainee or a model wrote is ever
   rendered as HTML);

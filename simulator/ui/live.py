@@ -11,7 +11,6 @@ import contextlib
 import html
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal
 
 from simulator.call.mood import MoodState, initial_state, mood_label
 from simulator.call.session import (
@@ -28,8 +27,7 @@ from simulator.call.session import (
 from simulator.errors import CooldownError, InputRejected
 from simulator.grading.labels import TurnGrade
 from simulator.ui.panels import exam_notice, feedback_card, mood_panel, outcome_banner
-
-Mode = Literal["coach", "exam"]
+from simulator.vocabulary import Mode
 
 
 @dataclass

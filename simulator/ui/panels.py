@@ -18,7 +18,12 @@ PAGE_CSS = """
   border:1px solid var(--border-color-primary);font-size:0.92em;line-height:1.5}
 .cd-banner .demo {color:#b45309;font-weight:600}
 .cd-cards {display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:10px}
-.cd-card {border:1px solid var(--border-color-primary);border-radius:8px;padding:10px;font-size:0.9em}
+.cd-card {border:1px solid var(--border-color-primary);border-radius:8px;padding:10px;font-size:0.9em;
+  cursor:pointer}
+.cd-card:hover {border-color:var(--color-accent)}
+.cd-card:focus-visible {outline:2px solid var(--color-accent);outline-offset:2px}
+.cd-card[aria-pressed="true"] {border-color:var(--color-accent);box-shadow:0 0 0 1px var(--color-accent);
+  background:var(--color-accent-soft)}
 .cd-card h4 {margin:0 0 4px 0;font-size:1.05em}
 .cd-card .meta {opacity:0.75;font-size:0.85em;margin-bottom:4px}
 .cd-stars {color:#d97706;letter-spacing:1px}
@@ -75,24 +80,49 @@ def stars(n: int) -> str:
     return "★" * n + "☆" * (5 - n)
 
 
-def persona_cards(personas: Sequence[Persona]) -> str:
+CARD_PICKER_JS = """
+const pick = (card) => {
+    element.querySelectorAll('[data-persona]').forEach((c) => c.setAttribute('aria-pressed', String(c === card)));
+    trigger('click', {persona: card.dataset.persona});
+};
+element.addEventListener('click', (event) => {
+    const card = event.target.closest('[data-persona]');
+    if (card) pick(card);
+});
+element.addEventListener('keydown', (event) => {
+    const card = event.target.closest('[data-persona]');
+    if (card && (event.key === 'Enter' || event.key === ' ')) {
+        event.preventDefault();
+        pick(card);
+    }
+});
+"""
+"""`js_on_load` of the cards: a click on a card, or Enter/Space on a focused one, marks it picked at once and
+sends its persona id as the `click` event's data (the handler checks the id against the library)."""
+
+
+def persona_cards(personas: Sequence[Persona], selected: str | None = None) -> str:
     """The persona library as cards: name, temperament, situation, challenge, what the caller wants.
 
-    Only the caller's side is shown: the scenario summary and ground truth would give the call away.
+    Each card is a toggle button (focusable, `aria-pressed`) that picks its caller (`CARD_PICKER_JS`);
+    `selected` is the one picked now. Only the caller's side is shown: the scenario summary and ground
+    truth would give the call away.
     """
     cards = []
     for p in personas:
         focus = p.scenario.technique_focus
         meta = esc(p.identity.temperament) + (f" · technique: {esc(focus)}" if focus else "")
         brief = "Wants: " + " ".join(p.scenario.demands)  # the caller's view; the summary holds the truth
+        pressed = "true" if p.id == selected else "false"
         cards.append(
-            f'<div class="cd-card" data-persona="{esc(p.id)}"><h4>{esc(p.identity.name)}</h4>'
+            f'<div class="cd-card" data-persona="{esc(p.id)}" role="button" tabindex="0" aria-pressed="{pressed}" '
+            f'title="Pick {esc(p.identity.name)}"><h4>{esc(p.identity.name)}</h4>'
             f'<div class="meta">{meta} · <span class="cd-stars" title="challenge">'
             f"{stars(challenge(p))}</span></div>"
             f"<div><b>Situation:</b> {esc(p.identity.situation)}</div>"
             f'<div class="meta" style="margin-top:4px">{esc(brief)}</div></div>'
         )
-    return '<div class="cd-cards">' + "".join(cards) + "</div>"
+    return '<div class="cd-cards" role="group" aria-label="Callers: pick one">' + "".join(cards) + "</div>"
 
 
 def models_banner(caller: ModelInfo, graders: Sequence[str], *, llm_grader: ModelInfo | None = None) -> str:

@@ -45,7 +45,7 @@ def initial_mood(record: SessionRecord) -> MoodPoint | None:
         persona = load_persona_text(record.persona_text, f"{record.persona_name}.yaml")
     except CooldownError:
         return None
-    difficulty: DifficultyName = record.difficulty if record.difficulty in ("easy", "normal", "hard") else "normal"  # type: ignore[assignment]
+    difficulty: DifficultyName = record.difficulty
     state = initial_state(persona, difficulty)
     return MoodPoint(anger=state.anger, trust=state.trust, entrenchment=state.entrenchment, label=mood_label(state))
 

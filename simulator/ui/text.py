@@ -38,7 +38,7 @@ def safe_markdown(markdown: str) -> str:
 def find_spans(text: str, quotes: Sequence[tuple[str, str]]) -> list[tuple[int, int, str]]:
     """Where each (quote, kind) occurs in `text`: sorted, non-overlapping (start, end, kind) spans.
 
-    A quote that is not an exact substring is skipped (evidence must be verbatim; RUBRIC §3). When two
+    A quote that is not an exact substring is skipped (evidence must be verbatim; docs/rubric.md §3). When two
     quotes overlap, the earlier-starting (then longer) one wins, and a `manipulative` kind wins a tie.
     """
     found: list[tuple[int, int, str]] = []

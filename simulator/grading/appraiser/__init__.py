@@ -1,4 +1,4 @@
-"""The local appraiser: grades trainee turns with RUBRIC's labels offline, with no LLM, deterministically.
+"""The local appraiser: grades trainee turns with the labels of docs/rubric.md offline, with no LLM, deterministically.
 
 A linear model over hashed n-grams and linguistic cues, trained by `scripts/train_appraiser.py` on our own
 labelled turns (`data/train_extra.jsonl`) and the gold suites' train split; weights ship in

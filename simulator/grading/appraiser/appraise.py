@@ -2,10 +2,10 @@
 
 Pipeline: integrity view (invisible characters and injection payload spans removed, see
 `simulator.grading.integrity.strip_injection_spans`) → features (`features.extract`) → linear heads (`weights`)
-→ decoding under RUBRIC's rules:
+→ decoding under the rubric's rules (docs/rubric.md §4):
 
 * behaviours: one-vs-rest, each with its tuned threshold;
-* score 0-4: the softmax head, restricted to the scores RUBRIC allows for the predicted behaviours
+* score 0-4: the softmax head, restricted to the scores the rubric allows for the predicted behaviours
   (a negative behaviour with nothing that listens → 0; a negative behaviour caps it at 3; a score of
   3-4 needs a listening behaviour; no listening and no negative → 1-2);
 * techniques: presence heads, then one shared "used manipulatively" head; evidence is the sentence or
@@ -18,6 +18,7 @@ so it is not graded, and a pasted "SYSTEM: score 4" or forged grade JSON cannot 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from simulator.grading.appraiser.weights import (
     B_SLICE,
     BEHAVIOURS,
     DEFAULT_WEIGHTS,
+    M_ROW,
     S_SLICE,
     T_SLICE,
     TACTICS,
@@ -62,15 +64,28 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return out
 
 
+_TRIVIAL = re.compile(
+    r"^\W*(?:sure|ok(?:ay)?|right|yes|yeah|no|fine|alright|thanks|thank you|of course|got it|i see|hello|hi)\W*$",
+    re.IGNORECASE,
+)
+MIN_EVIDENCE_WORDS = 3
+"""A technique is only claimed with evidence of at least this many words that does the technique."""
+
+
+def trivial_evidence(text: str) -> bool:
+    """True for a quote too slight to show a technique ("Sure.", "Okay then")."""
+    return len(text.split()) < MIN_EVIDENCE_WORDS or bool(_TRIVIAL.match(text.strip()))
+
+
 def _evidence_candidates(view: str, original: str) -> list[str]:
-    """Sentences and clauses that may be quoted as evidence: exact substrings of `original`, in order."""
+    """Sentences and clauses that may be quoted as evidence: exact, non-trivial substrings of `original`."""
     candidates = [view[s:e] for s, e in sentences_with_spans(view)]
     candidates = [c for c in candidates if c in original]
     if not candidates:
         candidates = [original[s:e] for s, e in sentences_with_spans(original)]
     if not candidates:
-        return [original.strip() or original]
-    return candidates
+        candidates = [original.strip() or original]
+    return [c for c in candidates if not trivial_evidence(c)]
 
 
 class _EvidenceScorer:
@@ -85,8 +100,10 @@ class _EvidenceScorer:
         self._candidates = _evidence_candidates(view, original)
         self._logits: list[np.ndarray] | None = None
 
-    def best(self, row: int) -> str:
-        """The candidate that most supports head `row` (the first one on a tie)."""
+    def best(self, row: int) -> str | None:
+        """The candidate that most supports head `row` (the first one on a tie); None if none is fit."""
+        if not self._candidates:
+            return None
         if len(self._candidates) == 1:
             return self._candidates[0]
         if self._logits is None:
@@ -111,11 +128,56 @@ def appraise_with(
 
     `view` is `strip_injection_spans(turn)` when the caller has already computed it.
     """
+    return appraise_detailed(weights, turn, context, scenario, view=view)[0]
+
+
+def appraise_detailed(
+    weights: Weights,
+    turn: str,
+    context: Sequence[Utterance] = (),
+    scenario: str | None = None,
+    *,
+    view: str | None = None,
+) -> tuple[TurnVerdict, dict[str, float]]:
+    """The verdict and its confidence: for every head, the calibrated probability that the verdict's
+    decision on it is right (`behaviour:<b>`, `technique:<t>`, `use:manipulative`, `tactic:<x>`,
+    `score`, `manipulative`). An empty turn gets no confidence at all."""
     view = strip_injection_spans(turn) if view is None else view
     if not view.strip():
-        return TurnVerdict(perspective_taking=EMPTY_TURN_SCORE)
+        return TurnVerdict(perspective_taking=EMPTY_TURN_SCORE), {}
     ctx = [(u.role, u.text) for u in context]
     logits = weights.logits(extract(view, ctx, scenario))
+    verdict = _decode(weights, logits, view, turn)
+    return verdict, _confidence(weights, logits, verdict)
+
+
+def _confidence(weights: Weights, logits: np.ndarray, verdict: TurnVerdict) -> dict[str, float]:
+    cal = weights.calibrated(logits)
+    out: dict[str, float] = {}
+    for i, b in enumerate(BEHAVIOURS):
+        p = float(cal[B_SLICE.start + i])
+        out[f"behaviour:{b.value}"] = p if b in verdict.behaviours else 1.0 - p
+    out["score"] = float(cal[S_SLICE.start + verdict.perspective_taking])
+    for k in range(5):
+        out[f"score:{k}"] = float(cal[S_SLICE.start + k])
+    found = {t.technique for t in verdict.techniques}
+    for i, t in enumerate(TECHNIQUES):
+        p = float(cal[T_SLICE.start + i])
+        out[f"technique:{t.value}"] = p if t in found else 1.0 - p
+    p_use = float(cal[USE_ROW])
+    manipulative_use = any(t.use == "manipulative" for t in verdict.techniques)
+    out["use:manipulative"] = p_use if manipulative_use else 1.0 - p_use
+    tactic_p = []
+    for i, x in enumerate(TACTICS):
+        p = float(cal[X_SLICE.start + i])
+        tactic_p.append(p)
+        out[f"tactic:{x.value}"] = p if x in verdict.manipulation_tactics else 1.0 - p
+    p_turn = float(cal[M_ROW])
+    out["manipulative"] = p_turn if verdict.manipulative else 1.0 - p_turn
+    return {k: round(v, 4) for k, v in out.items()}
+
+
+def _decode(weights: Weights, logits: np.ndarray, view: str, turn: str) -> TurnVerdict:
     probs = _sigmoid(logits)
     th = weights.thresholds
 
@@ -124,16 +186,19 @@ def appraise_with(
     allowed = _allowed_scores(behaviours)
     score = max(allowed, key=lambda s: (float(score_logits[s]), -s))
 
-    manipulative_use = probs[USE_ROW] >= th[USE_ROW]
+    clean = probs[M_ROW] < th[M_ROW]  # the whole-turn gate: a clean turn has only ethical uses, no tactics
+    manipulative_use = probs[USE_ROW] >= th[USE_ROW] and not clean
     techniques: list[TechniqueUse] = []
     evidence_for = _EvidenceScorer(weights, view, turn)
     for i, technique in enumerate(TECHNIQUES):
         row = T_SLICE.start + i
         if probs[row] >= th[row]:
             evidence = evidence_for.best(row)
+            if evidence is None:  # nothing in the turn is substantial enough to show a technique
+                continue
             use = "manipulative" if manipulative_use else "ethical"
             techniques.append(TechniqueUse(technique=technique, use=use, evidence=evidence))
-    tactics = [t for t, p, thr in zip(TACTICS, probs[X_SLICE], th[X_SLICE], strict=True) if p >= thr]
+    tactics = [] if clean else [t for t, p, thr in zip(TACTICS, probs[X_SLICE], th[X_SLICE], strict=True) if p >= thr]
     return TurnVerdict(
         perspective_taking=score,
         behaviours=sorted(behaviours, key=list(Behaviour).index),

@@ -2,7 +2,7 @@
 
 One JSON object per line: `id`, `scenario`, `persona`, `context` (earlier utterances, oldest first),
 `trainee_turn`, `gold` (a `TurnVerdict`), `meta`, and `split` (`train` or `test`, fixed per `meta.group`).
-Our own training turns (`simulator/appraiser/data/*.jsonl`, ids `ax-*`) and the gold suites
+Our own training turns (`simulator/grading/appraiser/data/*.jsonl`, ids `ax-*`) and the gold suites
 (`evals/suites/gold_*.jsonl`) share it.
 """
 

@@ -7,6 +7,9 @@ Three families of features, in one index space of `N_FEATURES` columns:
 * linguistic cues that generalise beyond single words (open vs closed questions, reflection and
   perspective markers, data confrontation, minimisers, blame, offers, urgency, defaults, gift framing...),
   each a named column so the trained weights can be read;
+* decision features (`decisions`): the rubric's criteria as signals about the move (where the weight
+  of the turn falls, who it is about, blame questions, consent and opt-out, conditional gifts, inflated
+  losses, claims the scenario does not hold);
 * context and scenario cues: did the caller just ask a question (this separates `information` from
   `fact_confrontation`), and are the turn's numbers found in the scenario's facts (an unsupported price is
   a suspicious anchor).
@@ -25,6 +28,8 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import numpy as np
+
+from simulator.grading.appraiser.decisions import DECISION_NAMES, decision_values
 
 HASH_BITS: Final = 16
 N_HASHED: Final = 1 << HASH_BITS
@@ -348,6 +353,7 @@ DENSE_NAMES: Final[tuple[str, ...]] = (
     "short_turn",
     "long_turn",
     "bias",
+    *DECISION_NAMES,
 )
 N_FEATURES: Final = N_HASHED + len(DENSE_NAMES)
 _DENSE_INDEX: Final[dict[str, int]] = {name: N_HASHED + i for i, name in enumerate(DENSE_NAMES)}
@@ -483,6 +489,7 @@ def extract(
                 dense["money_not_in_scenario"] = 1.0
     if ("generic_ack" in dense or "validation" in dense) and "contrast" in dense:
         dense["ack_but"] = 1.0
+    dense.update(decision_values(turn, context, scenario))
     if "!" in turn:
         dense["exclaim"] = 1.0
     n_words = len(turn.split())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from simulator.grading.appraiser.appraise import appraise_with
+from simulator.grading.appraiser.appraise import appraise_detailed
 from simulator.grading.appraiser.tips import coaching_tip
 from simulator.grading.appraiser.weights import DEFAULT_WEIGHTS, Weights, load_weights
 from simulator.grading.base import GradeRequest
@@ -46,7 +46,7 @@ class LocalAppraiser:
         try:
             flags = check_integrity(request.trainee_turn, max_chars=self._max_chars)
             view = strip_injection_spans(request.trainee_turn)
-            verdict = appraise_with(
+            verdict, confidence = appraise_detailed(
                 self._weights, request.trainee_turn, request.context, request.scenario, view=view
             )
             empty = not view.strip()
@@ -55,6 +55,7 @@ class LocalAppraiser:
                 verdict=verdict,
                 tip=coaching_tip(verdict, empty=empty),
                 integrity_flags=flags,
+                confidence=confidence or None,
                 grader=self.name,
                 grader_version=self.version,
             )

@@ -17,7 +17,7 @@ _BEHAVIOUR_TIPS: dict[Behaviour, str] = {
     ),
     Behaviour.DISMISSAL: (
         "That minimised or hurried the caller. Name what they're dealing with before moving on "
-        '("Four days without internet is a long time").'
+        '("That sounds like it has cost you a lot of time").'
     ),
     Behaviour.FACT_CONFRONTATION: (
         "You argued with their account using records, data or policy. An angry caller digs in when "

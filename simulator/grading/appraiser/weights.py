@@ -5,10 +5,15 @@ stacked matrix for every head, restricted to the feature columns that training s
 
 * `cols` (int32, C): feature columns kept; `W` (float32, H x C) and `b` (float32, H): the heads;
 * `thresholds` (float32, H): decision thresholds for the binary heads (unused for the score rows);
+* `calib` (float32, H x 2, optional): Platt scaling `(a, b)` per binary head, `p = sigmoid(a * logit + b)`,
+  fitted on out-of-fold predictions; the score rows hold the softmax temperature as `(1 / T, 0)`.
+  Confidence comes from these calibrated probabilities; decisions still use `thresholds`;
 * `meta` (a JSON string): head names, hashing parameters and the training summary.
 
-Rows, in order: 11 behaviours (RUBRIC order), 5 score classes (0-4, softmax), 5 technique-presence heads,
-1 "used manipulatively" head shared by all techniques, 5 tactics. Inference needs numpy only.
+Rows, in order: 11 behaviours (docs/rubric.md order), 5 score classes (0-4, softmax), 5 technique-presence heads,
+1 "used manipulatively" head shared by all techniques, 5 tactics, and one whole-turn "manipulative" head
+that gates the other two (a turn it calls clean keeps its techniques, as ethical uses, and loses its
+tactics). Inference needs numpy only.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ import numpy as np
 from simulator.errors import CooldownError
 from simulator.grading.appraiser.features import HASH_BITS, N_FEATURES
 from simulator.grading.labels import Behaviour, Tactic, Technique
+from simulator.resources import package_path
 
-DEFAULT_WEIGHTS: Final = Path(__file__).parent / "data" / "appraiser_weights.npz"
+WEIGHTS_FILE: Final = "appraiser_weights.npz"
+DEFAULT_WEIGHTS: Final = package_path("simulator.grading.appraiser", "data", WEIGHTS_FILE)
 
 BEHAVIOURS: Final[tuple[Behaviour, ...]] = tuple(Behaviour)
 TECHNIQUES: Final[tuple[Technique, ...]] = tuple(Technique)
@@ -37,13 +44,16 @@ HEAD_NAMES: Final[tuple[str, ...]] = (
     *(f"technique:{t.value}" for t in TECHNIQUES),
     "use:manipulative",
     *(f"tactic:{t.value}" for t in TACTICS),
+    "manipulative",
 )
 B_SLICE: Final = slice(0, len(BEHAVIOURS))
 S_SLICE: Final = slice(B_SLICE.stop, B_SLICE.stop + 5)
 T_SLICE: Final = slice(S_SLICE.stop, S_SLICE.stop + len(TECHNIQUES))
 USE_ROW: Final = T_SLICE.stop
 X_SLICE: Final = slice(USE_ROW + 1, USE_ROW + 1 + len(TACTICS))
-N_HEADS: Final = X_SLICE.stop
+M_ROW: Final = X_SLICE.stop
+"""The whole-turn "manipulative" head: a gate over the technique-use and tactic heads."""
+N_HEADS: Final = M_ROW + 1
 
 
 class AppraiserWeightsError(CooldownError):
@@ -64,6 +74,18 @@ class Weights:
     version: str
     """First 12 hex characters of the SHA-256 of the weights file."""
     meta: dict[str, Any]
+    calib: np.ndarray | None = None
+    """(H, 2) Platt parameters (see the module docstring), or None for uncalibrated weights."""
+
+    def calibrated(self, logits: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities of every binary head (H,); the score rows hold the score softmax."""
+        a = self.calib[:, 0] if self.calib is not None else np.ones(N_HEADS)
+        c = self.calib[:, 1] if self.calib is not None else np.zeros(N_HEADS)
+        out: np.ndarray = 1.0 / (1.0 + np.exp(-(a * logits + c)))
+        scaled = logits[S_SLICE] * a[S_SLICE.start]
+        soft = np.exp(scaled - scaled.max())
+        out[S_SLICE] = soft / soft.sum()
+        return out
 
     def logits(self, features: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         """Raw head outputs (H,) for one sparse feature vector `(indices, values)`."""
@@ -77,23 +99,47 @@ class Weights:
 
 
 def save_weights(
-    path: Path, cols: np.ndarray, W: np.ndarray, b: np.ndarray, thresholds: np.ndarray, meta: dict[str, Any]
+    path: Path,
+    cols: np.ndarray,
+    W: np.ndarray,
+    b: np.ndarray,
+    thresholds: np.ndarray,
+    meta: dict[str, Any],
+    calib: np.ndarray | None = None,
 ) -> str:
     """Write a weights file (used by the training script). Returns its version hash."""
     if W.shape != (N_HEADS, len(cols)) or b.shape != (N_HEADS,) or thresholds.shape != (N_HEADS,):
         raise AppraiserWeightsError(f"weights have shape {W.shape}, expected ({N_HEADS}, {len(cols)})")
     meta = {**meta, "heads": list(HEAD_NAMES), "hash_bits": HASH_BITS, "n_features": N_FEATURES}
     path.parent.mkdir(parents=True, exist_ok=True)
+    arrays: dict[str, np.ndarray] = {
+        "cols": cols.astype(np.int32),
+        "W": W.astype(np.float32),
+        "b": b.astype(np.float32),
+        "thresholds": thresholds.astype(np.float32),
+        "meta": np.array(json.dumps(meta, sort_keys=True)),
+    }
+    if calib is not None:
+        arrays["calib"] = calib.astype(np.float32)
     with path.open("wb") as fh:
-        np.savez_compressed(
-            fh,
-            cols=cols.astype(np.int32),
-            W=W.astype(np.float32),
-            b=b.astype(np.float32),
-            thresholds=thresholds.astype(np.float32),
-            meta=np.array(json.dumps(meta, sort_keys=True)),
-        )
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def weights_file(path: Path) -> Path:
+    """The weights file a setting names: the file itself, or `appraiser_weights.npz` inside a folder.
+
+    Raises:
+        AppraiserWeightsError: Nothing usable is there.
+    """
+    path = Path(path).expanduser()
+    candidate = path / WEIGHTS_FILE if path.is_dir() else path
+    if not candidate.is_file():
+        raise AppraiserWeightsError(
+            f"no appraiser weights at {candidate}: point COOLDOWN_APPRAISER_WEIGHTS at a folder written by "
+            "`cooldown appraiser train` (or its .npz file), or unset it to use the shipped weights"
+        )
+    return candidate
 
 
 @lru_cache(maxsize=4)
@@ -117,6 +163,7 @@ def load_weights(path: Path = DEFAULT_WEIGHTS) -> Weights:
             cols, W, b = data["cols"], data["W"], data["b"]
             thresholds = data["thresholds"]
             meta = json.loads(str(data["meta"]))
+            calib = data["calib"].astype(np.float64) if "calib" in data.files else None
     except (ValueError, KeyError, OSError) as exc:
         raise AppraiserWeightsError(
             f"{path} is not a valid appraiser weights file ({exc}). Retrain with scripts/train_appraiser.py."
@@ -128,11 +175,13 @@ def load_weights(path: Path = DEFAULT_WEIGHTS) -> Weights:
         )
     if W.shape != (N_HEADS, len(cols)) or (cols.size and (cols.min() < 0 or cols.max() >= N_FEATURES)):
         raise AppraiserWeightsError(f"{path} has inconsistent array shapes; retrain it.")
+    if calib is not None and calib.shape != (N_HEADS, 2):
+        raise AppraiserWeightsError(f"{path} has a calibration table of shape {calib.shape}; retrain it.")
     WT = np.ascontiguousarray(W.T, dtype=np.float64)
     lookup = np.full(N_FEATURES, -1, dtype=np.int64)
     lookup[cols] = np.arange(len(cols))
     b = b.astype(np.float64)
-    for arr in (cols, WT, b, thresholds, lookup):
+    for arr in (cols, WT, b, thresholds, lookup, *([calib] if calib is not None else [])):
         arr.setflags(write=False)
     return Weights(
         cols=cols,
@@ -142,4 +191,5 @@ def load_weights(path: Path = DEFAULT_WEIGHTS) -> Weights:
         lookup=lookup,
         version=hashlib.sha256(raw).hexdigest()[:12],
         meta=meta,
+        calib=calib,
     )

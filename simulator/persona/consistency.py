@@ -1,0 +1,106 @@
+"""Does the grader agree with what a persona file says about its own offers?
+
+A persona's `acceptable_remedies` carry example offers the designer means as honest, good turns; its
+`will_not_accept` items carry offers the caller must refuse (walls, pressure, moves he did not choose).
+If the grader calls an honest example offer manipulative, a trainee who makes it is punished in a call
+and can never resolve it; if it calls a wall a good turn, the call rewards it. These checks grade each
+example offer with the grader the call uses and report every disagreement, with the verdict.
+
+Also checked: technique evidence is never a trivial quote ("Sure."), and a tip never carries numbers or
+prices (a canned tip's example must not quote another scenario's facts).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from simulator.call.transcript import Utterance
+from simulator.grading.base import GradeRequest, TurnGrader
+from simulator.grading.labels import NEGATIVE_BEHAVIOURS, TurnGrade
+from simulator.persona.schema import Persona
+
+_TRIVIAL = re.compile(r"^\W*(?:\w+\W*){0,2}$")
+_FACTS = re.compile(r"[£$€]\s?\d|\d")
+
+
+class OfferCheck(BaseModel):
+    """One example offer, its grade and whether it agrees with what the persona file intends."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(description="'acceptable_remedies.<id>' or 'will_not_accept.<n>'.")
+    offer: str
+    summary: str
+    problems: list[str] = Field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+
+def _summary(grade: TurnGrade) -> str:
+    v = grade.verdict
+    if v is None:
+        return f"ungraded ({grade.reason})"
+    parts = [f"score {v.perspective_taking}"]
+    if v.behaviours:
+        parts.append(", ".join(b.value for b in v.behaviours))
+    parts += [f"{t.technique.value} {t.use} ({t.evidence!r})" for t in v.techniques]
+    parts += [t.value for t in v.manipulation_tactics]
+    return "; ".join(parts)
+
+
+def _common_problems(grade: TurnGrade) -> list[str]:
+    problems = []
+    if grade.verdict is None:
+        return [f"the grader could not grade it: {grade.reason}"]
+    for use in grade.verdict.techniques:
+        if _TRIVIAL.match(use.evidence):
+            problems.append(f"{use.technique.value} is claimed on trivial evidence {use.evidence!r}")
+    if grade.tip and _FACTS.search(grade.tip):
+        problems.append(f"the tip quotes numbers that may belong to another scenario: {grade.tip!r}")
+    return problems
+
+
+async def check_offers(persona: Persona, grader: TurnGrader) -> list[OfferCheck]:
+    """Grade every example offer in the persona file; one `OfferCheck` per offer."""
+    context = [Utterance(role="customer", text=persona.opening_lines[0])]
+    scenario = persona.grader_brief()
+    checks: list[OfferCheck] = []
+    for remedy in persona.scenario.acceptable_remedies:
+        grade = await grader.grade(GradeRequest(trainee_turn=remedy.example_offer, context=context,
+                                                scenario=scenario, persona=persona.id))  # fmt: skip
+        problems = _common_problems(grade)
+        if grade.verdict is not None and grade.verdict.manipulative:
+            problems.append("an acceptable remedy's example offer is graded manipulative")
+        checks.append(
+            OfferCheck(kind=f"acceptable_remedies.{remedy.id}", offer=remedy.example_offer,
+                       summary=_summary(grade), problems=problems)
+        )
+    for n, refusal in enumerate(persona.scenario.will_not_accept):
+        if refusal.example_offer is None:
+            continue
+        grade = await grader.grade(GradeRequest(trainee_turn=refusal.example_offer, context=context,
+                                                scenario=scenario, persona=persona.id))  # fmt: skip
+        problems = _common_problems(grade)
+        v = grade.verdict
+        if v is not None and not (
+            v.manipulative or set(v.behaviours) & NEGATIVE_BEHAVIOURS or v.perspective_taking <= 1
+        ):
+            problems.append(
+                "an offer the caller will not accept is graded as a good turn (no negative move, not "
+                f"manipulative, score {v.perspective_taking})"
+            )
+        checks.append(
+            OfferCheck(kind=f"will_not_accept.{n}", offer=refusal.example_offer,
+                       summary=_summary(grade), problems=problems)
+        )
+    return checks
+
+
+def failures(checks: Sequence[OfferCheck]) -> list[str]:
+    """One line per problem, for reports."""
+    return [f"{c.kind}: {p} [{c.summary}] — {c.offer!r}" for c in checks for p in c.problems]

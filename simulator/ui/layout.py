@@ -1,0 +1,235 @@
+"""The page's components, laid out tab by tab and grouped in small dataclasses (no behaviour here).
+
+`page_layout` must run inside a `gr.Blocks` context. Handlers (`simulator.ui.handlers`) return updates keyed
+by these components, so a handler reads as "set the status line", not "the fourth value of eleven". The
+browser tests find components by their `elem_id`s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from simulator.persona.schema import DIFFICULTIES
+from simulator.ui.library import CallerLibrary
+from simulator.ui.live import abandon_on_close
+from simulator.ui.panels import CARD_PICKER_JS, persona_cards
+
+TURN_PLACEHOLDER = "Type what you say to the caller, then Enter"
+WAIT_PLACEHOLDER = "The caller is answering… you can reply when they finish."
+MODES = [("Coach: feedback after every turn", "coach"), ("Exam: feedback at the end", "exam")]
+
+
+@dataclass(frozen=True)
+class SetupView:
+    """Call tab, before a call: who is practising, which caller (the cards pick too), how hard, which mode."""
+
+    column: gr.Column
+    name: gr.Textbox
+    cards: gr.HTML
+    persona: gr.Radio
+    difficulty: gr.Radio
+    mode: gr.Radio
+    start: gr.Button
+
+
+@dataclass(frozen=True)
+class CallView:
+    """Call tab, during a call: the chat, the input, the call's buttons, the mood and feedback panels."""
+
+    column: gr.Column
+    chat: gr.Chatbot
+    box: gr.Textbox
+    send: gr.Button
+    retry: gr.Button
+    end: gr.Button
+    again: gr.Button
+    mood: gr.HTML
+    feedback: gr.HTML
+    outcome: gr.HTML
+    status: gr.Markdown
+
+    def turn_controls(self) -> list[Any]:
+        """What a trainee uses to say something: locked while a turn is in flight."""
+        return [self.box, self.send, self.retry]
+
+
+@dataclass(frozen=True)
+class ReviewView:
+    """One stored call as the Debrief and History tabs show it."""
+
+    outcome: gr.HTML
+    mood_plot: gr.Plot
+    score_plot: gr.Plot
+    markdown: gr.Markdown
+    transcript: gr.HTML
+    download_md: gr.DownloadButton
+    download_json: gr.DownloadButton
+
+    def components(self) -> list[Any]:
+        """In the order the `end_call` API returns them."""
+        return [self.outcome, self.mood_plot, self.score_plot, self.markdown, self.transcript,
+                self.download_md, self.download_json]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    """History tab: the trainee's past calls and the one opened."""
+
+    refresh: gr.Button
+    picker: gr.Dropdown
+    open: gr.Button
+    table: gr.Dataframe
+    status: gr.Markdown
+    review: ReviewView
+
+
+@dataclass(frozen=True)
+class DesignerView:
+    """Persona designer tab: a persona's preview and rendered prompt, and lint for pasted YAML."""
+
+    persona: gr.Dropdown
+    level: gr.Radio
+    show: gr.Button
+    tokens: gr.Markdown
+    facts: gr.Markdown
+    prompt: gr.Code
+    lint_name: gr.Textbox
+    lint_src: gr.Code
+    lint: gr.Button
+    lint_out: gr.Textbox
+
+
+@dataclass(frozen=True)
+class Page:
+    """Every component of the page, with the per-browser state."""
+
+    live: gr.State
+    """This browser tab's `LiveCall` (or None)."""
+    downloads: gr.State
+    """This browser tab's download folder (a path string, or None)."""
+    tabs: gr.Tabs
+    setup: SetupView
+    call: CallView
+    debrief: ReviewView
+    history: HistoryView
+    designer: DesignerView
+    timer: gr.Timer
+
+
+def page_layout(banner: str, library: CallerLibrary, *, ask_name: bool, max_turn_chars: int, llm_on: bool) -> Page:
+    """Lay out the page (inside a `gr.Blocks` context).
+
+    Args:
+        banner: The models banner (HTML).
+        library: The callers offered when the page is built (each page load refreshes them).
+        ask_name: Show the name box (off when sign-in names the trainee).
+        max_turn_chars: The input box's length limit (the server checks it again).
+        llm_on: LLM grading is on (a timer polls for its grades).
+    """
+    live = gr.State(None, delete_callback=abandon_on_close)
+    downloads = gr.State(None)
+    gr.Markdown("# Cooldown\nPractise turning angry callers around: listen first, persuade honestly.")
+    gr.HTML(banner, js_on_load=None)
+    with gr.Tabs(selected="call") as tabs:
+        with gr.Tab("Call", id="call"):
+            setup = _setup(library, ask_name)
+            call = _call(max_turn_chars)
+        with gr.Tab("Debrief", id="debrief"):
+            debrief = _review("debrief")
+        with gr.Tab("History", id="history"):
+            history = _history()
+        with gr.Tab("Persona designer", id="designer"):
+            designer = _designer(library)
+    timer = gr.Timer(3.0, active=llm_on)
+    return Page(live, downloads, tabs, setup, call, debrief, history, designer, timer)
+
+
+def _setup(library: CallerLibrary, ask_name: bool) -> SetupView:
+    first = library.pick()
+    with gr.Column(visible=True) as column:
+        name = gr.Textbox(
+            label="Your name (your calls are kept under it)", max_length=40, visible=ask_name, elem_id="trainee-name"
+        )
+        cards = gr.HTML(
+            persona_cards(library.personas(), selected=first), js_on_load=CARD_PICKER_JS, elem_id="persona-cards"
+        )
+        persona = gr.Radio(
+            library.choices(), value=first, label="Caller", info="Click a card above, or pick here.",
+            elem_id="persona-pick",
+        )  # fmt: skip
+        with gr.Row():
+            difficulty = gr.Radio(list(DIFFICULTIES), value="normal", label="Difficulty")
+            mode = gr.Radio(MODES, value="coach", label="Mode")
+        start = gr.Button("Start call", variant="primary", elem_id="start-call")
+    return SetupView(column, name, cards, persona, difficulty, mode, start)
+
+
+def _call(max_turn_chars: int) -> CallView:
+    with gr.Column(visible=False) as column, gr.Row():
+        with gr.Column(scale=3):
+            chat = gr.Chatbot(
+                label="The call", height=440, render_markdown=False, sanitize_html=True, allow_tags=False,
+                feedback_options=None, buttons=["copy_all"], elem_id="call-chat",
+            )  # fmt: skip
+            box = gr.Textbox(
+                label="You say", lines=1, max_lines=6, max_length=max_turn_chars, elem_id="turn-box",
+                placeholder=TURN_PLACEHOLDER,
+            )  # fmt: skip
+            with gr.Row():
+                send = gr.Button("Send", variant="primary", elem_id="send")
+                retry = gr.Button("Retry the caller", elem_id="retry")
+                end = gr.Button("End call", variant="stop", elem_id="end-call")
+                again = gr.Button("New call", elem_id="new-call")
+        with gr.Column(scale=2):
+            mood = gr.HTML(elem_id="mood-panel", js_on_load=None)
+            feedback = gr.HTML(elem_id="feedback-panel", js_on_load=None, max_height=520)
+    outcome = gr.HTML(elem_id="outcome", js_on_load=None)
+    status = gr.Markdown(elem_id="status")
+    return CallView(column, chat, box, send, retry, end, again, mood, feedback, outcome, status)
+
+
+def _review(prefix: str) -> ReviewView:
+    outcome = gr.HTML(elem_id=f"{prefix}-outcome", js_on_load=None)
+    with gr.Row():
+        mood = gr.Plot(label="The caller's mood", show_label=False, elem_id=f"{prefix}-mood-plot")
+        scores = gr.Plot(label="Your scores", show_label=False, elem_id=f"{prefix}-score-plot")
+    with gr.Row():
+        dl_md = gr.DownloadButton("Download Markdown", visible=False, elem_id=f"{prefix}-dl-md")
+        dl_json = gr.DownloadButton("Download JSON", visible=False, elem_id=f"{prefix}-dl-json")
+    md = gr.Markdown(elem_id=f"{prefix}-text", sanitize_html=True)
+    with gr.Accordion("Transcript with annotations", open=False):
+        transcript = gr.HTML(elem_id=f"{prefix}-transcript", js_on_load=None)
+    return ReviewView(outcome, mood, scores, md, transcript, dl_md, dl_json)
+
+
+def _history() -> HistoryView:
+    gr.Markdown("Your past calls (under the name you gave, or your sign-in).")
+    with gr.Row():
+        refresh = gr.Button("Refresh list", elem_id="history-refresh")
+        picker = gr.Dropdown(label="Open a call", choices=[], elem_id="history-pick")
+        open_btn = gr.Button("Open", elem_id="history-open")
+    table = gr.Dataframe(
+        headers=["started", "caller", "difficulty", "mode", "messages", "outcome", "id"], interactive=False,
+        elem_id="history-table",
+    )  # fmt: skip
+    status = gr.Markdown()
+    return HistoryView(refresh, picker, open_btn, table, status, _review("history"))
+
+
+def _designer(library: CallerLibrary) -> DesignerView:
+    with gr.Row():
+        persona = gr.Dropdown(library.choices(), value=library.pick(), label="Persona")
+        level = gr.Radio(list(DIFFICULTIES), value="normal", label="Difficulty")
+        show = gr.Button("Show")
+    tokens = gr.Markdown()
+    facts = gr.Markdown(sanitize_html=True)
+    prompt = gr.Code(label="Rendered caller prompt (opening turn)", language="markdown", interactive=False)
+    gr.Markdown("### Lint a persona file\nPaste YAML; problems come back as `file:line:col: field: message`.")
+    lint_name = gr.Textbox(label="File name (optional, e.g. dana_delayed_order.yaml)", max_length=64)
+    lint_src = gr.Code(label="Persona YAML", language="yaml", interactive=True, elem_id="lint-src")
+    lint = gr.Button("Lint", elem_id="lint")
+    lint_out = gr.Textbox(label="Problems", lines=6, interactive=False, elem_id="lint-out")
+    return DesignerView(persona, level, show, tokens, facts, prompt, lint_name, lint_src, lint, lint_out)
