@@ -27,6 +27,7 @@ the persona designer can show what the caller meant to do (`plans_in_record`).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol
@@ -183,8 +184,13 @@ class PlanRecord(BaseModel):
     """What the shown reply still misses (empty when it passes its plan)."""
 
     def detail(self) -> str:
-        """The stored form (compact JSON)."""
-        return self.model_dump_json(exclude_defaults=True)
+        """The stored form (compact JSON).
+
+        Dumped through `json` rather than pydantic's encoder: a plan can quote the trainee's text, which may
+        hold a lone surrogate that pydantic refuses to encode. The store canonicalises it (U+FFFD).
+        """
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 class _StoredEvent(Protocol):
