@@ -87,12 +87,52 @@ async def test_demo_model_reply_off_plan_is_replaced_by_the_personas_own_line() 
     assert "Stage direction for the CUSTOMER's next line" in (model.requests[0].prompt or "")
 
 
+async def _items(caller: Caller[MoodState], turns: list[LoggedTurn]) -> tuple[list[CallerChunk], CallerReply]:
+    chunks: list[CallerChunk] = []
+    reply = None
+    async for item in caller.speak(turns, MoodState(anger=60, trust=25, entrenchment=45, turn=1)):
+        if isinstance(item, CallerChunk):
+            chunks.append(item)
+        else:
+            reply = item
+    assert reply is not None
+    return chunks, reply
+
+
 @pytest.mark.anyio
-async def test_demo_model_reply_on_plan_is_shown_whole() -> None:
+async def test_demo_model_reply_on_plan_is_shown_clause_by_clause() -> None:
     model = _fake(" " + ON_PLAN + "\nAGENT: Right.", demo=True)
-    chunks, reply = await _speak(_caller(model), _turns())
+    chunks, reply = await _items(_caller(model), _turns())
     assert reply.voice == "model" and not reply.fallback and reply.failures == []
+    assert reply.text == ON_PLAN and "".join(c.text for c in chunks).strip() == ON_PLAN
+    assert chunks[0].text.strip() == "I paid £349 a week ago," and not any(c.replace for c in chunks)
+
+
+@pytest.mark.anyio
+async def test_held_back_whole_without_early_text() -> None:
+    model = _fake(" " + ON_PLAN + "\nAGENT: Right.", demo=True)
+    caller = Caller(model, script_for(OMAR, "normal", new_canary()), budget_tokens=1600, early_text=False)
+    chunks, reply = await _speak(caller, _turns())
     assert chunks == [ON_PLAN] and reply.text == ON_PLAN  # held back until it passed, then shown at once
+
+
+@pytest.mark.anyio
+async def test_first_clauses_shown_then_replaced_when_the_whole_reply_misses_its_plan() -> None:
+    said = " I am so fed up with all of this, honestly, it is a joke."  # passes every clause; no £349
+    chunks, reply = await _items(_caller(_fake(said, demo=True)), _turns())
+    assert chunks[0].text.strip() == "I am so fed up with all of this," and not chunks[0].replace
+    assert chunks[-1].replace and chunks[-1].text == reply.text  # the page withdraws what it showed
+    assert reply.voice == "authored" and "£349" in reply.text
+    assert [f.kind for f in reply.model_failures] == ["fact"]
+    assert [e.kind for e in reply.guard_events] == ["plan", "fallback"]
+
+
+@pytest.mark.anyio
+async def test_a_clause_that_offers_a_fix_is_never_shown() -> None:
+    said = " I can have it delivered tomorrow, no problem."  # what the embedded model said as Dana
+    chunks, reply = await _items(_caller(_fake(said, demo=True)), _turns())
+    assert [c.text for c in chunks] == [reply.text] and not chunks[0].replace  # nothing of it reached the page
+    assert reply.voice == "authored" and "offers_remedy" in {f.kind for f in reply.model_failures}
 
 
 @pytest.mark.anyio
@@ -150,3 +190,21 @@ async def test_the_plan_is_stored_with_the_reply_and_read_back(store: Store) -> 
     assert plans[second.turn_id].plan.act == "answer" and plans[second.turn_id].plan.fact == "dough"
     # the second model reply said the wrong fact: the dough line stood in
     assert plans[second.turn_id].voice == "authored" and "dough hook" in second.text
+
+
+@pytest.mark.anyio
+async def test_the_page_shows_only_the_stand_in_after_a_replaced_reply(store: Store) -> None:
+    from simulator.ui.live import LiveCall
+
+    model = _fake(" I am so fed up with all of this, honestly, it is a joke.", demo=True)
+    session = CallSession.start(
+        store, OMAR_FILE, caller_model=model, local_grader=_Grader(), settings=load_settings(), opening_index=0
+    )
+    live = LiveCall(session, trainee="ana", mode="coach", llm_grading=False)
+    seen: list[str] = []
+    async for _ in live.send(ASK_PAID):
+        seen.append(live.chat[-1]["content"] if live.chat[-1]["role"] == "assistant" else "")
+    assert any(s.startswith("I am so fed up") for s in seen)  # the first clause was on the page early
+    final = live.chat[-1]["content"]
+    assert "£349" in final and "fed up" not in final  # and none of it is left behind
+    assert [m["role"] for m in live.chat].count("assistant") == 2  # the opening line and this reply

@@ -170,3 +170,19 @@ def test_hidden_leak_ignores_allowed_text_and_agent_words() -> None:
     stream = StreamGuard(guard, context=said)
     assert _feed_all(stream, ["So the courier left the bench behind the side gate? Really?"])
     assert stream.failed is None
+
+
+def test_stream_by_clauses_releases_the_first_clause(guard: CallerGuard) -> None:
+    stream = StreamGuard(guard, clauses=True)  # MIN_CLAUSE_CHARS
+    assert stream.feed("No, ") == ""  # too short to judge alone
+    assert stream.feed("I want my parcel, ") == "No, I want my parcel,"
+    assert stream.feed("£1,200 of it ") == ""  # a comma inside a number is no clause end
+    assert stream.finish() == " £1,200 of it "
+
+
+def test_stream_extra_check_stops_the_stream_like_the_guard(guard: CallerGuard) -> None:
+    stream = StreamGuard(guard, clauses=True, extra_check=lambda text: ["offer"] if "deliver" in text else [])
+    assert stream.feed("It never came, honestly. ") == "It never came, honestly."
+    assert stream.feed("I can deliver it, ") == ""
+    assert stream.stopped and stream.failed is None and stream.extra_failed == ("offer",)
+    assert stream.finish() == "" and stream.released == "It never came, honestly."

@@ -13,9 +13,15 @@ from simulator.vocabulary import Outcome
 
 @dataclass(frozen=True)
 class CallerText:
-    """A piece of the caller's reply that passed the guard: show it now."""
+    """A piece of the caller's reply that passed the guard: show it now.
+
+    With `replace`, withdraw the text shown so far for this reply and show `text` instead: the first
+    clauses passed their checks and were shown, but the whole reply missed its plan, so the persona's own
+    line stands in. Show only the final text (`CallerDone.text` is always the reply as stored).
+    """
 
     text: str
+    replace: bool = False
 
 
 @dataclass(frozen=True)
@@ -25,8 +31,10 @@ class CallerDone:
     turn_id: str
     text: str
     fallback: bool = False
-    """The model's replies failed the guard; a persona example line was used."""
+    """A persona line stood in for the model's reply (it failed the guard or missed its plan)."""
     closing: bool = False
+    note: str = ""
+    """Why a persona line stood in, calmly, for the page ("" when the model's reply was shown)."""
 
 
 @dataclass(frozen=True)

@@ -511,8 +511,10 @@ class CallSession:
                 self._mem.history, self.state, closing=closing, fallback_seed=self._mem.agent_turns
             ):
                 if isinstance(item, CallerChunk):
+                    if item.replace:
+                        shown.clear()
                     shown.append(item.text)
-                    yield CallerText(item.text)
+                    yield CallerText(item.text, item.replace)
                     for ready in self._take_ready_grades():
                         yield ready
                 else:
@@ -549,7 +551,7 @@ class CallSession:
             self.store.add_guard_event(self.id, PLAN_EVENT, planned.detail(), turn_id=stored.id)
         self._mem.history.append(LoggedTurn(utterance=Utterance(role="customer", text=reply.text)))
         self._mem.pending_reply = False
-        yield CallerDone(stored.id, reply.text, reply.fallback, closing is not None)
+        yield CallerDone(stored.id, reply.text, reply.fallback, closing is not None, reply.stand_in_note())
         if closing is not None and mood is not None:
             reason = _outcome_reason(mood)
             await self.db.end_session(self.id, closing, reason)

@@ -17,9 +17,14 @@ With a `planner` (`script_for` gives every persona one, `simulator.caller.voice.
 reply is planned first (`simulator.caller.plan`): the plan goes into the prompt as a stage direction,
 and the finished reply is checked against it (`simulator.caller.coherence`). When the plan is
 *enforced* (by default for the demo-grade embedded model, whose replies often don't answer what was
-asked), the reply is held back until it passes; one that fails (its plan or the guard) is replaced by
-the persona's best-fitting own line for the plan (`simulator.caller.lines`), never a line already said
-in the call. Otherwise the chain behaves as without a planner (streaming, regenerations, the example
+asked), the reply is shown clause by clause as each clause passes the guard and the plan's per-clause
+checks (`Planner.check_prefix`: speech on a call, no remedy offered, no number or date the persona does
+not hold, the customer's voice), so the first words reach the page soon after the model's first token.
+The finished reply must then pass its whole plan (the act, the fact, no repeat); one that fails (its
+plan or the guard) is replaced by the persona's best-fitting own line for the plan
+(`simulator.caller.lines`), never a line already said in the call: a `CallerChunk(replace=True)` tells
+the page to withdraw the clauses it showed (`early_text=False` holds the whole reply back instead).
+Otherwise the chain behaves as without a planner (streaming, regenerations, the example
 line as fallback) and the check is only recorded. The scripted caller (`simulator.llm.scripted`, provider
 `scripted`) never calls a model: it plays the persona's own lines for each plan. The plan and how the
 reply was voiced travel with the `CallerReply` (`plan_record`), so the session can store them.
@@ -38,7 +43,7 @@ from simulator.call.transcript import Utterance
 from simulator.caller.budget import DEFAULT_MAX_RECENT, LoggedTurn, fit_to_budget
 from simulator.caller.guard import CallerGuard, GuardKind, StreamGuard
 from simulator.caller.lines import StandIn
-from simulator.caller.plan import PlanCheckFailure, PlanRecord, ReplyPlan, Voice
+from simulator.caller.plan import GUARD_TEXT, PlanCheckFailure, PlanRecord, ReplyPlan, Voice
 from simulator.errors import ModelStreamInterrupted
 from simulator.llm.base import ChatModel, Message
 from simulator.persona.schema import MOODS, DifficultyName, Persona
@@ -63,6 +68,11 @@ class Planner(Protocol[S_contra]):
 
     def check(self, plan: ReplyPlan, text: str, turns: Sequence[LoggedTurn]) -> list[PlanCheckFailure]:
         """How `text` misses `plan` (empty when it passes)."""
+        ...
+
+    def check_prefix(self, plan: ReplyPlan, text: str, turns: Sequence[LoggedTurn]) -> list[PlanCheckFailure]:
+        """How the first clauses of a streamed reply already miss `plan` (checks that need the whole
+        reply, the act and the fact, are left to `check`)."""
         ...
 
     def stand_in(self, plan: ReplyPlan, turns: Sequence[LoggedTurn], seed: int = 0) -> StandIn | None:
@@ -122,9 +132,14 @@ class GuardEvent:
 
 @dataclass(frozen=True)
 class CallerChunk:
-    """Caller text that passed the guard and may be shown now."""
+    """Caller text that passed the guard and may be shown now.
+
+    With `replace`, the text shown so far for this reply is withdrawn and `text` is shown instead (the
+    model's first clauses were shown, then the whole reply missed its plan and a persona line stands in).
+    """
 
     text: str
+    replace: bool = False
 
 
 @dataclass
@@ -148,11 +163,30 @@ class CallerReply:
     model_failures: list[PlanCheckFailure] = field(default_factory=list)
     """Why the model's reply was replaced (when `voice` is not `model` after a plan failure)."""
 
+    def stand_in_note(self) -> str:
+        """A calm line for the page when a persona line stood in for the model ("" when the model spoke,
+        or no model plays: the scripted caller's lines are its own)."""
+        if not self.fallback:
+            return ""
+        record = self.plan_record()
+        if record is not None and record.voice != "model":
+            return f"This reply is {record.voiced_by()}, so the call stays on track."
+        kinds = [GUARD_TEXT.get(e.kind, e.kind) for e in self.guard_events if e.kind in GUARD_TEXT]
+        why = f": the model's reply {'; '.join(dict.fromkeys(kinds))}" if kinds else ""
+        return f"This reply is a persona example line{why}, so the call stays on track."
+
     def plan_record(self) -> PlanRecord | None:
         """The plan and how it was voiced, for storage (None without a plan)."""
         if self.plan is None:
             return None
-        return PlanRecord(plan=self.plan, voice=self.voice, model_failures=self.model_failures, failures=self.failures)
+        guard = [e.kind for e in self.guard_events if e.kind not in ("plan", "fallback", "truncated")]
+        return PlanRecord(
+            plan=self.plan,
+            voice=self.voice,
+            model_failures=self.model_failures,
+            failures=self.failures,
+            guard_failures=list(dict.fromkeys(guard)),
+        )
 
 
 class _Trimmer:
@@ -208,11 +242,16 @@ class Caller(Generic[S]):
         temperature: Sampling temperature for the first attempt (regenerations go up a little).
         max_regenerations: Attempts after the first before the fallback line is used.
         max_recent: Utterances kept verbatim in the prompt at most.
-        enforce_plan: Hold each reply back until it passes its plan, standing in with the persona's own
-            line when it does not. None (default): enforce for the demo-grade embedded model and the
-            scripted caller, only record the check for other models.
+        enforce_plan: Check each reply against its plan, standing in with the persona's own line when
+            it fails. None (default): enforce for the demo-grade embedded model and the scripted caller,
+            only record the check for other models.
         plan_attempts: Model attempts per reply while enforcing before the persona's line stands in
-            (each attempt on a small CPU model costs seconds).
+            (each attempt on a small CPU model costs seconds). Used only without `early_text`, or
+            while nothing has been shown yet.
+        early_text: While enforcing, show the reply clause by clause as each passes the guard and the
+            plan's per-clause checks (`Planner.check_prefix`), instead of holding it back whole. When the
+            finished reply then misses its plan (its act or fact, or a repeat), the persona's line
+            replaces what was shown (a `CallerChunk` with `replace=True`).
     """
 
     def __init__(
@@ -228,6 +267,7 @@ class Caller(Generic[S]):
         max_recent: int = DEFAULT_MAX_RECENT,
         enforce_plan: bool | None = None,
         plan_attempts: int = 1,
+        early_text: bool = True,
     ) -> None:
         self.model = model
         self.script = script
@@ -236,6 +276,7 @@ class Caller(Generic[S]):
             enforce_plan = model.info.demo_grade or self.scripted
         self.enforce_plan = enforce_plan and script.planner is not None
         self.plan_attempts = max(1, min(plan_attempts, MAX_REGENERATIONS + 1))
+        self.early_text = early_text
         self.budget_tokens = budget_tokens
         self.max_tokens = max_tokens
         self.temperature = temperature
@@ -288,12 +329,20 @@ class Caller(Generic[S]):
         def check(text: str) -> list[PlanCheckFailure]:
             return planner.check(plan, text, turns) if planner is not None and plan is not None else []
 
-        hold = self.enforce_plan  # nothing is shown before the whole reply passes its plan
+        def check_prefix(text: str) -> list[PlanCheckFailure]:
+            return planner.check_prefix(plan, text, turns) if planner is not None and plan is not None else []
+
+        enforce = self.enforce_plan
+        early = enforce and self.early_text  # show clauses as they pass; replace them if the reply fails
+        hold = enforce and not early  # nothing is shown before the whole reply passes its plan
         model_failures: list[PlanCheckFailure] = []
+        shown = False  # text of this reply is on the page (a stand-in must replace it)
         attempt = 0
-        attempts = 0 if self.scripted else (self.plan_attempts if hold else self.max_regenerations + 1)
+        attempts = 0 if self.scripted else (self.plan_attempts if enforce else self.max_regenerations + 1)
         for attempt in range(1, attempts + 1):
-            guard = StreamGuard(self.script.guard, context=agent_said)
+            guard = StreamGuard(
+                self.script.guard, context=agent_said, clauses=early, extra_check=check_prefix if early else None
+            )
             trimmer = _Trimmer(
                 _CUT_CHAT if self.prompt_form == "chat" else _CUT_COMPLETION, self.script.speaker_name
             )
@@ -302,21 +351,23 @@ class Caller(Generic[S]):
                 async for raw in stream:
                     piece = guard.feed(trimmer.feed(raw))
                     if piece and not hold:
+                        shown = True
                         yield CallerChunk(piece)
-                    if trimmer.done or guard.failed is not None:
+                    if trimmer.done or guard.stopped:
                         break
-                if guard.failed is None:
+                if not guard.stopped:
                     piece = guard.feed(trimmer.finish()) + guard.finish()
                     if piece and not hold:
+                        shown = True
                         yield CallerChunk(piece)
             except ModelStreamInterrupted as exc:
                 raise ModelStreamInterrupted(str(exc), partial="" if hold else guard.released) from exc
             finally:
                 await _aclose(stream)
-            if guard.failed is None:
+            if not guard.stopped:
                 text = guard.released.strip()
                 failures = check(text)
-                if not (hold and failures):
+                if not (enforce and failures):
                     if hold:
                         yield CallerChunk(text)
                     yield CallerReply(
@@ -325,23 +376,34 @@ class Caller(Generic[S]):
                     return
                 model_failures = failures
                 events.append(GuardEvent("plan", "; ".join(f.detail for f in failures), attempt))
+                if shown:
+                    break  # the page shows this reply's first clauses: stand in now, not after another try
                 continue
-            for v in guard.failed.violations:
-                events.append(GuardEvent(v.kind, v.detail, attempt))
+            if guard.failed is not None:
+                for v in guard.failed.violations:
+                    events.append(GuardEvent(v.kind, v.detail, attempt))
+            else:
+                model_failures = check(guard.text.strip()) or list(guard.extra_failed)  # all it missed
+                events.append(GuardEvent("plan", "; ".join(f.detail for f in model_failures), attempt))
             if guard.released.strip() and not hold:
-                events.append(GuardEvent("truncated", "kept the part already shown", attempt))
                 text = guard.released.strip()
-                yield CallerReply(
-                    text, attempt, False, True, events, prompt_tokens, summarised, plan, "model", check(text)
-                )
-                return
+                failures = check(text)
+                if not (enforce and failures):
+                    events.append(GuardEvent("truncated", "kept the part already shown", attempt))
+                    yield CallerReply(
+                        text, attempt, False, True, events, prompt_tokens, summarised, plan, "model", failures
+                    )
+                    return
+                model_failures = failures
+                events.append(GuardEvent("plan", "the part shown: " + "; ".join(f.detail for f in failures), attempt))
+                break
         standing = None
-        if hold and planner is not None and plan is not None:
+        if enforce and planner is not None and plan is not None:
             standing = planner.stand_in(plan, turns, self._seed(fallback_seed))
         if standing is not None and plan is not None:
             where = "the scripted caller" if self.scripted else "the model's reply failed"
             events.append(GuardEvent("fallback", f"persona line for {plan.act} ({plan.mood}): {where}", attempt))
-            yield CallerChunk(standing.text)
+            yield CallerChunk(standing.text, replace=shown)
             yield CallerReply(
                 standing.text,
                 attempt,
@@ -360,7 +422,7 @@ class Caller(Generic[S]):
         events.append(
             GuardEvent("fallback", f"example line for mood {self.script.mood_label(state)}", attempt)
         )
-        yield CallerChunk(line)
+        yield CallerChunk(line, replace=shown)
         yield CallerReply(
             line,
             attempt,

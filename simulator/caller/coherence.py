@@ -19,6 +19,9 @@ and its `ReplyPlan` it reports every failure:
 These are word-level heuristics: they catch a reply that misses its plan outright; a reply can pass
 them and still be odd (an invented detail, a contradiction of a fact in other words).
 
+`check_prefix` runs the checks that already apply to the first clauses of a streamed reply, so they can
+be shown before the reply is finished; the act, the fact and repeats need the whole reply.
+
 The same checks judge the persona's own lines (lint runs them on every authored line), the model's
 replies live, and the coherence suite's replies.
 """
@@ -351,3 +354,23 @@ def check_reply(
     if any(canonical_line(line) == canon for line in earlier):
         failures.append(PlanCheckFailure(kind="repeated", detail="already said in this call"))
     return failures
+
+
+WHOLE_REPLY_KINDS: frozenset[str] = frozenset({"act", "fact", "repeated", "empty"})
+"""Checks only a finished reply can pass: the act and the fact may come in a later clause, a line is a
+repeat only as a whole, and a first clause may be all punctuation before the words come."""
+
+
+def check_prefix(
+    plan: ReplyPlan, text: str, holdings: Holdings, *, agent_said: Sequence[str] = ()
+) -> list[PlanCheckFailure]:
+    """The checks a reply's first clauses must already pass before they are shown (a streamed reply).
+
+    Every check of `check_reply` except those in `WHOLE_REPLY_KINDS`: speech on a call, no remedy
+    offered, no number or date the persona does not hold, the customer's voice. They are searches, so a
+    prefix that fails one makes the whole reply fail it too: the stream stops there, and what was shown
+    before passed them. The whole reply still gets `check_reply`.
+    """
+    return [
+        f for f in check_reply(plan, text, holdings, agent_said=agent_said) if f.kind not in WHOLE_REPLY_KINDS
+    ]

@@ -14,14 +14,18 @@ guard is deterministic (no LLM) and checks, in order:
 
 `StreamGuard` applies the same checks to a streamed reply sentence by sentence: a sentence is released
 only once the whole text up to and including it passes, so nothing that fails is ever shown, and the
-first sentence is released as soon as it is complete and clean (low time-to-first-token).
+first sentence is released as soon as it is complete and clean (low time-to-first-token). With
+`clauses=True` it releases clause by clause instead (at a comma, semicolon, colon or dash followed by a
+space, or a sentence end), which puts the first words on the page sooner; an extra check (the caller
+chain passes the plan's per-clause checks, `simulator.caller.coherence.check_prefix`) must pass too.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -34,6 +38,9 @@ HIDDEN_NGRAM = 5
 
 MIN_RELEASE_CHARS = 24
 """A streamed reply is released in pieces of at least this many characters (except its last piece)."""
+
+MIN_CLAUSE_CHARS = 12
+"""The same, released clause by clause: a first clause this long is judged on its own."""
 
 _I = re.IGNORECASE
 
@@ -108,6 +115,7 @@ _STRUCTURED: tuple[re.Pattern[str], ...] = (
 _SPEAKABLE = re.compile(r"[^\W_]", re.UNICODE)
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _SENTENCE_END = re.compile(r"[.!?…]+[\"')\]]*(?=\s)|\n")
+_CLAUSE_END = re.compile(r"[.!?…,;:]+[\"')\]]*(?=\s)|\s[—–-]+(?=\s)|\n")
 
 
 class GuardViolation(BaseModel):
@@ -224,23 +232,36 @@ class StreamGuard:
     Args:
         guard: The session's checks.
         min_release_chars: Hold text back until at least this many characters can go out together,
-            so a bare "Hello!" is judged with the sentence that follows it.
+            so a bare "Hello!" is judged with the sentence that follows it (default `MIN_RELEASE_CHARS`,
+            or `MIN_CLAUSE_CHARS` by clauses).
         context: What the agent said (see `CallerGuard.check`).
+        clauses: Release at clause ends (",", ";", ":", a dash, a sentence end), not only sentence ends.
+        extra_check: More checks for the text up to a release point (e.g. the reply plan's per-clause
+            checks): it returns the failures, empty when the text may be shown. A failure stops the
+            stream like a guard failure; `extra_failed` holds it.
     """
 
     def __init__(
         self,
         guard: CallerGuard,
         *,
-        min_release_chars: int = MIN_RELEASE_CHARS,
+        min_release_chars: int | None = None,
         context: Sequence[str] = (),
+        clauses: bool = False,
+        extra_check: Callable[[str], Sequence[Any]] | None = None,
     ) -> None:
         self._guard = guard
         self._context = tuple(context)
+        if min_release_chars is None:
+            min_release_chars = MIN_CLAUSE_CHARS if clauses else MIN_RELEASE_CHARS
         self._min_release = min_release_chars
+        self._boundary = _CLAUSE_END if clauses else _SENTENCE_END
+        self._extra = extra_check
         self._text = ""
         self._released_upto = 0
         self.failed: GuardResult | None = None
+        self.extra_failed: tuple[Any, ...] = ()
+        """What `extra_check` found; `failed` stays None (the guard itself passed)."""
 
     @property
     def released(self) -> str:
@@ -254,7 +275,7 @@ class StreamGuard:
 
     def feed(self, chunk: str) -> str:
         """Add a chunk; return newly released text (complete, guard-safe sentences)."""
-        if self.failed is not None:
+        if self.stopped:
             return ""
         self._text += chunk
         boundary = self._last_boundary()
@@ -264,9 +285,14 @@ class StreamGuard:
             return ""
         return self._release_upto(boundary)
 
+    @property
+    def stopped(self) -> bool:
+        """True once a check failed: nothing more is released."""
+        return self.failed is not None or bool(self.extra_failed)
+
     def finish(self) -> str:
         """The stream ended: check the whole text and release the rest if it passes."""
-        if self.failed is not None:
+        if self.stopped:
             return ""
         if self._released_upto and not self._text[self._released_upto :].strip():
             return ""
@@ -274,7 +300,7 @@ class StreamGuard:
 
     def _last_boundary(self) -> int:
         last = 0
-        for m in _SENTENCE_END.finditer(self._text, self._released_upto):
+        for m in self._boundary.finditer(self._text, self._released_upto):
             last = m.end()
         return last
 
@@ -283,6 +309,11 @@ class StreamGuard:
         if not result.ok:
             self.failed = result
             return ""
+        if self._extra is not None:
+            extra = tuple(self._extra(self._text[:end]))
+            if extra:
+                self.extra_failed = extra
+                return ""
         piece = self._text[self._released_upto : end]
         self._released_upto = end
         return piece

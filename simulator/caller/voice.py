@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from simulator.call.mood import MoodState
 from simulator.caller.budget import LoggedTurn
-from simulator.caller.coherence import Holdings, check_reply, holdings_of
+from simulator.caller.coherence import Holdings, check_prefix, check_reply, holdings_of
 from simulator.caller.lines import StandIn, stand_in
 from simulator.caller.plan import PlanCheckFailure, ReplyPlan, plan_reply
 from simulator.persona.schema import Persona
@@ -47,6 +47,10 @@ class PersonaVoice:
         return check_reply(
             plan, text, self.holdings, earlier=_said(turns, "customer"), agent_said=_said(turns, "agent")
         )
+
+    def check_prefix(self, plan: ReplyPlan, text: str, turns: Sequence[LoggedTurn]) -> list[PlanCheckFailure]:
+        """How the first clauses of a streamed reply already miss `plan` (`check_prefix`)."""
+        return check_prefix(plan, text, self.holdings, agent_said=_said(turns, "agent"))
 
     def stand_in(self, plan: ReplyPlan, turns: Sequence[LoggedTurn], seed: int = 0) -> StandIn | None:
         """The persona's best-fitting unused line for `plan` (None when it has none left)."""

@@ -167,6 +167,11 @@ async def _play(
                 try:
                     async for ev in events:
                         if isinstance(ev, CallerText):
+                            if ev.replace and started:  # a terminal can't unprint: say the line changed
+                                click.echo("")
+                                click.echo("  (that reply missed what the caller meant to say; the persona's "
+                                           "own line stands in)", err=True)  # fmt: skip
+                                started = False
                             piece = ev.text if started else f"{who}: {ev.text.lstrip()}"
                             started = True
                             click.echo(piece, nl=False)

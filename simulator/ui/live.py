@@ -100,12 +100,13 @@ class LiveCall:
             last = self.chat[-1]
             if last["role"] != "assistant" or last.get("_done"):
                 self.chat.append({"role": "assistant", "content": ""})
-            self.chat[-1]["content"] += event.text
+            if event.replace:  # the first clauses were withdrawn: the stand-in line replaces them whole
+                self.chat[-1]["content"] = event.text
+            else:
+                self.chat[-1]["content"] += event.text
         elif isinstance(event, CallerDone):
             self.chat[-1] = {"role": "assistant", "content": event.text, "_done": "1"}
-            self.status = (
-                "The caller used a scripted line (the model's reply failed the guard)." if event.fallback else ""
-            )
+            self.status = event.note
         elif isinstance(event, MoodUpdate):
             self.reasons = [*event.fired_rules, *event.notes]
         elif isinstance(event, GradeReady):
