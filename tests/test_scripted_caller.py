@@ -35,7 +35,7 @@ def test_the_setting_names_the_scripted_caller_and_its_seed(monkeypatch: pytest.
         scripted_seed("scripted:soon")
     monkeypatch.setenv("COOLDOWN_CALLER__MODEL", "scripted:7")
     info = describe_role("caller", load_settings())
-    assert info.provider == "scripted" and info.label == "scripted persona lines (seed 7)"
+    assert info.provider == "scripted" and info.label == "scripted caller, seed 7"
     model = get_model("caller", load_settings())
     assert isinstance(model, ScriptedCallerModel) and model.seed == 7
     monkeypatch.setenv("COOLDOWN_GRADER__MODEL", "scripted")
@@ -101,7 +101,7 @@ async def test_a_scripted_call_plays_the_personas_own_lines_deterministically(st
     assert "mixer" in lines[3].lower() or "saturday" in lines[3].lower()  # small talk: back to the demand
     assert lines[5].startswith(("No", "Not a chance", "A voucher", "Are you serious", "Yeah, I'll buy"))
     record = session.record()
-    assert record.caller_model == "scripted persona lines (seed 3)"
+    assert record.caller_model == "scripted caller, seed 3"
     plans = plans_in_record(record)
     assert [p.plan.act for p in plans.values()][:5] == ["answer", "answer", "dont_know", "restate_demand", "push_back"]
     assert all(p.voice == "authored" and not p.failures for p in plans.values())

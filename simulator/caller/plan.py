@@ -182,6 +182,43 @@ class PlanRecord(BaseModel):
     """Why the model's own reply was not shown (empty when it was, or when no model spoke)."""
     failures: list[PlanCheckFailure] = Field(default_factory=list)
     """What the shown reply still misses (empty when it passes its plan)."""
+    guard_failures: list[str] = Field(default_factory=list)
+    """The in-character guard's checks the model's replies failed (`simulator.vocabulary.GuardKind`)."""
+
+    @property
+    def act(self) -> str:
+        """The planned act, readable ("answer", "reject offer")."""
+        return self.plan.act.replace("_", " ")
+
+    def carried(self) -> str:
+        """What the reply was to carry, in a few words: the fact, the refusal, the demand ("" for none)."""
+        p = self.plan
+        if p.fact:
+            return f"fact {p.fact}: “{_clip(p.fact_say or p.fact_text or '')}”"
+        if p.unknown is not None:
+            return f"doesn't know {p.unknown}" if p.unknown else "a detail the caller doesn't hold"
+        if p.refusal:
+            return f"won't accept: “{_clip(p.refusal_say or p.refusal)}”"
+        if p.remedy:
+            return f"remedy {p.remedy}"
+        if p.need:
+            return f"need: “{_clip(p.need)}”"
+        if p.demand:
+            return f"demand: “{_clip(p.demand)}”"
+        if p.outcome:
+            return f"outcome {p.outcome.replace('_', ' ')}"
+        return ""
+
+    def voiced_by(self) -> str:
+        """Who spoke the reply and, when the persona's line stood in, why."""
+        if self.voice == "model":
+            return "the model" + (f" (still misses: {_reasons(self.failures)})" if self.failures else "")
+        line = "the persona's own line" if self.voice == "authored" else "a persona example line"
+        why = [_reasons(self.model_failures)] if self.model_failures else []
+        why += [GUARD_TEXT.get(kind, kind.replace("_", " ")) for kind in self.guard_failures]
+        if why:
+            return f"{line}; the model's reply {'; '.join(why)}"
+        return "the scripted caller (the persona's own line)" if self.voice == "authored" else f"{line} (no model)"
 
     def detail(self) -> str:
         """The stored form (compact JSON).
@@ -191,6 +228,38 @@ class PlanRecord(BaseModel):
         """
         data = self.model_dump(mode="json", exclude_defaults=True)
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+GUARD_TEXT: dict[str, str] = {
+    "empty": "said nothing",
+    "canary_leak": "leaked its prompt",
+    "hidden_leak": "quoted the persona's hidden notes",
+    "structured_output": "was markup, not speech",
+    "agent_speak": "spoke as the agent",
+    "ai_self_reference": "talked about being an AI",
+}
+"""The guard's checks as the debrief says them ("the model's reply spoke as the agent")."""
+
+_FAILURE_TEXT: dict[str, str] = {
+    "act": "did not do the act",
+    "fact": "did not carry the fact",
+    "offers_remedy": "offered a fix itself",
+    "unheld_quantity": "said a number the persona does not hold",
+    "agent_voice": "spoke as the company",
+    "repeated": "repeated an earlier line",
+    "not_speech": "was not speech on a call",
+    "empty": "said nothing",
+}
+
+
+def _reasons(failures: Sequence[PlanCheckFailure]) -> str:
+    kinds = dict.fromkeys(f.kind for f in failures)
+    return ", ".join(_FAILURE_TEXT.get(k, k) for k in kinds)
+
+
+def _clip(text: str, limit: int = 70) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 class _StoredEvent(Protocol):

@@ -57,6 +57,17 @@ class MoodPoint(BaseModel):
     )
 
 
+class CallerPlanNote(BaseModel):
+    """Why the caller said a line: its planned act, what it was to carry, and who voiced it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    act: str = Field(description="The planned act, e.g. 'answer', 'reject offer'.")
+    carried: str = Field(default="", description="The fact, refusal or demand it was to carry ('' for none).")
+    voiced_by: str = Field(description="'the model', or the persona's own line and why it stood in.")
+    why: str = Field(default="", description="Why this act: what the trainee's turn asked or did.")
+
+
 class CallTurn(BaseModel):
     """One utterance of the call with its grades (trainee turns) and the mood after it."""
 
@@ -66,6 +77,8 @@ class CallTurn(BaseModel):
     text: str
     grades: list[TurnGrade] = Field(default_factory=list)
     mood: MoodPoint | None = None
+    plan: CallerPlanNote | None = None
+    """For caller lines: what the reply was planned to do (None before plans, or for the opening)."""
 
 
 class CallRecord(BaseModel):
@@ -89,6 +102,7 @@ class CallRecord(BaseModel):
         The caller's name comes from the session's persona snapshot (`persona_text`), when it has one.
         """
         turns = []
+        notes = plan_notes(session)
         for t in session.turns:
             if getattr(t, "status", "final") == "interrupted":
                 continue
@@ -98,11 +112,24 @@ class CallRecord(BaseModel):
                     anger=t.mood.anger, trust=t.mood.trust, entrenchment=t.mood.entrenchment,
                     label=t.mood.label, fired_rules=[_rule_text(r) for r in t.mood.fired_rules],
                 )  # fmt: skip
-            turns.append(CallTurn(role=t.role, text=t.text, grades=list(t.grades), mood=mood))
+            plan = notes.get(getattr(t, "id", ""))
+            turns.append(CallTurn(role=t.role, text=t.text, grades=list(t.grades), mood=mood, plan=plan))
         return cls(
             persona_name=session.persona_name, caller_name=_caller_name(session), outcome=session.outcome,
             outcome_reason=session.outcome_reason, initial_mood=initial_mood, turns=turns,
         )  # fmt: skip
+
+
+def plan_notes(session: Any) -> dict[str, CallerPlanNote]:
+    """The stored plan of each caller reply, by the reply's turn id (`simulator.caller.plan.plans_in_record`)."""
+    from simulator.caller.plan import plans_in_record
+
+    if not hasattr(session, "guard_events"):
+        return {}
+    return {
+        turn_id: CallerPlanNote(act=rec.act, carried=rec.carried(), voiced_by=rec.voiced_by(), why=rec.plan.why)
+        for turn_id, rec in plans_in_record(session).items()
+    }
 
 
 def _caller_name(session: Any) -> str | None:
@@ -195,6 +222,9 @@ class Debrief(BaseModel):
     top_changes: list[Change]
     techniques: list[TechniqueTally]
     tactics: dict[str, int]
+    caller_plans: list[tuple[int, str, CallerPlanNote]] = Field(
+        default_factory=list, description="(trainee turn it answers, the caller's line, its plan) per planned reply."
+    )
 
     def to_markdown(self) -> str:
         """The debrief as Markdown for the page, the CLI and exports."""
@@ -378,6 +408,12 @@ def build_debrief(call: CallRecord) -> Debrief:
                 tally.manipulative += 1
             tally.evidence.append(f"turn {s.turn} ({t.use}): {t.evidence}")
     graded = [s.perspective_taking for s in scores if s.perspective_taking is not None]
+    plans: list[tuple[int, str, CallerPlanNote]] = []
+    answered = 0
+    for utterance in call.turns:
+        answered += utterance.role == "agent"
+        if utterance.role == "customer" and utterance.plan is not None:
+            plans.append((answered, utterance.text, utterance.plan))
     return Debrief(
         persona_name=call.persona_name,
         caller_name=call.caller_name,
@@ -393,6 +429,7 @@ def build_debrief(call: CallRecord) -> Debrief:
         top_changes=_top_changes(scores, trainee_turns, before),
         techniques=[tallies[t] for t in Technique if t in tallies],
         tactics=dict(Counter(t.value for s in scores for t in s.manipulation_tactics)),
+        caller_plans=plans,
     )
 
 
@@ -458,6 +495,19 @@ def _markdown(d: Debrief) -> str:
             f"| {s.turn} | {_cell(s.text)} | {score} | {behaviours} | {_cell(techniques)} "
             f"| {s.grader or '-'} |"
         )
+    if d.caller_plans:
+        out += [
+            "",
+            "## Why the caller said that",
+            "",
+            "Each reply was planned before anyone spoke: what it had to do, what it carried, and who voiced it.",
+            "",
+            "| after turn | the caller said | meant to | carrying | voiced by |",
+            "|---|---|---|---|---|",
+        ]
+        for n, said, p in d.caller_plans:
+            voiced = _excerpt(p.voiced_by, 150).replace("|", "\\|")
+            out.append(f"| {n} | {_cell(said)} | {p.act} | {_cell(p.carried or '-')} | {voiced} |")
     split = [s for s in d.turns if s.disagreements]
     if split:
         out += ["", "## Where the graders disagreed", ""]

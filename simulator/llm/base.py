@@ -48,6 +48,8 @@ class ModelInfo(BaseModel):
     @property
     def label(self) -> str:
         """Short text for the UI and logs, e.g. 'embedded SmolLM2-135M-Instruct (demo-grade)'."""
+        if self.provider == "scripted":  # no model: `simulator.llm.scripted`
+            return f"scripted caller, {self.model}"
         suffix = " (demo-grade)" if self.demo_grade else ""
         return f"{self.provider} {self.model}{suffix}"
 

@@ -7,7 +7,7 @@ The caller chain (`simulator.caller.chain.Caller`) sees the `scripted` provider 
 model for text: it plans each reply (`simulator.caller.plan`) and plays the persona's best-fitting
 unused line for the plan (`simulator.caller.lines`), so a whole call is deterministic for a seed and
 runs without a model server. The banner and the session record name it (`ModelInfo.label`, e.g.
-"scripted persona lines (seed 0)"). Only the caller role can be scripted.
+"scripted caller, seed 0"). Only the caller role can be scripted.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def scripted_seed(model: str | None) -> int | None:
 
 def scripted_info(seed: int) -> ModelInfo:
     """The `ModelInfo` of the scripted caller with this seed."""
-    return ModelInfo(role="caller", provider="scripted", model=f"persona lines (seed {seed})")
+    return ModelInfo(role="caller", provider="scripted", model=f"seed {seed}")
 
 
 class ScriptedCallerModel:

@@ -117,6 +117,10 @@ def _wire(page: Page, h: PageHandlers) -> None:
         h.show_persona, [designer.persona, designer.level], [designer.facts, designer.prompt, designer.tokens],
         api_visibility="private",
     )  # fmt: skip
+    designer.try_plan.click(
+        h.plan_reply, [designer.persona, designer.level, designer.try_line], [designer.plan_out],
+        api_visibility="private",
+    )  # fmt: skip
     designer.lint.click(
         h.lint, [designer.lint_src, designer.lint_name], [designer.lint_out], api_name="lint",
         api_visibility="undocumented",

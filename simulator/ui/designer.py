@@ -1,4 +1,5 @@
-"""Persona preview and lint for designers: a persona's facts, emotional model and rendered prompt, and
+"""Persona preview and lint for designers: a persona's facts, emotional model and rendered prompt, the
+caller's plan for a trainee line (`plan_preview`: what it would do, and why), and
 `file:line:col: field: message` problems for YAML pasted into the page.
 """
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from simulator.call.mood import initial_state, mood_label
 from simulator.errors import CooldownError
+from simulator.grading.base import TurnGrader
 from simulator.persona.loader import MAX_FILE_BYTES, load_persona
 from simulator.persona.schema import DifficultyName, Persona
 from simulator.ui.text import md_text
@@ -72,6 +74,61 @@ def preview(path: Path, difficulty: DifficultyName) -> tuple[str, str, str]:
         f"{count_tokens(core)} tokens (budget {PROMPT_BUDGET_TOKENS})."
     )
     return preview_markdown(persona, difficulty), system, tokens
+
+
+MAX_TRY_CHARS = 500
+"""The longest trainee line the designer's plan preview takes."""
+
+
+async def plan_preview(path: Path, difficulty: DifficultyName, said: str, grader: TurnGrader) -> str:
+    """What the caller would plan in reply to a first trainee turn, as Markdown: how the local appraiser
+    heard the turn, the planned act with the fact it carries and why, and the persona's own line for it.
+
+    The same pure planner the call uses (`simulator.caller.plan`), on the opening turn at `difficulty`.
+
+    Raises:
+        PersonaError: No such persona, or it does not load.
+    """
+    from simulator.call.engine import TurnEngine
+    from simulator.call.transcript import Utterance
+    from simulator.caller.budget import LoggedTurn
+    from simulator.caller.plan import PlanRecord
+    from simulator.caller.voice import PersonaVoice
+    from simulator.grading.base import GradeRequest
+
+    persona = load_persona(path)
+    said = " ".join(said.split())[:MAX_TRY_CHARS]
+    opening = Utterance(role="customer", text=persona.opening_lines[0])
+    request = GradeRequest(trainee_turn=said, context=[opening], scenario=persona.grader_brief(), persona=persona.id)
+    grade = await grader.grade(request)
+    verdict = grade.verdict if grade.status == "graded" else None
+    step = TurnEngine(persona, difficulty).advance(said, verdict)
+    turns = [
+        LoggedTurn(utterance=opening),
+        LoggedTurn(utterance=Utterance(role="agent", text=said), verdict=verdict, mood_label=mood_label(step.state)),
+    ]
+    voice = PersonaVoice(persona)
+    plan = voice.plan(step.state, turns, step.outcome)
+    record = PlanRecord(plan=plan, voice="authored")
+    heard = ", ".join(b.value.replace("_", " ") for b in verdict.behaviours) if verdict else ""
+    out = [
+        f"**The appraiser heard:** {md_text(heard or 'nothing it could label')} → mood "
+        f"{md_text(mood_label(step.state))} ({md_text(step.state.short())})",
+        "",
+        f"**Meant to:** {md_text(record.act)}" + (f" · {md_text(record.carried())}" if record.carried() else ""),
+        "",
+        f"**Why:** {md_text(plan.why or '-')}",
+    ]
+    line = voice.stand_in(plan, turns) if voice.has_lines else None
+    if line is not None:
+        out += ["", f"**The persona's own line for it:** “{md_text(line.text)}”"]
+        if line.failures:
+            out.append(f"*(misses its plan: {md_text('; '.join(f.detail for f in line.failures))})*")
+    elif not voice.has_lines:
+        out += ["", "*This persona has no `lines`: a caller model must voice every plan.*"]
+    else:
+        out += ["", "*No unused line of the persona fits this plan: add one for this act and mood.*"]
+    return "\n".join(out) + "\n"
 
 
 def lint_text(text: str, filename: str = "") -> list[str]:

@@ -20,7 +20,7 @@ from simulator.config import Settings
 from simulator.errors import CooldownError, InputRejected
 from simulator.persona.schema import DIFFICULTIES, Persona
 from simulator.ui.deps import AppDeps, clean_name
-from simulator.ui.designer import lint_text, preview
+from simulator.ui.designer import lint_text, plan_preview, preview
 from simulator.ui.layout import TURN_PLACEHOLDER, WAIT_PLACEHOLDER, Page, ReviewView
 from simulator.ui.library import CallerLibrary
 from simulator.ui.live import LiveCall
@@ -333,6 +333,18 @@ class PageHandlers:
         except CooldownError as exc:
             return {view.tokens: warn(str(exc))}
         return {view.facts: facts, view.prompt: prompt, view.tokens: tokens}
+
+    async def plan_reply(self, persona_id: Any, difficulty: Any, said: Any) -> Updates:
+        """The caller's plan for a first trainee line: act, fact, why, and the persona's own line."""
+        out = self.page.designer.plan_out
+        if persona_id not in self.library or difficulty not in DIFFICULTIES:
+            return {out: warn("Pick a persona and a difficulty.")}
+        if not isinstance(said, str) or not said.strip():
+            return {out: warn("Type what the trainee says first.")}
+        try:
+            return {out: await plan_preview(self.library.path(persona_id), difficulty, said, self.deps.local_grader)}
+        except CooldownError as exc:
+            return {out: warn(str(exc))}
 
     def lint(self, text: Any, filename: Any) -> Updates:
         """Problems in pasted persona YAML, as `file:line:col: field: message` lines."""

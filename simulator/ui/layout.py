@@ -96,6 +96,9 @@ class DesignerView:
     tokens: gr.Markdown
     facts: gr.Markdown
     prompt: gr.Code
+    try_line: gr.Textbox
+    try_plan: gr.Button
+    plan_out: gr.Markdown
     lint_name: gr.Textbox
     lint_src: gr.Code
     lint: gr.Button
@@ -227,9 +230,18 @@ def _designer(library: CallerLibrary) -> DesignerView:
     tokens = gr.Markdown()
     facts = gr.Markdown(sanitize_html=True)
     prompt = gr.Code(label="Rendered caller prompt (opening turn)", language="markdown", interactive=False)
+    gr.Markdown("### What would the caller do?\nType a first trainee line: see the reply's plan, why, and the "
+                "persona's own line for it.")  # fmt: skip
+    with gr.Row():
+        try_line = gr.Textbox(label="The trainee says", placeholder="How much did you pay for it?", max_length=500,
+                              scale=4, elem_id="try-line")  # fmt: skip
+        try_plan = gr.Button("Plan the reply", scale=1, elem_id="try-plan")
+    plan_out = gr.Markdown(sanitize_html=True, elem_id="plan-out")
     gr.Markdown("### Lint a persona file\nPaste YAML; problems come back as `file:line:col: field: message`.")
     lint_name = gr.Textbox(label="File name (optional, e.g. dana_delayed_order.yaml)", max_length=64)
     lint_src = gr.Code(label="Persona YAML", language="yaml", interactive=True, elem_id="lint-src")
     lint = gr.Button("Lint", elem_id="lint")
     lint_out = gr.Textbox(label="Problems", lines=6, interactive=False, elem_id="lint-out")
-    return DesignerView(persona, level, show, tokens, facts, prompt, lint_name, lint_src, lint, lint_out)
+    return DesignerView(
+        persona, level, show, tokens, facts, prompt, try_line, try_plan, plan_out, lint_name, lint_src, lint, lint_out
+    )

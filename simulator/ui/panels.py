@@ -56,6 +56,8 @@ mark.ev-manipulative {background:#fecaca;color:#7f1d1d}
 .cd-transcript .agent {background:var(--background-fill-secondary)}
 .cd-transcript .who {font-weight:700;font-size:0.85em}
 .cd-transcript .ann {font-size:0.85em;opacity:0.85;margin-top:3px}
+.cd-transcript .ann.plan {border-left:3px solid var(--border-color-primary);padding-left:6px}
+.cd-transcript .ann.plan .by-line {font-style:italic}
 """
 
 VARIABLE_LABELS = {"anger": "Anger", "trust": "Trust", "entrenchment": "Entrenchment"}
@@ -127,7 +129,10 @@ def persona_cards(personas: Sequence[Persona], selected: str | None = None) -> s
 
 def models_banner(caller: ModelInfo, graders: Sequence[str], *, llm_grader: ModelInfo | None = None) -> str:
     """Who plays the caller and who grades, with a clear warning for the demo-grade embedded model."""
-    parts = [f"<b>Caller model:</b> {esc(caller.label)}"]
+    if caller.provider == "scripted":
+        parts = [f"<b>Caller:</b> {esc(caller.label)} (no model: the persona's own lines, one per planned reply)"]
+    else:
+        parts = [f"<b>Caller model:</b> {esc(caller.label)}"]
     parts.append("<b>Graded by:</b> " + esc(" + ".join(graders)))
     demo = [i for i in (caller, llm_grader) if i is not None and i.demo_grade]
     warning = ""

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from simulator.call.mood import initial_state, mood_label
 from simulator.errors import CooldownError, InputRejected
-from simulator.grading.debrief import CallRecord, Debrief, MoodPoint, build_debrief
+from simulator.grading.debrief import CallerPlanNote, CallRecord, Debrief, MoodPoint, build_debrief, plan_notes
 from simulator.persona.loader import load_persona_text
 from simulator.persona.schema import DifficultyName
 from simulator.storage import SessionRecord, SessionSummary, Store, write_export_file
@@ -54,10 +54,15 @@ def annotated_transcript(record: SessionRecord) -> str:
     """The call as HTML: caller lines, and each trainee turn as its feedback card with the mood after it."""
     parts = ['<div class="cd-transcript" data-transcript>']
     number = 0
+    notes = plan_notes(record)
     for turn in record.turns:
         status = "" if turn.status == "final" else f" <i>({esc(turn.status)})</i>"
         if turn.role == "customer":
-            parts.append(f'<div class="utt customer"><div class="who">Caller{status}</div>{esc(turn.text)}</div>')
+            note = notes.get(turn.id)
+            plan = "" if note is None else plan_line(note)
+            parts.append(
+                f'<div class="utt customer"><div class="who">Caller{status}</div>{esc(turn.text)}{plan}</div>'
+            )
             continue
         number += 1
         mood = ""
@@ -71,6 +76,16 @@ def annotated_transcript(record: SessionRecord) -> str:
                      f"{feedback_card(number, turn.text, turn.grades)}{mood}</div>")  # fmt: skip
     parts.append("</div>")
     return "".join(parts)
+
+
+def plan_line(note: CallerPlanNote) -> str:
+    """One line under a caller reply: what it was meant to do, what it carried, and who voiced it."""
+    carried = f" · {esc(note.carried)}" if note.carried else ""
+    model = note.voiced_by == "the model"
+    voiced = f'<span class="{"by-model" if model else "by-line"}">{esc(note.voiced_by)}</span>'
+    title = f' title="{esc(note.why)}"' if note.why else ""
+    meant = f"Meant to: <b>{esc(note.act)}</b>{carried} · voiced by {voiced}"
+    return f'<div class="ann plan" data-plan{title}>{meant}</div>'
 
 
 def review(store: Store, session_id: str, *, trainee: str | None = None) -> Review:
