@@ -213,3 +213,13 @@ async def test_long_call_prompt_stays_under_budget() -> None:
             reply = ev
     assert reply is not None and reply.prompt_tokens <= 400 and reply.summarised > 0
     assert "Earlier in the call" in model.requests[0].messages[0].content
+
+
+def test_trimmer_starts_at_once_when_the_reply_cannot_be_a_speaker_label() -> None:
+    from simulator.caller.chain import _CUT_COMPLETION, _Trimmer
+
+    trimmer = _Trimmer(_CUT_COMPLETION, "Omar")
+    assert trimmer.feed(" No,") == "No,"  # not a label's start: no 16-character hold
+    held = _Trimmer(_CUT_COMPLETION, "Omar")
+    assert held.feed(" Cust") == "" and held.feed("omer: Where") == "Where"
+    assert _Trimmer(_CUT_COMPLETION, "Omar").feed("Om") == ""

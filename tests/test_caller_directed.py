@@ -208,3 +208,20 @@ async def test_the_page_shows_only_the_stand_in_after_a_replaced_reply(store: St
     final = live.chat[-1]["content"]
     assert "£349" in final and "fed up" not in final  # and none of it is left behind
     assert [m["role"] for m in live.chat].count("assistant") == 2  # the opening line and this reply
+    assert live.status == "The persona's own line stood in for the caller model's reply, which did not carry the fact."
+
+
+def test_the_plan_reads_as_act_fact_and_voice() -> None:
+    from simulator.caller.plan import PlanCheckFailure, PlanRecord, ReplyPlan
+
+    plan = ReplyPlan(act="answer", mood="angry", fact="paid", fact_say="I paid £349.", why="asked about it: fact paid")
+    failed = [PlanCheckFailure(kind="fact", detail="missing 349"), PlanCheckFailure(kind="unheld_quantity", detail="4")]
+    record = PlanRecord(plan=plan, voice="authored", model_failures=failed)
+    assert (record.act, record.carried()) == ("answer", "fact paid: “I paid £349.”")
+    assert record.voiced_by() == (
+        "the persona's own line (the model's reply did not carry the fact, said a number the persona does not hold)"
+    )
+    assert PlanRecord(plan=plan, voice="model").voiced_by() == "the model"
+    assert PlanRecord(plan=plan, voice="authored").voiced_by() == "the scripted caller (the persona's own line)"
+    guarded = PlanRecord(plan=plan, voice="authored", guard_failures=["agent_speak"])
+    assert guarded.voiced_by() == "the persona's own line (the model's reply spoke as the agent)"

@@ -174,10 +174,13 @@ def test_hidden_leak_ignores_allowed_text_and_agent_words() -> None:
 
 def test_stream_by_clauses_releases_the_first_clause(guard: CallerGuard) -> None:
     stream = StreamGuard(guard, clauses=True)  # MIN_CLAUSE_CHARS
-    assert stream.feed("No, ") == ""  # too short to judge alone
-    assert stream.feed("I want my parcel, ") == "No, I want my parcel,"
+    assert stream.feed("No") == "" and stream.feed(", ") == "No,"  # at the clause end, not before
+    assert stream.feed("I want my parcel, ") == " I want my parcel,"
     assert stream.feed("£1,200 of it ") == ""  # a comma inside a number is no clause end
     assert stream.finish() == " £1,200 of it "
+    stream = StreamGuard(guard, clauses=True, min_release_chars=12)
+    assert stream.feed("No, ") == ""  # too short to judge alone
+    assert stream.feed("I want my parcel, ") == "No, I want my parcel,"
 
 
 def test_stream_extra_check_stops_the_stream_like_the_guard(guard: CallerGuard) -> None:

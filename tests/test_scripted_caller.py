@@ -105,5 +105,13 @@ async def test_a_scripted_call_plays_the_personas_own_lines_deterministically(st
     plans = plans_in_record(record)
     assert [p.plan.act for p in plans.values()][:5] == ["answer", "answer", "dont_know", "restate_demand", "push_back"]
     assert all(p.voice == "authored" and not p.failures for p in plans.values())
+    from simulator.ui.review import review
+
+    session.abandon("the test is over")
+    item = review(store, session.id)  # "why did he say that?": the plan under every caller reply
+    assert "## Why the caller said that" in item.markdown
+    assert "| 1 |" in item.markdown and "fact paid" in item.markdown
+    assert item.transcript_html.count("data-plan") == len(lines)
+    assert "Meant to: <b>answer</b>" in item.transcript_html and "the scripted caller" in item.transcript_html
     others = {tuple((await _call(store, seed=s))[0]) for s in range(4)}
     assert len(others) > 1  # the seed breaks ties between equally fitting lines

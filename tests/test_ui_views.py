@@ -103,6 +103,19 @@ def test_banner_warns_about_the_demo_model_and_cards_escape() -> None:
     assert "local:appraiser + llm:SmolLM2" in banner
     real = ModelInfo(role="caller", provider="openai", model="gpt-4o-mini")
     assert "Demo-grade" not in models_banner(real, ["local:appraiser"])
+    from simulator.llm.scripted import scripted_info
+
+    scripted = models_banner(scripted_info(7), ["local:appraiser"])
+    assert "<b>Caller:</b> scripted caller, seed 7 (no model" in scripted and "Demo-grade" not in scripted
+
+
+@pytest.mark.anyio
+async def test_the_designer_shows_the_plan_for_a_trainee_line() -> None:
+    from simulator.ui.designer import plan_preview
+
+    md = await plan_preview(find_persona("omar_out_of_stock"), "normal", "How much did you pay for it?", local_grader())
+    assert "**Meant to:** answer · fact paid" in md and "**Why:**" in md
+    assert "The persona's own line for it:** “I paid £349" in md
     cards = persona_cards([load_persona(find_persona("backfire_brian"))])
     assert "Brian Keller" in cards and "★" in cards
     assert outcome_banner(None) == "" and 'data-outcome="hung_up"' in outcome_banner("hung_up", "anger 95")

@@ -169,11 +169,12 @@ class CallerReply:
         if not self.fallback:
             return ""
         record = self.plan_record()
-        if record is not None and record.voice != "model":
-            return f"This reply is {record.voiced_by()}, so the call stays on track."
-        kinds = [GUARD_TEXT.get(e.kind, e.kind) for e in self.guard_events if e.kind in GUARD_TEXT]
-        why = f": the model's reply {'; '.join(dict.fromkeys(kinds))}" if kinds else ""
-        return f"This reply is a persona example line{why}, so the call stays on track."
+        line = "The persona's own line" if self.voice == "authored" else "A persona example line"
+        if record is not None:
+            why = record.stand_in_reason()
+        else:
+            why = "; ".join(dict.fromkeys(GUARD_TEXT[e.kind] for e in self.guard_events if e.kind in GUARD_TEXT))
+        return f"{line} stood in for the caller model's reply" + (f", which {why}." if why else ".")
 
     def plan_record(self) -> PlanRecord | None:
         """The plan and how it was voiced, for storage (None without a plan)."""
@@ -196,6 +197,7 @@ class _Trimmer:
         self._cut = cut
         names = ["customer", "caller"] + ([re.escape(speaker_name)] if speaker_name else [])
         self._label = re.compile(rf"^\s*({'|'.join(names)})\s*:\s*", re.IGNORECASE)
+        self._names = [n.lower() for n in ["customer", "caller", *([speaker_name] if speaker_name else [])]]
         self._buf = ""
         self._started = False
         self.done = False
@@ -206,7 +208,8 @@ class _Trimmer:
         self._buf += chunk
         if not self._started:
             stripped = self._buf.lstrip()
-            if len(stripped) < _HOLD_TAIL and ":" not in stripped and "\n" not in stripped:
+            held = len(stripped) < _HOLD_TAIL and ":" not in stripped and "\n" not in stripped
+            if held and self._maybe_label(stripped):
                 return ""
             self._buf = self._label.sub("", stripped, count=1)
             self._started = True
@@ -220,6 +223,14 @@ class _Trimmer:
             return out
         out, self._buf = self._buf, ""
         return out
+
+    def _maybe_label(self, stripped: str) -> bool:
+        """Whether `stripped` (the reply's start, no ':' yet) could still grow into a speaker label."""
+        head = stripped.lower().rstrip()
+        if not head:
+            return True
+        return any(name.startswith(head) or (head.startswith(name) and not head[len(name):].strip())
+                   for name in self._names)  # fmt: skip
 
     def finish(self) -> str:
         if self.done:

@@ -39,8 +39,9 @@ HIDDEN_NGRAM = 5
 MIN_RELEASE_CHARS = 24
 """A streamed reply is released in pieces of at least this many characters (except its last piece)."""
 
-MIN_CLAUSE_CHARS = 12
-"""The same, released clause by clause: a first clause this long is judged on its own."""
+MIN_CLAUSE_CHARS = 2
+"""The same, released clause by clause: any clause with words is judged on its own ("No,"); a caller
+chain that releases clauses replaces a reply whose whole text later fails."""
 
 _I = re.IGNORECASE
 

@@ -209,15 +209,20 @@ class PlanRecord(BaseModel):
             return f"outcome {p.outcome.replace('_', ' ')}"
         return ""
 
+    def stand_in_reason(self) -> str:
+        """Why the model's reply was not shown, e.g. "did not carry the fact" ("" when it was)."""
+        why = [_reasons(self.model_failures)] if self.model_failures else []
+        why += [GUARD_TEXT.get(kind, kind.replace("_", " ")) for kind in self.guard_failures]
+        return "; ".join(w for w in why if w)
+
     def voiced_by(self) -> str:
         """Who spoke the reply and, when the persona's line stood in, why."""
         if self.voice == "model":
             return "the model" + (f" (still misses: {_reasons(self.failures)})" if self.failures else "")
         line = "the persona's own line" if self.voice == "authored" else "a persona example line"
-        why = [_reasons(self.model_failures)] if self.model_failures else []
-        why += [GUARD_TEXT.get(kind, kind.replace("_", " ")) for kind in self.guard_failures]
+        why = self.stand_in_reason()
         if why:
-            return f"{line}; the model's reply {'; '.join(why)}"
+            return f"{line} (the model's reply {why})"
         return "the scripted caller (the persona's own line)" if self.voice == "authored" else f"{line} (no model)"
 
     def detail(self) -> str:
