@@ -49,6 +49,20 @@ run personas list
 run personas show backfire_brian
 run personas lint
 run personas test backfire_brian --quiet
+# The coherence suite on the embedded default model, from the installed package: two personas (about
+# 30 s each on 2 idle cores), bounded so a hung model server fails CI instead of stalling it. The whole
+# library runs in `make test` (tests/test_coherence_suite.py, integration).
+for who in omar_out_of_stock dana_delayed_order; do
+  echo "+ cooldown personas test $who --with-caller --coherence --quiet --strict  (at most 4 minutes)"
+  rc=0
+  timeout 240 "$CD" personas test "$who" --with-caller --coherence --quiet --strict > "$WORK/out.txt" 2>&1 || rc=$?
+  if (( rc )); then
+    cat "$WORK/out.txt"
+    echo "check_wheel: the coherence suite failed for $who (exit $rc; 124 means it ran out of time)" >&2
+    exit 1
+  fi
+  tail -n 2 "$WORK/out.txt"
+done
 printf 'What happened when the courier came?\n' > "$WORK/in.txt"
 run chat --persona backfire_brian --trainee ci < "$WORK/in.txt"
 echo '{"id": 1, "trainee_turn": "So you took the day off and nobody came. What happened?"}' > turns.jsonl
