@@ -123,7 +123,8 @@ async def test_a_model_that_ignores_its_plan_is_stood_in_for_and_still_passes() 
     run = await run_coherence(persona, model, budget_tokens=1600)
     _assert_all_pass(run)
     assert run.voiced == 0
-    assert all({"offers_remedy", "unheld_quantity"} <= {f.kind for f in line.model_failures} for line in run.lines)
+    # the stream stops at the first clause that fails (a number the persona doesn't hold, the offer)
+    assert all({"offers_remedy", "unheld_quantity"} & {f.kind for f in line.model_failures} for line in run.lines)
 
 
 @pytest.mark.anyio
