@@ -147,6 +147,14 @@ class Settings(BaseSettings):
     builtin_personas: bool = True
     """COOLDOWN_BUILTIN_PERSONAS=off leaves the built-in library out (only COOLDOWN_PERSONAS is searched)."""
 
+    label_dir: Path | None = None
+    """Folder of turns files (`*.jsonl`) the page's Label tab offers (COOLDOWN_LABEL_DIR); default
+    `<data_dir>/labelling`. Each rater's labels are saved beside the file, in `FILE.labels/`."""
+
+    def resolved_label_dir(self) -> Path:
+        """The Label tab's folder in force."""
+        return self.label_dir or self.data_dir / "labelling"
+
     def role(self, role: ModelRole) -> RoleSettings:
         """Settings for one role."""
         return self.caller if role == "caller" else self.grader

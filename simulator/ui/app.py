@@ -3,7 +3,8 @@
 Run with `cooldown app` (or `make run`; the top-level `app.py` runs it too): 127.0.0.1:7860 by default,
 no share links, no analytics.
 Tabs: Call (pick a caller, play the call with a live mood panel and per-turn feedback), Debrief (plots,
-debrief, annotated transcript, downloads), History (your past calls), Persona designer (preview, lint).
+debrief, annotated transcript, downloads), History (your past calls), Persona designer (preview, lint),
+Label (raters label trainee turns with the rubric; `simulator.ui.labelling`).
 
 This module builds the page and starts the server: the components are laid out in `layout`, the event
 handlers live in `handlers` (each returns updates keyed by component), and `_wire` connects the two.
@@ -29,6 +30,7 @@ from simulator.persona.library import default_library, parse_folders
 from simulator.resources import checkout_root, personas_dir, prompts_dir
 from simulator.ui.deps import AppDeps, auth_from, default_deps
 from simulator.ui.handlers import PageHandlers
+from simulator.ui.label_handlers import LabelHandlers, wire_label
 from simulator.ui.layout import Page, page_layout
 from simulator.ui.library import CallerLibrary
 from simulator.ui.panels import PAGE_CSS, models_banner
@@ -55,10 +57,11 @@ def build(settings: Settings, deps: AppDeps | None = None) -> gr.Blocks:
     with gr.Blocks(title="Cooldown", analytics_enabled=False) as demo:
         page = page_layout(
             banner, library, ask_name=not auth_on, max_turn_chars=settings.max_turn_chars,
-            llm_on=deps.llm_grader is not None,
+            llm_on=deps.llm_grader is not None, label_dir=settings.resolved_label_dir(),
         )  # fmt: skip
         handlers = PageHandlers(page, settings, deps, library, auth_on=auth_on)
         _wire(page, handlers)
+        wire_label(page.label, LabelHandlers(page.label, settings.resolved_label_dir(), auth_on=auth_on))
         setup, designer = page.setup, page.designer
         demo.load(  # the library as it is now: persona files added since the server started show on a reload
             handlers.refresh_library, [setup.persona, designer.persona], [setup.persona, designer.persona, setup.cards],
@@ -128,7 +131,8 @@ def launch_kwargs(settings: Settings, host: str | None = None, port: int | None 
     root = checkout_root()
     repo = [root / ".env", root / ".git"] if root else []
     designers = parse_folders(settings.personas)  # COOLDOWN_PERSONAS: never served, like the built-in ones
-    blocked = [settings.data_dir, personas_dir(), *designers, prompts_dir(), *repo, Path.cwd() / ".env"]
+    blocked = [settings.data_dir, settings.resolved_label_dir(), personas_dir(), *designers, prompts_dir(), *repo,
+               Path.cwd() / ".env"]  # fmt: skip
     return {
         "server_name": host or settings.host,
         "server_port": port or settings.port,

@@ -8,11 +8,13 @@ browser tests find components by their `elem_id`s.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from simulator.persona.schema import DIFFICULTIES
+from simulator.ui.labelling import LabelView, label_tab
 from simulator.ui.library import CallerLibrary
 from simulator.ui.live import abandon_on_close
 from simulator.ui.panels import CARD_PICKER_JS, persona_cards
@@ -116,10 +118,14 @@ class Page:
     debrief: ReviewView
     history: HistoryView
     designer: DesignerView
+    label: LabelView
     timer: gr.Timer
 
 
-def page_layout(banner: str, library: CallerLibrary, *, ask_name: bool, max_turn_chars: int, llm_on: bool) -> Page:
+def page_layout(
+    banner: str, library: CallerLibrary, *, ask_name: bool, max_turn_chars: int, llm_on: bool,
+    label_dir: Path | None = None,
+) -> Page:
     """Lay out the page (inside a `gr.Blocks` context).
 
     Args:
@@ -128,6 +134,7 @@ def page_layout(banner: str, library: CallerLibrary, *, ask_name: bool, max_turn
         ask_name: Show the name box (off when sign-in names the trainee).
         max_turn_chars: The input box's length limit (the server checks it again).
         llm_on: LLM grading is on (a timer polls for its grades).
+        label_dir: The Label tab's folder of turns files (`Settings.resolved_label_dir()`).
     """
     live = gr.State(None, delete_callback=abandon_on_close)
     downloads = gr.State(None)
@@ -143,8 +150,10 @@ def page_layout(banner: str, library: CallerLibrary, *, ask_name: bool, max_turn
             history = _history()
         with gr.Tab("Persona designer", id="designer"):
             designer = _designer(library)
+        with gr.Tab("Label", id="label"):
+            label = label_tab(label_dir or Path("labelling"), ask_name=ask_name)
     timer = gr.Timer(3.0, active=llm_on)
-    return Page(live, downloads, tabs, setup, call, debrief, history, designer, timer)
+    return Page(live, downloads, tabs, setup, call, debrief, history, designer, label, timer)
 
 
 def _setup(library: CallerLibrary, ask_name: bool) -> SetupView:
