@@ -152,3 +152,17 @@ def test_label_help_names_the_workflow() -> None:
     assert result.exit_code == 0
     assert "cooldown label FILE.jsonl --rater NAME" in result.output
     assert "agreement" in result.output and "adjudicate" in result.output and "export" in result.output
+
+
+def test_an_export_that_evals_run_would_refuse_is_not_written(tmp_path: Path) -> None:
+    turns = tmp_path / "odd.jsonl"
+    turns.write_text(json.dumps({"id": "o1", "trainee_turn": "Sorry about that.", "meta": {"pair_axis": "vibes"}})
+                     + "\n", encoding="utf-8")
+    _label(turns, "ann", "11\n2\n\n\n")
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(main, ["label", "export", str(turns), "--rater", "ann", "--out", str(out)])
+    assert result.exit_code == 1 and "odd.jsonl (id o1)" in result.output and "pair_axis" in result.output
+    assert not out.exists()
+    result = CliRunner().invoke(main, ["label", "export", str(turns), "--adjudicator", "cy", "--rater", "ann",
+                                       "--out", str(out)])
+    assert result.exit_code == 2 and "--adjudicator settles the disagreements" in result.output

@@ -113,11 +113,23 @@ def _load(file: Path) -> tuple[list[LabelItem], LabelStore]:
     return load_items(file), LabelStore(file)
 
 
-def _check_suite(path: Path) -> int:
-    """Load a written suite as `cooldown evals run` will; its number of cases."""
-    from evals.cases import load_suite_file
+def _write_checked(out: Path, lines: list[dict[str, Any]], source: Path) -> int:
+    """Check suite lines as `cooldown evals run` will load them, then write them to `out`; how many.
 
-    return len(load_suite_file(path))
+    Raises:
+        SuiteError: A line would not load (e.g. a `meta` field the suite format refuses), named by the
+            turns file's id; nothing is written.
+    """
+    from evals.cases import case_problems
+    from evals.problems import raise_if_any
+    from simulator.labelling.export import write_suite
+
+    problems = []
+    for line in lines:
+        problems += case_problems(line, f"{source} (id {line['id']})", None)[1]
+    raise_if_any(problems)
+    write_suite(out, lines)
+    return len(lines)
 
 
 _FILE = click.argument("file", type=click.Path(dir_okay=False, exists=True, path_type=Path))
@@ -172,13 +184,12 @@ def turns_command(file: Path, rater: str, redo: tuple[str, ...], out: Path | Non
 
 
 def _maybe_export(items: list[LabelItem], store: LabelStore, rater: str, out: Path | None) -> None:
-    from simulator.labelling.export import rater_suite, write_suite
+    from simulator.labelling.export import rater_suite
 
     if out is None:
         return
-    lines = rater_suite(items, store, rater)
-    write_suite(out, lines)
-    click.echo(f"Wrote {_check_suite(out)} labelled turns to {out} (suite format: cooldown evals run {out}).")
+    n = _write_checked(out, rater_suite(items, store, rater), store.items_path)
+    click.echo(f"Wrote {n} labelled turns to {out} (suite format: cooldown evals run {out} --split all).")
 
 
 @label.command("export")
@@ -195,10 +206,12 @@ def export_command(file: Path, rater: str | None, raters: tuple[str, ...], adjud
     rater labelled alike, and C's label where they differ; refused while a disagreement is undecided.
     """
     from simulator.labelling import check_rater
-    from simulator.labelling.export import adjudicate, check_complete, rater_suite, write_suite
+    from simulator.labelling.export import adjudicate, check_complete, rater_suite
 
     if bool(rater) == bool(raters):
         raise click.UsageError("give either --rater NAME (one rater) or --from A --from B (adjudicated)")
+    if adjudicator and not raters:
+        raise click.UsageError("--adjudicator settles the disagreements of the --from raters; give --from A --from B")
     items, store = _load(file)
     if rater:
         lines = rater_suite(items, store, check_rater(rater))
@@ -209,8 +222,9 @@ def export_command(file: Path, rater: str | None, raters: tuple[str, ...], adjud
         check_complete(result, file, names, judge)
         lines = result.lines
         click.echo(f"{len(result.agreed)} turns agreed, {len(result.adjudicated)} adjudicated.")
-    write_suite(out, lines)
-    n = _check_suite(out)
+    if not lines:
+        raise click.ClickException(f"nothing to write to {out}: no turn has labels yet")
+    n = _write_checked(out, lines, file)
     click.echo(f"Wrote {n} of {len(items)} turns to {out}. Run it: cooldown evals run {out} --split all")
 
 

@@ -8,6 +8,7 @@ folder's, the rater a valid name), and show problems on the page in plain words.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,7 @@ class LabelHandlers:
             user = getattr(request, "username", None)
             if not user:
                 raise LabelError(["sign in to label"])
-            return check_rater(clean_name(user).replace(" ", "_"))
+            return check_rater(re.sub(r"[^A-Za-z0-9_.-]", "_", clean_name(user)).lstrip("._-")[:40])
         return check_rater(name)
 
     def _load(self, path: Path) -> list[LabelItem]:
