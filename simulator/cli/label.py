@@ -37,7 +37,7 @@ def label() -> None:
 
     FILE holds one turn per line in the suite format (`id`, `trainee_turn`, and optionally `scenario`,
     `persona`, `context`, `meta`, `split`; a `gold` is never shown). Labels are saved after every turn
-    in FILE's folder (`FILE.labels/NAME.jsonl`); run the command again to carry on where you left off.
+    beside FILE (`turns.jsonl` -> `turns.labels/NAME.jsonl`); run the command again to carry on where you left off.
     """
 
 
