@@ -132,6 +132,19 @@ def test_two_raters_label_a_20_turn_file_in_the_browser_and_the_adjudicated_suit
         assert LabelStore(turns).latest("ann") == {}
         page.locator('#label-use-halo input[value="not used"]').check()
         page.locator("#label-ev-halo textarea").fill("")
+        # a real mouse drag over the turn's words, then the button: the words land in the evidence box
+        text = page.locator("#label-turn .cd-label-turn")
+        text.scroll_into_view_if_needed()
+        box = text.bounding_box()
+        page.mouse.move(box["x"] + 12, box["y"] + 14)
+        page.mouse.down()
+        page.mouse.move(box["x"] + 260, box["y"] + 14, steps=8)
+        page.mouse.up()
+        page.locator("#label-take-reciprocity").click()
+        expect(page.locator("#label-status")).to_contain_text("Evidence taken", timeout=30_000)
+        dragged = page.locator("#label-ev-reciprocity textarea").input_value()
+        assert len(dragged) > 10 and dragged in cases[0]["trainee_turn"], dragged
+        page.locator("#label-ev-reciprocity textarea").fill("")
 
         _label_all(page, cases, 0, 10, {})
         # the tab is closed mid-way; a new one resumes at turn 11 with the 10 labels there

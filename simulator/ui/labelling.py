@@ -25,24 +25,35 @@ POLARITY = {
     "fact_confrontation": "−", "dismissal": "−", "blame": "−",
 }  # fmt: skip
 
-TURN_SELECTION_JS = """
-document.addEventListener('selectionchange', () => {
+_IN_TURN_JS = """
+window.cooldownTurnSelection = () => {
     const sel = window.getSelection();
-    if (!sel || sel.rangeCount === 0 || sel.isCollapsed) return;
-    const turn = element.querySelector('.cd-label-turn');
-    if (turn && turn.contains(sel.anchorNode) && turn.contains(sel.focusNode)) {
-        window.cooldownLabelSelection = sel.toString();
-    }
-});
+    const turn = document.querySelector('#label-turn .cd-label-turn');
+    if (!sel || sel.rangeCount === 0 || sel.isCollapsed || !turn) return '';
+    return turn.contains(sel.anchorNode) && turn.contains(sel.focusNode) ? sel.toString() : '';
+};
 """
-"""`js_on_load` of the turn: remembers the last non-empty selection made inside the turn's text."""
+
+TURN_SELECTION_JS = _IN_TURN_JS + """
+const remember = () => {
+    const text = window.cooldownTurnSelection();
+    if (text) window.cooldownLabelSelection = text;
+};
+document.addEventListener('selectionchange', remember);
+element.addEventListener('mouseup', () => setTimeout(remember, 0));
+element.addEventListener('keyup', remember);
+"""
+"""`js_on_load` of the turn: remembers the last non-empty selection made inside the turn's text (a click
+elsewhere may clear the live selection before the button reads it)."""
 
 TAKE_SELECTION_JS = """(current, file, item) => {
-    const picked = window.cooldownLabelSelection || '';
+    const live = window.cooldownTurnSelection ? window.cooldownTurnSelection() : '';
+    const picked = live || window.cooldownLabelSelection || '';
     window.cooldownLabelSelection = '';
     return [picked, file, item];
 }"""
-"""Runs before "Use selected text": hands the remembered selection to the handler (which makes it verbatim)."""
+"""Runs before "Use selected text": hands the selection in the turn (live, else the one remembered) to the
+handler, which makes it verbatim."""
 
 
 @dataclass(frozen=True)
