@@ -188,7 +188,11 @@ def _maybe_export(items: list[LabelItem], store: LabelStore, rater: str, out: Pa
 
     if out is None:
         return
-    n = _write_checked(out, rater_suite(items, store, rater), store.items_path)
+    lines = rater_suite(items, store, rater)
+    if not lines:
+        click.echo(f"No labels by {rater} yet: {out} not written.")
+        return
+    n = _write_checked(out, lines, store.items_path)
     click.echo(f"Wrote {n} labelled turns to {out} (suite format: cooldown evals run {out} --split all).")
 
 
