@@ -52,6 +52,7 @@ from simulator.call.storage import CallStorage, CallStore
 from simulator.call.transcript import Utterance
 from simulator.caller.budget import LoggedTurn
 from simulator.caller.chain import Caller, CallerChunk, CallerReply, CallerScript, new_canary, script_for
+from simulator.caller.plan import PLAN_EVENT
 from simulator.config import Settings, load_settings
 from simulator.errors import CooldownError, InputRejected, ModelError, ModelStreamInterrupted
 from simulator.grading.base import GradeRequest, TurnGrader
@@ -543,6 +544,9 @@ class CallSession:
             await asyncio.to_thread(self.store.add_guard_event,
                 self.id, f"guard_{ev.kind}", f"attempt {ev.attempt}: {ev.detail}", turn_id=stored.id
             )
+        planned = reply.plan_record()  # what the reply meant to do (simulator.caller.plan.plans_in_record)
+        if planned is not None:
+            self.store.add_guard_event(self.id, PLAN_EVENT, planned.detail(), turn_id=stored.id)
         self._mem.history.append(LoggedTurn(utterance=Utterance(role="customer", text=reply.text)))
         self._mem.pending_reply = False
         yield CallerDone(stored.id, reply.text, reply.fallback, closing is not None)
