@@ -9,16 +9,17 @@ Everything runs on this machine, on loopback:
   URL, so each keeps its own concurrency slots in Cooldown;
 * two `cooldown app` processes on the same database (`COOLDOWN_DATABASE_URL`, each tagged with its own
   `application_name` so `pg_stat_activity` tells their connections apart);
-* K simulated trainees, each a `gradio_client.Client` (its own Gradio session) in a thread of this
-  process: start a call, play `turns_per_call` turns through the page's `/send` endpoint, end the call
-  (`/end_call`, which writes the debrief), start again. Trainee i uses instance i mod n (round robin,
-  sticky: what a reverse proxy with sticky sessions does).
+* K simulated trainees, each a `gradio_client.Client` (its own Gradio session) in a thread: start a
+  call, play `turns_per_call` turns through the page's `/send` endpoint, end the call (`/end_call`,
+  which writes the debrief), start again. Trainee i uses instance i mod n (round robin, sticky: what a
+  reverse proxy with sticky sessions does). The trainees of each instance live in their own
+  load-generator process (`LoadWorker`), so one GIL does not cap the load of two instances.
 
 The sweep alternates 1 and 2 instances at each load (K per instance = 1, 2, 4, ...; 2 instances get
 twice the trainees), so load drift on the shared machine hits both sides alike. Per step it records
 turns per second, time to first caller text (from submitting the turn to the first streamed update that
 holds caller text), turn and end-call times, errors, CPU (cores used) and RSS per instance, the CPU of
-PostgreSQL, the model server and this load generator, the whole machine's CPU use, and the peak number
+PostgreSQL, the model server and each load-generator process, the whole machine's CPU use, and the peak number
 of database connections per instance.
 
 Figures: capacity at a p95 budget (the most turns per second of any step whose p95 time to first caller
@@ -342,11 +343,7 @@ class CpuMeter:
 
     def _sample(self) -> dict[str, float]:
         kids = _children()
-        out = {name: tree_cpu_s(pid, kids) for name, pid in self.pids.items() if name != "loadgen"}
-        if "loadgen" in self.pids:
-            t = os.times()
-            out["loadgen"] = t.user + t.system
-        return out
+        return {name: tree_cpu_s(pid, kids) for name, pid in self.pids.items()}
 
     def start(self) -> None:
         self._t0, self._before, self._machine0 = time.monotonic(), self._sample(), machine_busy_s()
@@ -524,22 +521,97 @@ class Trainee:
             self.client.close()
 
 
+class LoadWorker:
+    """A load-generator process for one instance: its trainees (threads) live there, clients and all.
+
+    One process per instance keeps the trainees of two instances from sharing one GIL, which would make
+    the load generator, not Cooldown, the limit. Commands go over a pipe; `perf_counter` is the system's
+    monotonic clock, so deadlines and samples compare across processes.
+    """
+
+    def __init__(self, url: str, cfg: CapacityConfig, first_number: int) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        self.url = url
+        self._conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_worker_main, args=(child, url, cfg.model_dump_json(), first_number),
+                                name="capacity-loadgen", daemon=True)  # fmt: skip
+        self.proc.start()
+
+    def ask(self, *command: Any, timeout_s: float = 120.0) -> Any:
+        """Send a command and wait for its answer; an exception in the worker is raised here."""
+        self._conn.send(command)
+        if not self._conn.poll(timeout_s):
+            raise RuntimeError(f"the load generator for {self.url} did not answer {command[0]!r} in {timeout_s:.0f} s")
+        kind, value = self._conn.recv()
+        if kind == "error":
+            raise RuntimeError(f"the load generator for {self.url} failed: {value}")
+        return value
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ask("stop", timeout_s=30)
+        self.proc.join(10)
+        if self.proc.is_alive():
+            self.proc.kill()
+
+
+def _worker_main(conn: Any, url: str, cfg_json: str, first_number: int) -> None:
+    cfg = CapacityConfig.model_validate_json(cfg_json)
+    trainees: list[Trainee] = []
+    while True:
+        command = conn.recv()
+        try:
+            if command[0] == "stop":
+                for t in trainees:
+                    t.close()
+                conn.send(("ok", None))
+                return
+            if command[0] == "warm":  # first imports, first call, first turn on the instance
+                warm = Trainee(first_number - 1, url, cfg.model_copy(update={"turns_per_call": 1}))
+                warm.start_call(Tally())
+                warm.turn(Tally())
+                warm.close()
+                conn.send(("ok", None))
+            elif command[0] == "prepare":  # ("prepare", k): k trainees with no call open
+                while len(trainees) < command[1]:
+                    trainees.append(Trainee(first_number + len(trainees), url, cfg))
+                for t in trainees:
+                    if t.in_call:
+                        with contextlib.suppress(Exception):
+                            t.end_call(Tally())
+                conn.send(("ok", None))
+            elif command[0] == "run":  # ("run", k, stop_at): play until stop_at, return the tally
+                tally = Tally()
+                threads = [threading.Thread(target=t.run, args=(tally, command[2]), daemon=True)
+                           for t in trainees[: command[1]]]  # fmt: skip
+                for th in threads:
+                    th.start()
+                for th in threads:
+                    th.join(command[2] - time.perf_counter() + JOB_TIMEOUT_S)
+                conn.send(("ok", tally))
+        except Exception as exc:
+            conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
 def run_step(
-    rig: Rig, trainees: list[Trainee], n_instances: int, cfg: CapacityConfig, watch: ConnectionWatch | None
+    rig: Rig, workers: list[LoadWorker], per_instance: int, cfg: CapacityConfig, watch: ConnectionWatch | None
 ) -> StepResult:
-    """Drive `trainees` (already bound to the first `n_instances` instances) for one ramp + window."""
-    tally = Tally()
+    """`per_instance` trainees on each of `workers`' instances for one ramp + window."""
+    n = len(workers)
+    for w in workers:
+        w.ask("prepare", per_instance)
     t0 = time.perf_counter()
     w0, w1 = t0 + cfg.ramp_s, t0 + cfg.ramp_s + cfg.step_s
     meter = CpuMeter({
-        **{f"instance_{i.name}": i.proc.pid for i in rig.instances[:n_instances]},
+        **{f"instance_{i.name}": i.proc.pid for i in rig.instances[:n]},
         "postgres": rig.postgres_pid,
         "model_server": rig.model_proc.pid if rig.model_proc else None,
-        "loadgen": os.getpid(),
+        **{f"loadgen_{i.name}": w.proc.pid for i, w in zip(rig.instances, workers, strict=False)},
     })  # fmt: skip
-    threads = [threading.Thread(target=t.run, args=(tally, w1), daemon=True) for t in trainees]
-    for th in threads:
-        th.start()
+    for w in workers:
+        w._conn.send(("run", per_instance, w1))
     time.sleep(max(0.0, w0 - time.perf_counter()))
     meter.start()
     if watch is not None:
@@ -548,15 +620,24 @@ def run_step(
     cpu = meter.stop()
     conns = watch.stop() if watch is not None else {}
     kids = _children()
-    rss = {f"instance_{i.name}": round(tree_rss_mb(i.proc.pid, kids), 1) for i in rig.instances[:n_instances]}
-    for th in threads:
-        th.join(JOB_TIMEOUT_S)
+    rss = {f"instance_{i.name}": round(tree_rss_mb(i.proc.pid, kids), 1) for i in rig.instances[:n]}
+    tally = Tally()
+    for w in workers:
+        if not w._conn.poll(JOB_TIMEOUT_S + 30):
+            raise RuntimeError(f"the load generator for {w.url} did not finish its step")
+        kind, part = w._conn.recv()
+        if kind == "error":
+            raise RuntimeError(f"the load generator for {w.url} failed: {part}")
+        tally.turns += part.turns
+        tally.end_calls += part.end_calls
+        tally.calls_started += part.calls_started
+        tally.errors += part.errors
     window = [s for s in tally.turns if w0 <= s.ended <= w1]
-    started = [s for s in tally.turns if s.started >= w0 and s.ended <= w1 + JOB_TIMEOUT_S]
+    started = [s for s in tally.turns if s.started >= w0]
     good = [s for s in started if s.ok and s.first_text is not None]
     return StepResult(
-        instances=n_instances,
-        trainees=len(trainees),
+        instances=n,
+        trainees=per_instance * n,
         window_s=round(w1 - w0, 2),
         turns=len([s for s in window if s.ok]),
         turns_per_s=round(len([s for s in window if s.ok]) / (w1 - w0), 3),
@@ -602,14 +683,6 @@ def step_line(s: StepResult) -> str:
             f"rss {rss}; db conns {conns or '-'}; load {s.load[0]:.2f}")  # fmt: skip
 
 
-def _trainee(pools: dict[str, list[Trainee]], inst: Instance, slot: int, cfg: CapacityConfig) -> Trainee:
-    """The `slot`-th trainee of instance `inst` (trainee i goes to instance i mod n: round robin, sticky)."""
-    pool = pools[inst.name]
-    while len(pool) <= slot:
-        pool.append(Trainee(sum(len(p) for p in pools.values()) + 1, inst.url, cfg))
-    return pool[slot]
-
-
 def run(cfg: CapacityConfig | None = None, echo: Callable[[str], None] = print) -> Figure:
     """Run the sweep and return the `capacity` figure (see the module docstring)."""
     cfg = cfg or CapacityConfig()
@@ -619,30 +692,21 @@ def run(cfg: CapacityConfig | None = None, echo: Callable[[str], None] = print) 
     steps: list[StepResult] = []
     with measured(fig), rig_up(cfg, echo) as rig:
         watch = ConnectionWatch(rig.database_url)
-        pools: dict[str, list[Trainee]] = {i.name: [] for i in rig.instances}
+        workers = [LoadWorker(inst.url, cfg, first_number=1000 * (n + 1)) for n, inst in enumerate(rig.instances)]
         try:
-            for inst in rig.instances:  # warm up: first imports, first call, first debrief
-                warm = Trainee(0, inst.url, cfg.model_copy(update={"turns_per_call": 1}))
-                warm.start_call(Tally())
-                warm.turn(Tally())
-                warm.close()
+            for w in workers:
+                w.ask("warm")
             deadline = time.monotonic() + cfg.budget_s
             for k, n in [(k, n) for k in sorted(cfg.per_instance) for n in (1, 2)]:
                 if time.monotonic() > deadline:
                     fig.notes.append(f"stopped at the {cfg.budget_s:.0f} s budget before K={k}/instance")
                     break
-                group = [_trainee(pools, rig.instances[i % n], i // n, cfg) for i in range(k * n)]
-                for t in group:  # a call left open by the last step is not this step's
-                    if t.in_call:
-                        with contextlib.suppress(Exception):
-                            t.end_call(Tally())
-                step = run_step(rig, group, n, cfg, watch)
+                step = run_step(rig, workers[:n], k, cfg, watch)  # trainee i -> instance i mod n, sticky
                 steps.append(step)
                 echo(step_line(step))
         finally:
-            for pool in pools.values():
-                for t in pool:
-                    t.close()
+            for w in workers:
+                w.close()
         if watch.error:
             fig.notes.append(f"database connections not measured: {watch.error}")
     _summarise(fig, steps, cfg)
