@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from benchmarks.capacity import StepResult, _has_caller_text, capacity_at, doubling_point
+from benchmarks.capacity import StepResult, _has_caller_text, capacity_at, doubling_point, matched_pair
 from benchmarks.common import Dist
 from benchmarks.model_server import CALLER_LINES, ScriptedServer, ServerTiming
 from simulator.grading.schema import GraderOutput
@@ -75,8 +75,10 @@ def test_capacity_figures_from_steps() -> None:
     steps = [_step(1, 1, 1.0, 0.5), _step(1, 2, 1.9, 0.6), _step(1, 4, 3.0, 1.2), _step(1, 8, 3.1, 2.5, errors=1)]
     assert capacity_at(steps, 1.0) == 1.9  # within the budget only
     assert capacity_at(steps, 5.0) == 3.0  # a step with errors never counts
-    assert doubling_point(steps) == 4
-    assert doubling_point(steps[:2]) is None
+    assert doubling_point(steps, 0.5) == 4
+    assert doubling_point(steps[:2], 0.5) is None
+    two = [_step(2, 2, 2.0, 0.5), _step(2, 4, 3.9, 0.55), _step(2, 8, 5.5, 1.3)]
+    assert matched_pair(steps, two) is not None and matched_pair(steps, two)[0].trainees == 2  # type: ignore[index]
 
 
 def test_caller_text_is_found_in_gradio_chat_shapes() -> None:
@@ -97,7 +99,7 @@ def test_bench_capacity_runs_and_prints_its_figures(tmp_path: Path) -> None:
     out = CliRunner().invoke(bench, args)
     assert out.exit_code == 0, out.output
     for words in ("1 inst K=  1", "2 inst K=  2", "turns/s", "first text p50", "db conns", "rss a=",
-                  "capacity within p95", "p95 doubles at K", "2 instances / 1"):  # fmt: skip
+                  "cpu ms/turn", "capacity within p95", "p95 doubles", "2 instances / 1"):  # fmt: skip
         assert words in out.output, out.output
     saved = json.loads((tmp_path / "capacity.json").read_text())
     steps = saved["numbers"]["steps"]

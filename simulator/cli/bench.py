@@ -70,10 +70,10 @@ def _int_list(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple
 
 
 @bench.command("capacity")
-@click.option("--per-instance", default="1,2,4,8", show_default=True, callback=_int_list,
+@click.option("--per-instance", default="1,2,4,8,16", show_default=True, callback=_int_list,
               help="Simulated trainees per instance at each step (2 instances get twice as many).")
-@click.option("--step-s", type=click.FloatRange(1, 60), default=10.0, show_default=True,
-              help="Measured seconds per step (after a 2 s ramp).")
+@click.option("--step-s", type=click.FloatRange(1, 60), default=8.0, show_default=True,
+              help="Measured seconds per step (after a 1.5 s ramp).")
 @click.option("--turns", type=click.IntRange(1, 14), default=6, show_default=True, help="Turns per call.")
 @click.option("--think-s", type=click.FloatRange(0, 30), default=0.2, show_default=True,
               help="Pause between the caller's reply and the trainee's next turn.")
