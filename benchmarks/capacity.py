@@ -113,7 +113,6 @@ class StepResult(BaseModel):
     """CPU used over the window, in cores (1.0 = one core busy): each instance, postgres, the model server,
     each load generator, `machine` (every process on the machine) and `others` (machine less all those:
     other users' work)."""
-
     rss_mb: dict[str, float]
     db_connections_peak: dict[str, int]
     """Peak open connections in `pg_stat_activity`, per instance (by application_name) and `total`."""
