@@ -23,9 +23,10 @@ PostgreSQL, the model server and each load-generator process, the whole machine'
 of database connections per instance.
 
 Figures: capacity at a p95 budget (the most turns per second of any step whose p95 time to first caller
-text is within 2x the 1-instance p95 at the lightest load) for 1 and 2 instances, their ratio (target
->= 1.8x), the same ratio at the heaviest load where both ran at about the same p95, and the K at which
-p95 reaches twice that lightest-step p95. No figure is a timed assertion; the load average is beside them.
+text is within 2x the unloaded p95, from the lightest steps of both instance counts pooled) for 1 and 2
+instances, their ratio (target >= 1.8x), the same ratio at the heaviest load where both ran at about
+the same p95, and the K at which p95 reaches twice the unloaded p95. No figure is a timed assertion; the
+load average is beside them.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchmarks.common import Dist, Figure, check, loadavg, measured
+from benchmarks.common import Dist, Figure, check, loadavg, measured, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 PERSONA_ID = "backfire_brian"
@@ -64,6 +65,8 @@ MAX_TRAINEES = 64
 MAX_STEP_S = 60.0
 START_TIMEOUT_S = 90.0
 JOB_TIMEOUT_S = 60.0
+POLL_S = 0.01
+"""How often a trainee looks for new streamed updates of its turn."""
 TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -104,6 +107,7 @@ class StepResult(BaseModel):
     turns_per_s: float
     first_text_s: Dist
     """Time to first caller text: submit of the trainee's turn to the first update holding caller text."""
+    first_text_samples: list[float] = Field(default_factory=list)
     turn_s: Dist
     end_call_s: Dist
     calls_started: int
@@ -495,10 +499,18 @@ class Trainee:
         first: float | None = None
         last: Any = None
         job = self.client.submit(text, api_name="/send")
-        for output in job:
-            last = output
-            if first is None and _has_caller_text(_chat_of(output)):
-                first = time.perf_counter()
+        seen = 0
+        while True:  # not `for output in job`: gradio_client's iterator polls every 1 ms, costing more CPU
+            done = job.done()  # than the instance it measures; POLL_S adds at most that to first-text times
+            outputs = job.outputs()
+            for output in outputs[seen:]:
+                last = output
+                if first is None and _has_caller_text(_chat_of(output)):
+                    first = time.perf_counter()
+            seen = len(outputs)
+            if done or time.perf_counter() - t0 > JOB_TIMEOUT_S:
+                break
+            time.sleep(POLL_S)
         job.result(timeout=JOB_TIMEOUT_S)  # raises what the job raised
         end = time.perf_counter()
         problem = self._status_error(last) if last is not None else "no update from /send"
@@ -647,13 +659,15 @@ def run_step(
     window = [s for s in tally.turns if w0 <= s.ended <= w1]
     started = [s for s in tally.turns if s.started >= w0]
     good = [s for s in started if s.ok and s.first_text is not None]
+    firsts = [s.first_text - s.started for s in good if s.first_text is not None]
     return StepResult(
         instances=n,
         trainees=per_instance * n,
         window_s=round(w1 - w0, 2),
         turns=len([s for s in window if s.ok]),
         turns_per_s=round(len([s for s in window if s.ok]) / (w1 - w0), 3),
-        first_text_s=Dist.of([s.first_text - s.started for s in good if s.first_text is not None]),
+        first_text_s=Dist.of(firsts),
+        first_text_samples=[round(v, 4) for v in firsts],
         turn_s=Dist.of([s.ended - s.started for s in good]),
         end_call_s=Dist.of([b - a for a, b in tally.end_calls if a >= w0]),
         calls_started=tally.calls_started,
@@ -742,8 +756,10 @@ def _summarise(fig: Figure, steps: list[StepResult], cfg: CapacityConfig) -> Non
     if not one:
         fig.error = "no 1-instance step ran"
         return
-    lightest = min(one, key=lambda s: s.trainees)
-    budget = 2 * lightest.first_text_s.p95
+    # the unloaded p95: one trainee per instance, both instance counts pooled (one step alone has few turns)
+    least = min(s.trainees // s.instances for s in steps)
+    unloaded = [v for s in steps if s.trainees // s.instances == least for v in s.first_text_samples]
+    budget = 2 * percentile(unloaded, 95)
     cap1, cap2 = capacity_at(one, budget), capacity_at(two, budget)
     ratio = cap2 / cap1 if cap1 > 0 and two else None
     fig.numbers.update({
@@ -766,8 +782,8 @@ def _summarise(fig: Figure, steps: list[StepResult], cfg: CapacityConfig) -> Non
         unit="x", note="" if matched is None else f"{matched[0].trainees} vs {matched[1].trainees} trainees, p95 "
         f"{matched[0].first_text_s.p95:.3f}s vs {matched[1].first_text_s.p95:.3f}s",
     ))  # fmt: skip
-    fig.targets.append(check("2 instances / 1, most turns/s within a p95 budget", ratio, ge=1.8, unit="x",
-                             note=f"budget {budget:.3f}s = 2x the lightest 1-instance step's p95"))  # fmt: skip
+    note = f"budget {budget:.3f}s = 2x the unloaded p95 ({least} trainee(s) per instance, {len(unloaded)} turns)"
+    fig.targets.append(check("2 instances / 1, most turns/s within a p95 budget", ratio, ge=1.8, unit="x", note=note))
     per_turn = [s.cpu_ms_per_turn("instance_") for s in steps]
     loadgen = [s.cpu_ms_per_turn("loadgen_") for s in steps]
     fig.numbers["instance_cpu_ms_per_turn"] = Dist.of([v for v in per_turn if v is not None]).model_dump()
