@@ -78,7 +78,10 @@ def test_capacity_figures_from_steps() -> None:
     assert doubling_point(steps, 0.5) == 4
     assert doubling_point(steps[:2], 0.5) is None
     two = [_step(2, 2, 2.0, 0.5), _step(2, 4, 3.9, 0.55), _step(2, 8, 5.5, 1.3)]
-    assert matched_pair(steps, two) is not None and matched_pair(steps, two)[0].trainees == 2  # type: ignore[index]
+    heaviest = matched_pair(steps, two)  # 1.2 s vs 1.3 s: the same p95
+    assert heaviest is not None and (heaviest[0].trainees, heaviest[1].trainees) == (4, 8)
+    within = matched_pair(steps, two, budget_s=1.0)  # both over the budget: saturated, not a match
+    assert within is not None and (within[0].trainees, within[1].trainees) == (2, 4)
 
 
 def test_caller_text_is_found_in_gradio_chat_shapes() -> None:
