@@ -71,7 +71,7 @@ TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class CapacityConfig(BaseModel):
-    """What the capacity run does; the defaults take about 2-3 minutes."""
+    """What the capacity run does; the defaults take about 4 minutes on a loaded 2-core machine."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -571,6 +571,20 @@ class LoadWorker:
             raise RuntimeError(f"the load generator for {self.url} failed: {value}")
         return value
 
+    def start_run(self, per_instance: int, stop_at: float) -> None:
+        """Let `per_instance` trainees play until `stop_at`; `tally()` collects what they saw."""
+        self._conn.send(("run", per_instance, stop_at))
+
+    def tally(self) -> Tally:
+        """The tally of the run started by `start_run` (waits for its trainees to finish)."""
+        if not self._conn.poll(JOB_TIMEOUT_S + 30):
+            raise RuntimeError(f"the load generator for {self.url} did not finish its step")
+        kind, value = self._conn.recv()
+        if kind == "error":
+            raise RuntimeError(f"the load generator for {self.url} failed: {value}")
+        assert isinstance(value, Tally)
+        return value
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.ask("stop", timeout_s=30)
@@ -634,7 +648,7 @@ def run_step(
         **{f"idle_{i.name}": i.proc.pid for i in rig.instances[n:]},  # started, given no trainees
     })  # fmt: skip
     for w in workers:
-        w._conn.send(("run", per_instance, w1))
+        w.start_run(per_instance, w1)
     time.sleep(max(0.0, w0 - time.perf_counter()))
     meter.start()
     if watch is not None:
@@ -647,11 +661,7 @@ def run_step(
     rss = {f"instance_{i.name}": round(tree_rss_mb(i.proc.pid, kids), 1) for i in rig.instances[:n]}
     tally = Tally()
     for w in workers:
-        if not w._conn.poll(JOB_TIMEOUT_S + 30):
-            raise RuntimeError(f"the load generator for {w.url} did not finish its step")
-        kind, part = w._conn.recv()
-        if kind == "error":
-            raise RuntimeError(f"the load generator for {w.url} failed: {part}")
+        part = w.tally()
         tally.turns += part.turns
         tally.end_calls += part.end_calls
         tally.calls_started += part.calls_started
