@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import re
 import unicodedata
 from collections.abc import AsyncIterator, Callable
@@ -53,7 +54,7 @@ from simulator.call.transcript import Utterance
 from simulator.caller.budget import LoggedTurn
 from simulator.caller.chain import Caller, CallerChunk, CallerReply, CallerScript, new_canary, script_for
 from simulator.config import Settings, load_settings
-from simulator.errors import CooldownError, InputRejected, ModelError, ModelStreamInterrupted
+from simulator.errors import CooldownError, InputRejected, ModelError, ModelStreamInterrupted, StorageError
 from simulator.grading.base import GradeRequest, TurnGrader
 from simulator.grading.labels import TurnGrade
 from simulator.llm.base import ChatModel
@@ -78,6 +79,18 @@ GRADER_CONTEXT_UTTERANCES = 16
 """Earlier utterances sent with each grade request."""
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+log = logging.getLogger("cooldown.call")
+
+TURN_UNSAVED = (
+    "Your message was not saved: the database did not answer. Nothing was sent to the caller; send it again "
+    "in a moment. ({detail})"
+)
+"""A trainee turn the database refused: nothing of it is stored, nothing is shown as said."""
+REPLY_UNSAVED = (
+    "The call could not be saved just now: the database did not answer. Your message is kept; the caller's "
+    "reply was not. Press Retry the caller once the database is back, and the call goes on."
+)
+"""The trainee turn is stored but its appraisal or the caller's reply is not (yet)."""
 
 
 # --- input validation -----------------------------------------------------------------------------
@@ -181,6 +194,8 @@ class CallSession:
         """LLM grades that have arrived (for `_regrade_last_turn`)."""
         self._appraisal_write: Callable[[], object] | None = None
         self._appraisal_task: asyncio.Future[object] | None = None
+        self._pending_end: tuple[CallOutcome, str] | None = None
+        """An outcome the state machine reached whose write failed (tried again by `aclose`)."""
 
     # -- construction ----------------------------------------------------------------------------
 
@@ -440,12 +455,18 @@ class CallSession:
         """
         clean = self._clean(text)
         async with self._lock:
-            await self._settle_appraisal()
+            try:
+                await self._settle_appraisal()
+            except StorageError as exc:
+                raise StorageError(TURN_UNSAVED.format(detail=_first_line(exc))) from exc
             regraded = await self._regrade_last_turn()
             if regraded is not None:
                 yield regraded
             context = self.transcript[-GRADER_CONTEXT_UTTERANCES:]
-            turn = await self.db.add_turn(self.id, "agent", clean, status="received")
+            try:
+                turn = await self.db.add_turn(self.id, "agent", clean, status="received")
+            except StorageError as exc:
+                raise StorageError(TURN_UNSAVED.format(detail=_first_line(exc))) from exc
             request = GradeRequest(
                 trainee_turn=clean,
                 context=context,
@@ -503,54 +524,69 @@ class CallSession:
 
     async def _reply(self, turn_id: str | None, mood: MoodStep | None) -> AsyncIterator[TurnEvent]:
         closing = mood.outcome if mood is not None else None
-        shown: list[str] = []
         reply: CallerReply | None = None
+        problem: ModelError | None = None
         try:
             async for item in self.caller.speak(
                 self._mem.history, self.state, closing=closing, fallback_seed=self._mem.agent_turns
             ):
                 if isinstance(item, CallerChunk):
-                    shown.append(item.text)
                     yield CallerText(item.text)
                     for ready in self._take_ready_grades():
                         yield ready
                 else:
                     reply = item
-        except ModelStreamInterrupted as exc:
-            await self._settle_appraisal()
-            partial = exc.partial.strip()
-            if partial:
-                row = await self.db.add_turn(self.id, "customer", partial, status="interrupted")
-                await self.db.add_guard_event(self.id, "reply_interrupted", str(exc), turn_id=row.id)
-            if closing is None:
-                yield TurnFailed("The caller's line dropped mid-sentence. Press Retry to hear the reply.", True, True)
-                return
-        except ModelError as exc:
-            await self._settle_appraisal()
-            with contextlib.suppress(CooldownError):
-                await self.db.add_guard_event(self.id, "reply_failed", f"{type(exc).__name__}: {exc}")
-            if closing is None:
-                yield TurnFailed(f"The caller could not reply: {exc}", exc.retryable)
-                return
-        await self._settle_appraisal()  # the trainee turn's appraisal is durable before the reply
-        if reply is None:  # only when closing: voice the outcome with a persona line instead
-            assert closing is not None
-            line = self.caller.script.fallback_line(self.state, self._mem.agent_turns, closing)
-            yield CallerText(line)
-            reply = CallerReply(line, 0, fallback=True)
-        stored = await self.db.add_turn(self.id, "customer", reply.text)
+        except ModelError as exc:  # ModelStreamInterrupted included
+            problem = exc
+        try:
+            await self._settle_appraisal()  # the trainee turn's appraisal is durable before the reply
+            if problem is not None:
+                failed = await self._record_reply_problem(problem)
+                if closing is None:
+                    yield failed
+                    return
+            if reply is None:  # only when closing: voice the outcome with a persona line instead
+                assert closing is not None
+                line = self.caller.script.fallback_line(self.state, self._mem.agent_turns, closing)
+                yield CallerText(line)
+                reply = CallerReply(line, 0, fallback=True)
+            stored = await self.db.add_turn(self.id, "customer", reply.text)
+        except StorageError as exc:
+            # Nothing after the trainee turn is half-written: its appraisal is one transaction (retried
+            # before the next reply), and the reply is stored whole or not at all. The mood and the
+            # pending reply stay in memory, so `retry()` carries on once the database answers again.
+            log.warning("call %s: the reply could not be stored: %s", self.id, exc)
+            yield TurnFailed(REPLY_UNSAVED, True, unsaved=True)
+            return
         for ev in reply.guard_events:
-            await asyncio.to_thread(self.store.add_guard_event,
-                self.id, f"guard_{ev.kind}", f"attempt {ev.attempt}: {ev.detail}", turn_id=stored.id
-            )
+            with contextlib.suppress(CooldownError):  # diagnostics: never fail a stored reply over them
+                await self.db.add_guard_event(
+                    self.id, f"guard_{ev.kind}", f"attempt {ev.attempt}: {ev.detail}", turn_id=stored.id
+                )
         self._mem.history.append(LoggedTurn(utterance=Utterance(role="customer", text=reply.text)))
         self._mem.pending_reply = False
         yield CallerDone(stored.id, reply.text, reply.fallback, closing is not None)
         if closing is not None and mood is not None:
             reason = _outcome_reason(mood)
-            await self.db.end_session(self.id, closing, reason)
             self._mem.outcome, self._mem.ended = closing, True
+            try:
+                await self.db.end_session(self.id, closing, reason)
+            except StorageError as exc:  # `aclose` tries again; a resumed call records it from the replay
+                log.warning("call %s: the outcome could not be stored yet: %s", self.id, exc)
+                self._pending_end = (closing, reason)
             yield CallEnded(closing, reason)
+
+    async def _record_reply_problem(self, problem: ModelError) -> TurnFailed:
+        """Store what a failed reply left (the part shown of a cut stream, a guard event); the failure to show."""
+        if isinstance(problem, ModelStreamInterrupted):
+            partial = problem.partial.strip()
+            if partial:
+                row = await self.db.add_turn(self.id, "customer", partial, status="interrupted")
+                await self.db.add_guard_event(self.id, "reply_interrupted", str(problem), turn_id=row.id)
+            return TurnFailed("The caller's line dropped mid-sentence. Press Retry to hear the reply.", True, True)
+        with contextlib.suppress(CooldownError):
+            await self.db.add_guard_event(self.id, "reply_failed", f"{type(problem).__name__}: {problem}")
+        return TurnFailed(f"The caller could not reply: {problem}", problem.retryable)
 
     # -- the appraisal write ----------------------------------------------------------------------
 
@@ -651,6 +687,10 @@ class CallSession:
         if self._appraisal_task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._appraisal_task)
+        if self._pending_end is not None:
+            with contextlib.suppress(CooldownError):
+                await self.db.end_session(self.id, *self._pending_end)
+                self._pending_end = None
         for task in list(self._grade_tasks):
             task.cancel()
         if self._grade_tasks:
@@ -668,6 +708,12 @@ async def _safe_grade(grader: TurnGrader, request: GradeRequest) -> TurnGrade:
         raise
     except Exception as exc:  # fail closed: never a default score
         return TurnGrade.ungraded(grader.name, f"grader failed: {type(exc).__name__}: {exc}")
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error, for a trainee-facing message (driver errors run to many lines)."""
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
 
 
 def _outcome_reason(mood: MoodStep) -> str:

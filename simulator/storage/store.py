@@ -165,9 +165,10 @@ class Store:
             data_dir: Where the default SQLite file lives. Default `$COOLDOWN_DATA_DIR`, else the
                 platform user data directory for "cooldown".
             migrate: Upgrade the schema to the newest revision (Alembic) before use.
-            sweep_stale_after: Run the sweeper on turns left `received` for at least this many seconds
-                (0 = all of them: the app restarting after a crash). None skips the sweep; pass None
-                from tools that may run while the app is serving calls.
+            sweep_stale_after: Run the sweeper (`sweep`) on turns left `received` in calls quiet for at
+                least this many seconds (0 = all of them: the only instance restarting after a crash).
+                The app passes COOLDOWN_STALE_TURN_S, so a starting instance leaves alone the turns
+                other live instances are working on. None skips the sweep.
             idle_timeout_s: Also end open calls idle this long as abandoned (`abandon_idle`); None skips it.
             pool: Connection pool sizes and wait for PostgreSQL (default `PoolSettings()`).
 
@@ -357,8 +358,10 @@ class Store:
         ).one()
         return convert.session_summary(row, name, count, agent or 0)
 
-    def list_sessions(self, trainee: str | None = None, *, limit: int | None = None) -> list[SessionSummary]:
-        """Sessions, newest first, optionally only one trainee's."""
+    def list_sessions(
+        self, trainee: str | None = None, *, limit: int | None = None, open_only: bool = False
+    ) -> list[SessionSummary]:
+        """Sessions, newest first, optionally only one trainee's, optionally only calls still open."""
         counts = (
             select(Turn.session_id, func.count().label("n"), _AGENT_TURNS.label("agent"))
             .group_by(Turn.session_id)
@@ -372,11 +375,18 @@ class Store:
         )
         if trainee is not None:
             query = query.where(Trainee.name == canonical_text(trainee))
+        if open_only:
+            query = query.where(CallSession.ended_at.is_(None))
         if limit is not None:
             query = query.limit(limit)
         return self._read_tx(
             lambda s: [convert.session_summary(r, n, c, a) for r, n, c, a in s.execute(query).all()]
         )
+
+    def open_call(self, trainee: str) -> SessionSummary | None:
+        """The trainee's newest call that has not ended (to offer "continue your call"), or None."""
+        found = self.list_sessions(trainee, limit=1, open_only=True)
+        return found[0] if found else None
 
     def load_session(self, session_id: str) -> SessionRecord:
         """Everything about a session: persona snapshot, turns with moods and grades, guard events."""
@@ -719,11 +729,20 @@ class Store:
     def sweep(self, *, stale_after: float = 0.0) -> SweepReport:
         """Settle turns left `received` by a crash: `interrupted` if nothing followed, else `final`.
 
+        With several instances on one database, a turn another instance is working on is `received`
+        too, for the moment between storing it and committing its appraisal. So only calls with no
+        activity (no stored turn) for `stale_after` seconds are touched: a live instance settles its
+        own turn within seconds, so a call quiet for longer than that has no live turn in flight.
+
         Args:
-            stale_after: Only touch turns created at least this many seconds ago.
+            stale_after: Only touch turns of calls whose last activity, and the turn itself, are at
+                least this many seconds old (0 = every `received` turn: one instance restarting alone).
         """
         cutoff = utcnow() - timedelta(seconds=stale_after)
-        return self._write_tx(lambda s: self._settle_received(s, Turn.created_at <= cutoff))
+        quiet = select(CallSession.id).where(_LAST_ACTIVITY <= cutoff)
+        return self._write_tx(
+            lambda s: self._settle_received(s, (Turn.created_at <= cutoff) & Turn.session_id.in_(quiet))
+        )
 
     @staticmethod
     def _settle_received(s: Session, condition: ColumnElement[bool]) -> SweepReport:
