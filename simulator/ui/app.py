@@ -115,8 +115,8 @@ def _wire(page: Page, h: PageHandlers) -> None:
             step(h.unlock_turn, None, controls, **quick)
 
     for trigger, api in ((call.box.submit, "send"), (call.send.click, "send_button")):
-        locked_turn(trigger, h.send, [call.box, page.live, setup.name], api_name=api, api_visibility="undocumented")
-    locked_turn(call.retry.click, h.retry, [page.live, setup.name], api_name="retry", api_visibility="undocumented")
+        locked_turn(trigger, h.send, [call.box, page.live], api_name=api, api_visibility="undocumented")
+    locked_turn(call.retry.click, h.retry, [page.live], api_name="retry", api_visibility="undocumented")
     call.end.click(h.end_call, state, debrief_out, api_name="end_call", api_visibility="undocumented")
     call.again.click(h.new_call, None, [setup.column, call.column, call.status], api_visibility="private")
     page.timer.tick(h.poll_grades, [page.live], [call.feedback], api_visibility="private", show_progress="hidden")

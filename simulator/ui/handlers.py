@@ -41,6 +41,12 @@ NO_OPEN_CALL = (
     "No call is open on this page (it may have been reloaded, or the server restarted). Anything you said "
     "before is saved: see History. Pick a caller and press Start call to practise."
 )
+NO_OPEN_CALL_OFFER = (
+    "No call is open on this page. If you had one going (the page was reloaded, or the server holding it "
+    "stopped), it is saved: press **Continue your call** to pick it up where you left off; anything you typed "
+    "stays in the box. Otherwise pick a caller and press Start call."
+)
+"""Without sign-in a turn carries no name, so the offer cannot say whether a call is open."""
 OPEN_CALL = (
     "Your call with {caller} is saved and still open ({turns} of your turns so far). Press **Continue your "
     "call** to pick it up where you left off; anything you typed stays in the box."
@@ -264,10 +270,17 @@ class PageHandlers:
     def _resume_hidden(self) -> Updates:
         return {self.page.setup.resume: gr.Button(visible=False), self.page.call.resume: gr.Button(visible=False)}
 
-    async def _no_call(self, name: Any, request: gr.Request | None) -> Updates:
-        """This tab holds no call: offer the trainee's open call if there is one, else say how to start."""
+    async def _no_call(self, request: gr.Request | None) -> Updates:
+        """This tab holds no call (its instance stopped, the page was reloaded): offer "Continue your call".
+
+        Signed in, the trainee is known, so the offer names their open call (or says how to start one).
+        Without sign-in the turn carries no name (the API's inputs stay the text alone), so the button is
+        offered and `continue_call` looks the call up under the name in the box.
+        """
         call = self.page.call
-        open_call = await self._open_call(name, request)
+        if not self.auth_on:
+            return {call.status: warn(NO_OPEN_CALL_OFFER), call.resume: gr.Button(visible=True)}
+        open_call = await self._open_call(None, request)
         if open_call is None:
             return {call.status: warn(NO_OPEN_CALL)}
         return {call.status: warn(self._offer(open_call[1])), call.resume: gr.Button(visible=True)}
@@ -292,9 +305,7 @@ class PageHandlers:
             call.retry: gr.Button(interactive=enabled),
         }
 
-    async def send(
-        self, text: Any, live: LiveCall | None, name: Any = None, request: gr.Request | None = None
-    ) -> AsyncIterator[Updates]:
+    async def send(self, text: Any, live: LiveCall | None, request: gr.Request | None = None) -> AsyncIterator[Updates]:
         """Play one trainee turn; the chat and panels redraw as the caller's reply streams in.
 
         The input box is cleared once the turn is taken; text that is refused stays in it to be edited. A tab
@@ -302,7 +313,7 @@ class PageHandlers:
         """
         call = self.page.call
         if live is None:
-            yield await self._no_call(name, request)
+            yield await self._no_call(request)
             return
         if not isinstance(text, str):
             yield {call.status: warn("Type your reply to the caller as text.")}
@@ -321,13 +332,11 @@ class PageHandlers:
             log.exception("send failed")
             yield {call.chat: live.messages(), call.status: warn(UNEXPECTED)}
 
-    async def retry(
-        self, live: LiveCall | None, name: Any = None, request: gr.Request | None = None
-    ) -> AsyncIterator[Updates]:
+    async def retry(self, live: LiveCall | None, request: gr.Request | None = None) -> AsyncIterator[Updates]:
         """Ask the caller again after a reply that failed."""
         call = self.page.call
         if live is None:
-            yield await self._no_call(name, request)
+            yield await self._no_call(request)
             return
         if live.ended or not live.session.pending_reply:
             yield {call.status: warn("There is no caller reply to retry; type your next message.")}
