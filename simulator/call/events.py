@@ -67,6 +67,8 @@ class TurnFailed:
     interrupted: bool = False
     unsaved: bool = False
     """The database did not store the reply: the caller text shown for it is to be taken back."""
+    taken_over: bool = False
+    """The call was continued in another tab or instance: this copy may no longer add to it."""
 
 
 TurnEvent = CallerText | CallerDone | MoodUpdate | GradeReady | CallEnded | TurnFailed

@@ -33,6 +33,7 @@ import functools
 import logging
 import re
 import unicodedata
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,7 +55,14 @@ from simulator.call.transcript import Utterance
 from simulator.caller.budget import LoggedTurn
 from simulator.caller.chain import Caller, CallerChunk, CallerReply, CallerScript, new_canary, script_for
 from simulator.config import Settings, load_settings
-from simulator.errors import CooldownError, InputRejected, ModelError, ModelStreamInterrupted, StorageError
+from simulator.errors import (
+    CallTakenOver,
+    CooldownError,
+    InputRejected,
+    ModelError,
+    ModelStreamInterrupted,
+    StorageError,
+)
 from simulator.grading.base import GradeRequest, TurnGrader
 from simulator.grading.labels import TurnGrade
 from simulator.llm.base import ChatModel
@@ -166,6 +174,7 @@ class CallSession:
         *,
         store: CallStore,
         session_id: SessionId,
+        holder: str,
         persona: Persona,
         difficulty: DifficultyName,
         caller: Caller[MoodState],
@@ -179,6 +188,8 @@ class CallSession:
         self.db = CallStorage(store)
         """The store as the turn pipeline uses it: awaitable, off the event loop."""
         self.id = session_id
+        self.holder = holder
+        """This copy of the call's token: the store refuses its turns once another copy picks the call up."""
         self.persona = persona
         self.difficulty: DifficultyName = difficulty
         self.caller = caller
@@ -236,6 +247,7 @@ class CallSession:
         if difficulty not in ("easy", "normal", "hard"):
             raise InputRejected(f"unknown difficulty {difficulty!r}: use easy, normal or hard")
         graders = local_grader.name + (f" + {llm_grader.name}" if llm_grader else "")
+        holder = _new_holder()
         sid = store.create_session(
             trainee=trainee,
             persona_name=persona.id,
@@ -244,13 +256,14 @@ class CallSession:
             caller_model=caller_model.info.label,
             grader=graders,
             mode=mode,
+            holder=holder,
         )
         if opening_index is None:
             import secrets
 
             opening_index = secrets.randbelow(len(persona.opening_lines))
         opening = persona.opening_lines[opening_index % len(persona.opening_lines)]
-        store.add_turn(sid, "customer", opening)
+        store.add_turn(sid, "customer", opening, holder=holder)
         memory = _Memory(
             history=[LoggedTurn(utterance=Utterance(role="customer", text=opening))],
             state=initial_state(persona, difficulty),
@@ -258,6 +271,7 @@ class CallSession:
         return cls._build(
             store,
             sid,
+            holder,
             persona,
             difficulty,
             caller_model,
@@ -274,6 +288,7 @@ class CallSession:
         cls,
         store: CallStore,
         sid: SessionId,
+        holder: str,
         persona: Persona,
         difficulty: DifficultyName,
         caller_model: ChatModel,
@@ -295,6 +310,7 @@ class CallSession:
         return cls(
             store=store,
             session_id=sid,
+            holder=holder,
             persona=persona,
             difficulty=difficulty,
             caller=caller,
@@ -324,6 +340,10 @@ class CallSession:
         An outcome reached but not recorded before a crash is recorded now.
         """
         settings = settings or load_settings()
+        holder = _new_holder()
+        ended = (await CallStorage(store).load_session(session_id)).ended_at is not None
+        if not ended:  # from now on only this copy of the call adds turns: the one it was taken from is refused
+            await CallStorage(store).claim_session(session_id, holder)
         record = await CallStorage(store).load_session(session_id)
         persona = _persona_from_snapshot(record)
         difficulty: DifficultyName = record.difficulty
@@ -359,7 +379,7 @@ class CallSession:
             memory.outcome = outcome_step.outcome
             if not memory.ended:
                 reason = _outcome_reason(outcome_step)
-                await CallStorage(store).end_session(record.id, str(outcome_step.outcome), reason)
+                await CallStorage(store).end_session(record.id, str(outcome_step.outcome), reason, holder=holder)
                 memory.ended = True
         if record.outcome is not None:
             memory.outcome = record.outcome
@@ -368,6 +388,7 @@ class CallSession:
         return cls._build(
             store,
             record.id,
+            holder,
             persona,
             difficulty,
             caller_model,
@@ -414,7 +435,7 @@ class CallSession:
         """
         if self._mem.ended:
             return False
-        self.store.end_session(self.id, "abandoned", reason)
+        self.store.end_session(self.id, "abandoned", reason, holder=self.holder)
         self._mem.ended, self._mem.outcome = True, "abandoned"
         return True
 
@@ -464,7 +485,9 @@ class CallSession:
                 yield regraded
             context = self.transcript[-GRADER_CONTEXT_UTTERANCES:]
             try:
-                turn = await self.db.add_turn(self.id, "agent", clean, status="received")
+                turn = await self.db.add_turn(self.id, "agent", clean, status="received", holder=self.holder)
+            except CallTakenOver:
+                raise
             except StorageError as exc:
                 raise StorageError(TURN_UNSAVED.format(detail=_first_line(exc))) from exc
             request = GradeRequest(
@@ -550,7 +573,10 @@ class CallSession:
                 line = self.caller.script.fallback_line(self.state, self._mem.agent_turns, closing)
                 yield CallerText(line)
                 reply = CallerReply(line, 0, fallback=True)
-            stored = await self.db.add_turn(self.id, "customer", reply.text)
+            stored = await self.db.add_turn(self.id, "customer", reply.text, holder=self.holder)
+        except CallTakenOver as exc:
+            yield TurnFailed(str(exc), False, unsaved=True, taken_over=True)
+            return
         except StorageError as exc:
             # Nothing after the trainee turn is half-written: its appraisal is one transaction (retried
             # before the next reply), and the reply is stored whole or not at all. The mood and the
@@ -570,7 +596,7 @@ class CallSession:
             reason = _outcome_reason(mood)
             self._mem.outcome, self._mem.ended = closing, True
             try:
-                await self.db.end_session(self.id, closing, reason)
+                await self.db.end_session(self.id, closing, reason, holder=self.holder)
             except StorageError as exc:  # `aclose` tries again; a resumed call records it from the replay
                 log.warning("call %s: the outcome could not be stored yet: %s", self.id, exc)
                 self._pending_end = (closing, reason)
@@ -581,7 +607,7 @@ class CallSession:
         if isinstance(problem, ModelStreamInterrupted):
             partial = problem.partial.strip()
             if partial:
-                row = await self.db.add_turn(self.id, "customer", partial, status="interrupted")
+                row = await self.db.add_turn(self.id, "customer", partial, status="interrupted", holder=self.holder)
                 await self.db.add_guard_event(self.id, "reply_interrupted", str(problem), turn_id=row.id)
             return TurnFailed("The caller's line dropped mid-sentence. Press Retry to hear the reply.", True, True)
         with contextlib.suppress(CooldownError):
@@ -689,7 +715,7 @@ class CallSession:
                 await asyncio.shield(self._appraisal_task)
         if self._pending_end is not None:
             with contextlib.suppress(CooldownError):
-                await self.db.end_session(self.id, *self._pending_end)
+                await self.db.end_session(self.id, *self._pending_end, holder=self.holder)
                 self._pending_end = None
         for task in list(self._grade_tasks):
             task.cancel()
@@ -708,6 +734,10 @@ async def _safe_grade(grader: TurnGrader, request: GradeRequest) -> TurnGrade:
         raise
     except Exception as exc:  # fail closed: never a default score
         return TurnGrade.ungraded(grader.name, f"grader failed: {type(exc).__name__}: {exc}")
+
+
+def _new_holder() -> str:
+    return uuid.uuid4().hex
 
 
 def _first_line(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ import gradio as gr
 
 from simulator.call.session import CallSession
 from simulator.config import Settings
-from simulator.errors import CooldownError, InputRejected
+from simulator.errors import CallTakenOver, CooldownError, InputRejected
 from simulator.persona.schema import DIFFICULTIES, Persona
 from simulator.storage.records import SessionSummary
 from simulator.ui.deps import AppDeps, clean_name
@@ -238,10 +238,12 @@ class PageHandlers:
             found = await asyncio.to_thread(self.deps.store.open_call, trainee)
             if found is None:
                 raise InputRejected("You have no call left open. Pick a caller and press Start call.")
-            if live is not None and live.session.id == found.id and not live.ended:
-                return self._call_panels(live, working=False) | self._resume_hidden()
             if live is not None and not live.ended:
-                await live.finish(0)
+                if live.session.id == found.id:  # this tab's own call, taken over elsewhere: take it back
+                    live.closed = True
+                    await live.session.aclose()
+                else:
+                    await live.finish(0)
             deps = self.deps
             session = await CallSession.resume(
                 deps.store, found.id, caller_model=deps.caller, local_grader=deps.local_grader,
@@ -266,6 +268,10 @@ class PageHandlers:
             call.status: note,
             **self._resume_hidden(),
         }
+
+    def _offer_back(self, live: LiveCall) -> Updates:
+        """"Continue your call" for a tab whose call was continued elsewhere (nothing otherwise)."""
+        return {self.page.call.resume: gr.Button(visible=True)} if live.taken_over else {}
 
     def _resume_hidden(self) -> Updates:
         return {self.page.setup.resume: gr.Button(visible=False), self.page.call.resume: gr.Button(visible=False)}
@@ -323,9 +329,11 @@ class PageHandlers:
             async for _ in live.send(text):
                 yield self._call_panels(live, working=True) | ({} if cleared else {call.box: ""})
                 cleared = True
-            yield self._call_panels(live, working=False)
+            yield self._call_panels(live, working=False) | self._offer_back(live)
         except InputRejected as exc:
             yield {call.status: warn(str(exc))}
+        except CallTakenOver as exc:
+            yield {call.chat: live.messages(), call.status: warn(str(exc)), call.resume: gr.Button(visible=True)}
         except CooldownError as exc:
             yield {call.chat: live.messages(), call.status: warn(str(exc))}
         except Exception:

@@ -61,6 +61,8 @@ class LiveCall:
         self.outcome_reason: str | None = None
         self.closed = False
         self.status = ""
+        self.taken_over = False
+        """The call was continued in another tab or instance (the page offers to take it back)."""
 
     @classmethod
     def resumed(cls, session: CallSession, *, trainee: str, llm_grading: bool) -> LiveCall:
@@ -141,7 +143,9 @@ class LiveCall:
             last = self.chat[-1]
             if event.unsaved and last["role"] == "assistant" and not last.get("_done"):
                 self.chat.pop()  # the reply shown was not stored: Retry asks for it again
-            self.status = event.message + ("" if event.retryable else " Type your next message to carry on.")
+            self.taken_over = self.taken_over or event.taken_over
+            carry_on = "" if event.retryable or event.unsaved else " Type your next message to carry on."
+            self.status = event.message + carry_on
 
     def messages(self) -> list[dict[str, str]]:
         """The chat for `gr.Chatbot` (messages format), HTML-escaped so every word shows as typed.
