@@ -83,3 +83,21 @@ async def test_a_call_picked_up_elsewhere_refuses_the_old_copy(store: Store) -> 
     assert [e for e in events if isinstance(e, CallerDone)] and not [e for e in events if isinstance(e, TurnFailed)]
     record = store.load_session(new.id)
     assert [t.text for t in record.turns if t.role == "agent"] == [EMPATHY, OFFER]
+
+
+@pytest.mark.anyio
+async def test_picking_up_a_turn_left_without_its_appraisal_stores_it_whole(store: Store) -> None:
+    """The instance died (or the database dropped) between storing a trainee turn and its appraisal."""
+    settings = load_settings()
+    old = CallSession.start(
+        store, PERSONA, caller_model=_caller(), local_grader=KeywordGrader(), settings=settings, opening_index=0
+    )
+    store.add_turn(old.id, "agent", EMPATHY, status="received")  # what the crash left
+    grader = KeywordGrader()
+    new = await CallSession.resume(store, old.id, caller_model=_caller(), local_grader=grader, settings=settings)
+    turn = store.load_session(new.id).turns[-1]
+    assert (turn.status, bool(turn.grades), turn.mood is not None) == ("final", True, True)
+    assert (turn.mood.anger, turn.mood.trust) == (new.state.anger, new.state.trust)  # type: ignore[union-attr]
+    assert new.pending_reply
+    assert [e async for e in new.retry() if isinstance(e, CallerDone)]
+    assert [t.status for t in store.load_session(new.id).turns] == ["final", "final", "final"]

@@ -3,7 +3,8 @@
 The trainee plays two turns on instance A; A is killed with SIGKILL; the trainee's next request reaches
 instance B, which offers "Continue your call" and picks the call up from the database with the same
 persona snapshot, mood and transcript. Checked: no turn lost, the mood goes on from where A left it (a
-replay of the stored verdicts gives every stored mood), and one session row, not two.
+replay of the stored verdicts gives every stored mood), and one session row, not two. A second tab that
+continues the call takes it over: the first tab's next turn is refused and stores nothing.
 
 The instances run `tests/app_with_fakes.py` (the real app with a scripted caller: no LLM) and are driven
 over HTTP with `gradio_client`, as a browser's requests would reach them through a load balancer.
@@ -136,6 +137,12 @@ def test_a_call_goes_on_on_another_instance_after_kill_9(database: str, tmp_path
         assert resumed[0] == seen_on_a  # the same transcript, word for word
         out = on_b.predict(TURNS[2], api_name="/send")
         assert TURNS[2] in str(out[0]) and str(out[0]).count(REPLY) == 3, out[3]
+
+        second_tab = client(page_b, auth)  # the same trainee continues the call in another tab
+        assert "Back on the line" in second_tab.predict(name, api_name="/continue_call")[3]
+        refused = on_b.predict("Are you still there?", api_name="/send")  # the first tab has lost its voice
+        assert "continued in another window" in refused[3], refused[3]
+        second_tab.close()
         on_b.close()
 
     with Store.open(database, sweep_stale_after=None) as store:

@@ -336,8 +336,9 @@ class CallSession:
         """Rebuild a stored call (after a restart, or to look at it again).
 
         The persona comes from the session's snapshot; the caller's state is replayed through the
-        state machine from the stored local verdicts (turns a crash left ungraded are graded again).
-        An outcome reached but not recorded before a crash is recorded now.
+        state machine from the stored local verdicts (turns a crash left ungraded are graded again, and
+        their appraisal stored). An outcome reached but not recorded before a crash is recorded now. An
+        open call is claimed: from now on only this copy of it adds turns (`Store.claim_session`).
         """
         settings = settings or load_settings()
         holder = _new_holder()
@@ -369,6 +370,15 @@ class CallSession:
                     memory.state = next_step(
                         persona, difficulty, before, turn.text, better.verdict, better.confidence
                     ).state
+            if not memory.ended and (turn.status == "received" or turn.mood is None):
+                # The appraisal never got stored (the instance died, or the database dropped, in between):
+                # store it now, whole, as the live turn would have (grade, mood and `final` in one commit).
+                await asyncio.to_thread(
+                    store.record_appraisal, turn.id, grade, anger=mood.state.anger, trust=mood.state.trust,
+                    entrenchment=mood.state.entrenchment, label=mood_label(mood.state),
+                    fired_rules=[*mood.reasons, *([f"outcome: {mood.outcome}"] if mood.outcome else [])],
+                    status="final",
+                )  # fmt: skip
             memory.last = _LastTurn(turn_id=turn.id, text=turn.text, before=before, regraded=True)
             if mood.outcome is not None and outcome_step is None:
                 outcome_step = mood
