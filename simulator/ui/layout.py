@@ -21,6 +21,7 @@ from simulator.ui.panels import CARD_PICKER_JS, persona_cards
 
 TURN_PLACEHOLDER = "Type what you say to the caller, then Enter"
 WAIT_PLACEHOLDER = "The caller is answering… you can reply when they finish."
+RESUME_LABEL = "Continue your call"
 MODES = [("Coach: feedback after every turn", "coach"), ("Exam: feedback at the end", "exam")]
 
 
@@ -35,6 +36,8 @@ class SetupView:
     difficulty: gr.Radio
     mode: gr.Radio
     start: gr.Button
+    resume: gr.Button
+    """"Continue your call": shown when the trainee has a call still open (another tab, a dead instance)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class CallView:
     feedback: gr.HTML
     outcome: gr.HTML
     status: gr.Markdown
+    resume: gr.Button
+    """"Continue your call", shown when this tab lost its call (the instance holding it stopped)."""
 
     def turn_controls(self) -> list[Any]:
         """What a trainee uses to say something: locked while a turn is in flight."""
@@ -172,8 +177,10 @@ def _setup(library: CallerLibrary, ask_name: bool) -> SetupView:
         with gr.Row():
             difficulty = gr.Radio(list(DIFFICULTIES), value="normal", label="Difficulty")
             mode = gr.Radio(MODES, value="coach", label="Mode")
-        start = gr.Button("Start call", variant="primary", elem_id="start-call")
-    return SetupView(column, name, cards, persona, difficulty, mode, start)
+        with gr.Row():
+            start = gr.Button("Start call", variant="primary", elem_id="start-call")
+            resume = gr.Button(RESUME_LABEL, visible=False, elem_id="continue-call")
+    return SetupView(column, name, cards, persona, difficulty, mode, start, resume)
 
 
 def _call(max_turn_chars: int) -> CallView:
@@ -197,7 +204,8 @@ def _call(max_turn_chars: int) -> CallView:
             feedback = gr.HTML(elem_id="feedback-panel", js_on_load=None, max_height=520)
     outcome = gr.HTML(elem_id="outcome", js_on_load=None)
     status = gr.Markdown(elem_id="status")
-    return CallView(column, chat, box, send, retry, end, again, mood, feedback, outcome, status)
+    resume = gr.Button(RESUME_LABEL, visible=False, variant="primary", elem_id="continue-call-here")
+    return CallView(column, chat, box, send, retry, end, again, mood, feedback, outcome, status, resume)
 
 
 def _review(prefix: str) -> ReviewView:
