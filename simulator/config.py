@@ -134,6 +134,11 @@ class Settings(BaseSettings):
 
     context_budget_tokens: int = Field(default=1600, ge=256, le=200_000)
     """Upper bound on the caller prompt, however long the call."""
+    caller_early_text: bool = True
+    """Where reply plans are enforced (the embedded demo model), show the caller's reply clause by clause
+    as each clause passes its checks (COOLDOWN_CALLER_EARLY_TEXT). A reply that then misses its plan is
+    replaced on the page by the persona's own line, which trainees see happen; `off` holds each reply
+    back until the whole of it has passed (about 0.4 s later on a warm embedded model, never replaced)."""
     max_turn_chars: int = Field(default=2000, ge=1, le=100_000)
     max_turn_tokens: int = Field(default=600, ge=1, le=20_000)
 

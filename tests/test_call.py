@@ -357,3 +357,11 @@ async def test_concurrent_turns_refused(store: Store) -> None:
 
 def test_stream_interrupted_is_a_model_error() -> None:
     assert ModelStreamInterrupted("x").retryable
+
+
+@pytest.mark.parametrize(("word", "early"), [("off", False), ("on", True)])
+def test_early_caller_text_is_a_setting(store: Store, monkeypatch: pytest.MonkeyPatch, word: str, early: bool) -> None:
+    """COOLDOWN_CALLER_EARLY_TEXT reaches the caller: `off` holds each reply until the whole of it passed."""
+    monkeypatch.setenv("COOLDOWN_CALLER_EARLY_TEXT", word)
+    session = _start(store, _caller("Fine."))
+    assert session.caller.early_text is early

@@ -306,6 +306,7 @@ class CallSession:
             budget_tokens=settings.context_budget_tokens,
             max_tokens=settings.caller.max_tokens,
             temperature=settings.caller.temperature,
+            early_text=settings.caller_early_text,
         )
         limits = _Limits(settings.max_turn_chars, settings.max_turn_tokens)
         return cls(
