@@ -42,6 +42,7 @@ from simulator.storage.engine import (
 from simulator.storage.export import ExportFormat, render
 from simulator.storage.migrate import is_current, upgrade
 from simulator.storage.models import CallSession, Grade, GuardEvent, Mood, Trainee, Turn, utcnow
+from simulator.storage.progress import Progress, cohort_progress, trainee_progress
 from simulator.storage.records import (
     GuardEventRecord,
     IdleSweepReport,
@@ -377,6 +378,20 @@ class Store:
         return self._read_tx(
             lambda s: [convert.session_summary(r, n, c, a) for r, n, c, a in s.execute(query).all()]
         )
+
+    def progress(self, trainee: str | None = None) -> Progress:
+        """One trainee's progress across calls, or (None) the whole cohort's; aggregated in SQL.
+
+        See `simulator.storage.progress` for what is measured and which grade counts.
+        """
+        if trainee is None:
+            return self._read_tx(cohort_progress)
+        name = canonical_text(trainee)
+        return self._read_tx(lambda s: trainee_progress(s, name))
+
+    def trainee_names(self) -> list[str]:
+        """Every trainee's name, sorted."""
+        return self._read_tx(lambda s: list(s.execute(select(Trainee.name).order_by(Trainee.name)).scalars()))
 
     def load_session(self, session_id: str) -> SessionRecord:
         """Everything about a session: persona snapshot, turns with moods and grades, guard events."""

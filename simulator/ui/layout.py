@@ -16,6 +16,7 @@ from simulator.persona.schema import DIFFICULTIES
 from simulator.ui.library import CallerLibrary
 from simulator.ui.live import abandon_on_close
 from simulator.ui.panels import CARD_PICKER_JS, persona_cards
+from simulator.ui.progress import MyProgressView, TrainerView, my_progress_layout, trainer_layout
 
 TURN_PLACEHOLDER = "Type what you say to the caller, then Enter"
 WAIT_PLACEHOLDER = "The caller is answering… you can reply when they finish."
@@ -117,6 +118,10 @@ class Page:
     history: HistoryView
     designer: DesignerView
     timer: gr.Timer
+    my_progress: MyProgressView
+    """History tab: the trainee's progress across calls."""
+    trainer: TrainerView
+    """Trainer tab (shown to trainers only)."""
 
 
 def page_layout(banner: str, library: CallerLibrary, *, ask_name: bool, max_turn_chars: int, llm_on: bool) -> Page:
@@ -141,10 +146,12 @@ def page_layout(banner: str, library: CallerLibrary, *, ask_name: bool, max_turn
             debrief = _review("debrief")
         with gr.Tab("History", id="history"):
             history = _history()
+            my_progress = my_progress_layout()
         with gr.Tab("Persona designer", id="designer"):
             designer = _designer(library)
+        trainer = trainer_layout()
     timer = gr.Timer(3.0, active=llm_on)
-    return Page(live, downloads, tabs, setup, call, debrief, history, designer, timer)
+    return Page(live, downloads, tabs, setup, call, debrief, history, designer, timer, my_progress, trainer)
 
 
 def _setup(library: CallerLibrary, ask_name: bool) -> SetupView:
