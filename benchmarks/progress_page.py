@@ -72,13 +72,13 @@ def seed(store: Any, turns: int = TURNS, trainees: int = TRAINEES, *, names: lis
         who = c % len(names)
         made[who] += 1
         skill = min(3.6, 0.8 + 0.12 * made[who] + (who % 5) * 0.15)  # everyone improves, at their own pace
-        sid = str(uuid.uuid4())
+        sid, rounds = str(uuid.uuid4()), c // len(names)
         began = start + timedelta(minutes=7 * c)
         ended = began + timedelta(minutes=6)
         open_call = c >= calls - len(names) // 4  # a few calls still running
         sessions.append({
-            "id": sid, "trainee_id": trainee_rows[who]["id"], "persona_name": PERSONAS[(c // len(names)) % len(PERSONAS)],
-            "persona_text": "name: seeded", "persona_hash": "sha256:seeded", "difficulty": DIFFICULTIES[(c // len(names)) % 3],
+            "id": sid, "trainee_id": trainee_rows[who]["id"], "persona_name": PERSONAS[rounds % len(PERSONAS)],
+            "persona_text": "name: seeded", "persona_hash": "sha256:seeded", "difficulty": DIFFICULTIES[rounds % 3],
             "caller_model": "bench:seed", "grader": "local:appraiser", "mode": "coach", "created_at": began,
             "ended_at": None if open_call else ended, "last_activity_at": ended,
             "outcome": None if open_call else OUTCOMES[min(4, int(rng.random() * (5 - skill)))],
