@@ -162,3 +162,30 @@ def test_csv_exports_one_row_per_trainee_or_call_and_disarms_formulas(cohort: St
 
 def test_trainee_names_are_listed_sorted(cohort: Store) -> None:
     assert cohort.trainee_names() == ["ann", "bob"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_upgrade_rolls_up_calls_stored_before_it(backend: str, tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    from simulator.storage.engine import build_engine
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'cooldown.db'}"
+    else:
+        try:
+            url = shared_postgres().create_database()
+        except PostgresUnavailable as exc:
+            pytest.fail(f"PostgreSQL parity tests need a local server: {exc}", pytrace=False)
+    with Store.open(url) as old:  # calls stored, then the database put back to before 0005
+        call(old, "ann", [grade(1, [B.BLAME], manipulative=True), grade(3, [B.REFLECTION])])
+        call(old, "ann", [grade(2, [B.REFLECTION]), grade(4, [B.PERSPECTIVE_TAKING], grader="llm:x")])
+    engine = build_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE call_rollups"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0004_session_activity'"))
+    engine.dispose()
+    with Store.open(url) as store:
+        p = store.progress("ann")
+    assert [c.mean_score for c in p.calls] == [2.0, 3.0] and [c.manipulative_turns for c in p.calls] == [1, 0]
+    assert {b.behaviour: b.turns for b in p.behaviours}[B.REFLECTION] == 2

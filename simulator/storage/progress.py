@@ -3,6 +3,11 @@
 Every figure is a SQL aggregate that runs the same on SQLite and PostgreSQL (SQLAlchemy's portable JSON
 accessors, window functions and CASE sums; no dialect-specific SQL). Python only reshapes the rows.
 
+Two levels. `call_rollups` holds one row per call with its graded trainee turns summed (count, score sum,
+manipulative turns, one count per behaviour); the store rewrites a call's row (`refresh_rollups`) in the
+same transaction as every write that changes it. The views aggregate those rows (one per call, not one
+per turn and grade), so a page at 100k stored turns reads ~8k rows, not ~150k, and parses no JSON.
+
 Which grade counts. A trainee turn may carry several grades (the local appraiser always, an LLM grader
 when it is on). The one that counts is the one the debrief shows: an LLM grader's, else the local
 appraiser's; ungraded grades and interrupted turns are left out, as the debrief leaves them out.
@@ -21,16 +26,32 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Float, Select, Subquery, and_, case, cast, exists, func, literal, not_, or_, select
+from sqlalchemy import (
+    Float,
+    Select,
+    Subquery,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    not_,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from simulator.grading.labels import Behaviour
-from simulator.storage.models import CallSession, Grade, Trainee, Turn
+from simulator.storage.models import CallRollup, CallSession, Grade, Trainee, Turn
 
 IN_PROGRESS = "in progress"
 """The outcome shown for a call that has not ended."""
@@ -118,12 +139,13 @@ class Progress(_Record):
         return self.call_count == 0
 
 
-# -- the SQL ------------------------------------------------------------------------------------------
+# -- keeping the rollups current (inside the store's write transactions) -------------------------------
 
 _SCORE = Grade.verdict["perspective_taking"].as_integer()
 _MANIPULATIVE = case((Grade.verdict["manipulative"].as_boolean(), 1), else_=0)
 _BEHAVIOURS = Grade.verdict["behaviours"].as_string()
 """The behaviours array as JSON text; `"name"` (quotes included) is in it exactly when the turn shows it."""
+_B_COLUMNS = [f"b_{b.value}" for b in Behaviour]
 
 
 def _graded_turns(scope: ColumnElement[bool] | None) -> Subquery:
@@ -131,7 +153,7 @@ def _graded_turns(scope: ColumnElement[bool] | None) -> Subquery:
 
     The grade that counts is the first in the debrief's order: LLM graders before the local appraiser, then
     by name. It is picked with NOT EXISTS (no better graded grade for the same turn), an anti-join on the
-    `grades.turn_id` index that both databases run far faster than a window function over every grade.
+    `grades.turn_id` index.
     """
     better = aliased(Grade)
     is_llm, better_llm = Grade.grader.like("llm:%"), better.grader.like("llm:%")
@@ -149,7 +171,6 @@ def _graded_turns(scope: ColumnElement[bool] | None) -> Subquery:
             _BEHAVIOURS.label("behaviours"),
         )
         .join(Grade, Grade.turn_id == Turn.id)
-        .join(CallSession, CallSession.id == Turn.session_id)
         .where(Turn.role == "agent", Turn.status != "interrupted", Grade.status == "graded", ~outranked)
     )
     if scope is not None:
@@ -159,30 +180,45 @@ def _graded_turns(scope: ColumnElement[bool] | None) -> Subquery:
     return query.offset(0).subquery("graded")
 
 
-def _behaviour_sums(behaviours: Any) -> list[Any]:
-    """Per behaviour, in `Behaviour` order: how many rows' behaviours JSON names it."""
-    return [func.sum(case((behaviours.like(f'%"{b.value}"%'), 1), else_=0)).label(f"b_{b.value}") for b in Behaviour]
+def _rollup_rows(scope: ColumnElement[bool] | None) -> Select[Any]:
+    graded = _graded_turns(scope)
+    return select(
+        graded.c.session_id, func.count(), func.coalesce(func.sum(graded.c.score), 0), func.sum(graded.c.manipulative),
+        *(func.sum(case((graded.c.behaviours.like(f'%"{b.value}"%'), 1), else_=0)) for b in Behaviour),
+    ).group_by(graded.c.session_id)  # fmt: skip
+
+
+_ROLLUP_COLUMNS = ["session_id", "graded_turns", "score_sum", "manipulative_turns", *_B_COLUMNS]
+
+
+def refresh_rollups(s: Session, session_ids: Iterable[str]) -> None:
+    """Recompute the `call_rollups` rows of these calls (call inside the write that changed them)."""
+    ids = sorted(set(session_ids))
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        s.execute(delete(CallRollup).where(CallRollup.session_id.in_(chunk)))
+        rows = _rollup_rows(Turn.session_id.in_(chunk))
+        s.execute(insert(CallRollup).from_select(_ROLLUP_COLUMNS, rows))
+
+
+def rebuild_rollups(s: Session) -> int:
+    """Recompute every call's rollup (after rows were written around the store, e.g. a bulk load)."""
+    s.execute(delete(CallRollup))
+    s.execute(insert(CallRollup).from_select(_ROLLUP_COLUMNS, _rollup_rows(None)))
+    return int(s.execute(select(func.count()).select_from(CallRollup)).scalar_one())
+
+
+# -- reading the progress --------------------------------------------------------------------------------
 
 
 def _per_call(scope: ColumnElement[bool] | None, *, behaviours: bool = False) -> Select[Any]:
-    """One row per call in scope with its graded-turn aggregates (calls with no graded turn included).
+    """One row per call in scope with its rollup (zeros for a call with no graded turn).
 
     With `behaviours`, also one `b_<behaviour>` column per behaviour: its graded turns showing it.
     """
-    graded = _graded_turns(scope)
-    per_session = (
-        select(
-            graded.c.session_id,
-            func.count().label("graded_turns"),
-            func.avg(cast(graded.c.score, Float)).label("mean_score"),
-            func.sum(graded.c.score).label("score_sum"),
-            func.sum(graded.c.manipulative).label("manipulative_turns"),
-            *(_behaviour_sums(graded.c.behaviours) if behaviours else []),
-        )
-        .group_by(graded.c.session_id)
-        .subquery("per_session")
-    )
-    extra = [func.coalesce(per_session.c[f"b_{b.value}"], 0).label(f"b_{b.value}") for b in Behaviour if behaviours]
+    graded = func.coalesce(CallRollup.graded_turns, 0)
+    mean = case((graded > 0, cast(CallRollup.score_sum, Float) / graded), else_=None)
+    extra = [func.coalesce(getattr(CallRollup, c), 0).label(c) for c in _B_COLUMNS] if behaviours else []
     query = (
         select(
             CallSession.id.label("session_id"),
@@ -192,25 +228,29 @@ def _per_call(scope: ColumnElement[bool] | None, *, behaviours: bool = False) ->
             CallSession.persona_name.label("persona"),
             CallSession.difficulty.label("difficulty"),
             func.coalesce(CallSession.outcome, literal(IN_PROGRESS)).label("outcome"),
-            func.coalesce(per_session.c.graded_turns, 0).label("graded_turns"),
-            per_session.c.mean_score.label("mean_score"),
-            func.coalesce(per_session.c.score_sum, 0).label("score_sum"),
-            func.coalesce(per_session.c.manipulative_turns, 0).label("manipulative_turns"),
-            *(extra if behaviours else []),
+            graded.label("graded_turns"),
+            mean.label("mean_score"),
+            func.coalesce(CallRollup.score_sum, 0).label("score_sum"),
+            func.coalesce(CallRollup.manipulative_turns, 0).label("manipulative_turns"),
+            *extra,
         )
         .join(Trainee, Trainee.id == CallSession.trainee_id)
-        .outerjoin(per_session, per_session.c.session_id == CallSession.id)
+        .outerjoin(CallRollup, CallRollup.session_id == CallSession.id)
     )
     return query.where(scope) if scope is not None else query
 
 
 def _behaviours(s: Session, scope: ColumnElement[bool] | None) -> tuple[list[BehaviourCount], int, float | None, int]:
     """Behaviour counts, most used first, and the graded turns, mean score and manipulative turns in scope."""
-    graded = _graded_turns(scope)
-    totals = [func.count(), func.avg(cast(graded.c.score, Float)), func.coalesce(func.sum(graded.c.manipulative), 0)]
-    row = s.execute(select(*totals, *_behaviour_sums(graded.c.behaviours))).one()
-    total, mean, manipulative = int(row[0]), row[1], int(row[2])
-    return _behaviour_counts(row[3:], total), total, None if mean is None else float(mean), manipulative
+    query = select(
+        func.coalesce(func.sum(CallRollup.graded_turns), 0), func.sum(CallRollup.score_sum),
+        func.coalesce(func.sum(CallRollup.manipulative_turns), 0),
+        *(func.sum(getattr(CallRollup, c)) for c in _B_COLUMNS),
+    ).join(CallSession, CallSession.id == CallRollup.session_id)  # fmt: skip
+    row = s.execute(query.where(scope) if scope is not None else query).one()
+    total, score_sum, manipulative = int(row[0]), row[1], int(row[2])
+    mean = float(score_sum) / total if total else None
+    return _behaviour_counts(row[3:], total), total, mean, manipulative
 
 
 def _behaviour_counts(counts: Any, total: int) -> list[BehaviourCount]:
@@ -258,8 +298,8 @@ def trainee_progress(s: Session, trainee: str) -> Progress:
 def cohort_progress(s: Session) -> Progress:
     """Every trainee together: the learning curve, outcomes, behaviours and one summary row per trainee.
 
-    Two passes over the graded turns: the learning curve, and the per-trainee table (which also carries
-    each trainee's behaviour counts; the cohort's totals are the sums of its rows).
+    The per-trainee table also carries each trainee's behaviour counts; the cohort's totals are the sums
+    of its rows.
     """
     calls = _per_call(None).subquery("calls")
     number = func.row_number().over(
@@ -288,7 +328,7 @@ def cohort_progress(s: Session) -> Progress:
             func.sum(case((full.c.outcome == "resolved", 1), else_=0)),
             func.min(full.c.started),
             func.max(full.c.started),
-            *(func.sum(full.c[f"b_{b.value}"]) for b in Behaviour),
+            *(func.sum(full.c[c]) for c in _B_COLUMNS),
         )
         .group_by(full.c.trainee_id, full.c.trainee)
         .order_by(full.c.trainee)

@@ -41,8 +41,8 @@ from simulator.storage.engine import (
 )
 from simulator.storage.export import ExportFormat, render
 from simulator.storage.migrate import is_current, upgrade
-from simulator.storage.models import CallSession, Grade, GuardEvent, Mood, Trainee, Turn, utcnow
-from simulator.storage.progress import Progress, cohort_progress, trainee_progress
+from simulator.storage.models import CallRollup, CallSession, Grade, GuardEvent, Mood, Trainee, Turn, utcnow
+from simulator.storage.progress import Progress, cohort_progress, rebuild_rollups, refresh_rollups, trainee_progress
 from simulator.storage.records import (
     GuardEventRecord,
     IdleSweepReport,
@@ -389,6 +389,13 @@ class Store:
         name = canonical_text(trainee)
         return self._read_tx(lambda s: trainee_progress(s, name))
 
+    def rebuild_rollups(self) -> int:
+        """Recompute every call's progress rollup; returns the calls with graded turns.
+
+        The store keeps the rollups current by itself; this is for rows written around it (a bulk load).
+        """
+        return self._write_tx(rebuild_rollups)
+
     def trainee_names(self) -> list[str]:
         """Every trainee's name, sorted."""
         return self._read_tx(lambda s: list(s.execute(select(Trainee.name).order_by(Trainee.name)).scalars()))
@@ -425,6 +432,7 @@ class Store:
             turn_ids = select(Turn.id).where(Turn.session_id == sid)
             # Explicit deletes as well as ON DELETE CASCADE, so deletion never depends on FK enforcement.
             s.execute(delete(GuardEvent).where(GuardEvent.session_id == sid))
+            s.execute(delete(CallRollup).where(CallRollup.session_id == sid))
             s.execute(delete(Grade).where(Grade.turn_id.in_(turn_ids)))
             s.execute(delete(Mood).where(Mood.turn_id.in_(turn_ids)))
             s.execute(delete(Turn).where(Turn.session_id == sid))
@@ -517,6 +525,8 @@ class Store:
                         created_at=e.created_at,
                     )
                 )
+            s.flush()
+            refresh_rollups(s, [record.id])
             return SessionId(record.id)
 
         return self._write_tx(write)
@@ -596,6 +606,8 @@ class Store:
         if row.status != status:
             row.status, row.updated_at = status, utcnow()
             s.flush()
+            if row.role == "agent":
+                refresh_rollups(s, [row.session_id])  # an interrupted turn leaves the call's progress
         return convert.turn_record(row)
 
     def add_mood(
@@ -664,6 +676,7 @@ class Store:
         s.flush()
         turn.updated_at = row.created_at
         s.flush()
+        refresh_rollups(s, [turn.session_id])
         return convert.grade_from_row(row)
 
     def record_appraisal(
@@ -757,6 +770,8 @@ class Store:
                 finalised += 1
             else:
                 interrupted += 1
+        if stuck:
+            refresh_rollups(s, [sid for _, sid, _ in stuck])
         return SweepReport(interrupted=interrupted, finalised=finalised)
 
     def abandon_idle(self, idle_timeout_s: float, *, now: datetime | None = None) -> IdleSweepReport:
