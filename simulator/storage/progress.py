@@ -36,6 +36,7 @@ from sqlalchemy import (
     Select,
     Subquery,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -49,6 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.schema import Table
 
 from simulator.grading.labels import Behaviour
 from simulator.storage.models import CallRollup, CallSession, Grade, Trainee, Turn
@@ -191,14 +193,18 @@ def _rollup_rows(scope: ColumnElement[bool] | None) -> Select[Any]:
 _ROLLUP_COLUMNS = ["session_id", "graded_turns", "score_sum", "manipulative_turns", *_B_COLUMNS]
 
 
+_ROLLUPS: Table = CallRollup.__table__  # type: ignore[assignment]
+_DELETE_ROLLUP = delete(_ROLLUPS).where(_ROLLUPS.c.session_id == bindparam("sid"))
+_INSERT_ROLLUP = insert(_ROLLUPS).from_select(_ROLLUP_COLUMNS, _rollup_rows(Turn.session_id == bindparam("sid")))
+"""Built once, on the table (Core: with parameters, an ORM insert would be a bulk insert): this runs in
+every grade's write transaction, where building the statement cost more than running it."""
+
+
 def refresh_rollups(s: Session, session_ids: Iterable[str]) -> None:
     """Recompute the `call_rollups` rows of these calls (call inside the write that changed them)."""
-    ids = sorted(set(session_ids))
-    for i in range(0, len(ids), 500):
-        chunk = ids[i : i + 500]
-        s.execute(delete(CallRollup).where(CallRollup.session_id.in_(chunk)))
-        rows = _rollup_rows(Turn.session_id.in_(chunk))
-        s.execute(insert(CallRollup).from_select(_ROLLUP_COLUMNS, rows))
+    for sid in sorted(set(session_ids)):
+        s.execute(_DELETE_ROLLUP, {"sid": sid})
+        s.execute(_INSERT_ROLLUP, {"sid": sid})
 
 
 def rebuild_rollups(s: Session) -> int:

@@ -599,14 +599,14 @@ class Store:
         return self._write_tx(lambda s: self._write_status(s, tid, status))
 
     @staticmethod
-    def _write_status(s: Session, tid: str, status: str) -> TurnRecord:
+    def _write_status(s: Session, tid: str, status: str, *, rollup: bool = True) -> TurnRecord:
         row = Store._turn_row(s, tid, lock=True)
         if status == "received" and row.status != "received":
             raise StorageError(f"Turn {tid} is {row.status!r}; it cannot go back to 'received'.")
         if row.status != status:
             row.status, row.updated_at = status, utcnow()
             s.flush()
-            if row.role == "agent":
+            if rollup and row.role == "agent":
                 refresh_rollups(s, [row.session_id])  # an interrupted turn leaves the call's progress
         return convert.turn_record(row)
 
@@ -662,7 +662,7 @@ class Store:
         stored = self.prepare_grade(grade)
         return self._write_tx(lambda s: self._write_grade(s, tid, stored))
 
-    def _write_grade(self, s: Session, tid: str, stored: TurnGrade) -> TurnGrade:
+    def _write_grade(self, s: Session, tid: str, stored: TurnGrade, *, rollup: bool = True) -> TurnGrade:
         grader = canonical_text(stored.grader)
         turn = self._turn_row(s, tid, lock=True)
         if turn.role != "agent":
@@ -676,7 +676,8 @@ class Store:
         s.flush()
         turn.updated_at = row.created_at
         s.flush()
-        refresh_rollups(s, [turn.session_id])
+        if rollup:
+            refresh_rollups(s, [turn.session_id])
         return convert.grade_from_row(row)
 
     def record_appraisal(
@@ -706,9 +707,10 @@ class Store:
         status = _choice(status, "Turn status", _STATUSES)  # type: ignore[assignment]
 
         def write(s: Session) -> Appraisal:
-            saved = self._write_grade(s, tid, stored)
+            saved = self._write_grade(s, tid, stored, rollup=False)
             mood = self._write_mood(s, tid, values)
-            turn = self._write_status(s, tid, status)
+            turn = self._write_status(s, tid, status, rollup=False)
+            refresh_rollups(s, [turn.session_id])  # once for the grade and the status
             return Appraisal(grade=saved, mood=mood, turn=turn)
 
         return self._write_tx(write)
