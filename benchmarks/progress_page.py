@@ -175,6 +175,70 @@ class PageViews:
         return self._sent(updates)
 
 
+PLOTS = ("scores", "manipulative", "outcomes", "behaviours")
+DRAWN = """([prefix, plots, text]) =>
+    plots.every(p => document.querySelector(`#${prefix}-${p} .vega-embed canvas, #${prefix}-${p} svg.marks`))
+    && (document.querySelector(`#${prefix}-summary`) || {}).innerText?.includes(text)"""
+"""True once every plot of a view is drawn by Vega and the summary names what was asked for."""
+
+
+def browser_times(store: Any, folder: Path, repeats: int) -> dict[str, list[float]]:
+    """Seconds from a click on Show to the view drawn in headless Chromium (Debian's), per view.
+
+    The page is the real one (`app.build`, sign-in on) over `store`, served in-process; each repeat loads
+    the page afresh, so nothing is drawn before the click. Raises RuntimeError when Chromium or Playwright
+    is missing.
+    """
+    from playwright.sync_api import sync_playwright
+
+    from simulator.config import load_settings
+    from simulator.llm.fake import FakeChatModel
+    from simulator.ui.app import build, launch_kwargs
+    from simulator.ui.deps import AppDeps, local_grader
+
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        raise RuntimeError("Debian's chromium is not installed (scripts/setup.sh)")
+    auth = "bench@trainer:bench-password,trainee-01:trainee-password"
+    settings = load_settings(llm_grading=False, auth=auth, data_dir=folder)
+    demo = build(settings, AppDeps(FakeChatModel(default_reply="-"), local_grader(), None, store))
+    demo.queue(default_concurrency_limit=16, max_size=100)
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    demo.launch(**launch_kwargs(settings, "127.0.0.1", port), prevent_thread_lock=True, quiet=True)
+    times: dict[str, list[float]] = {"browser_trainee": [], "browser_cohort": []}
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(chromium), args=args, headless=True)
+            for user, password, key in (("trainee-01", "trainee-password", "browser_trainee"),
+                                        ("bench", "bench-password", "browser_cohort")):  # fmt: skip
+                page = browser.new_context(viewport={"width": 1360, "height": 1000}).new_page()
+                page.goto(demo.local_url)
+                page.locator("input[type=text]").first.fill(user)
+                page.locator("input[type=password]").first.fill(password)
+                page.get_by_role("button", name="Login").click()
+                for _ in range(repeats):
+                    page.locator(".cd-card").first.wait_for(timeout=60_000)
+                    cohort = key == "browser_cohort"
+                    page.get_by_role("tab", name="Trainer" if cohort else "History").click()
+                    button = page.locator("#trainer-show" if cohort else "#my-progress-show")
+                    prefix, text = ("trainer", "The whole cohort") if cohort else ("my-progress", user)
+                    t0 = time.perf_counter()
+                    button.click()
+                    page.wait_for_function(DRAWN, arg=[prefix, list(PLOTS), text], timeout=60_000, polling=10)
+                    times[key].append(time.perf_counter() - t0)
+                    page.reload()
+                page.context.close()
+            browser.close()
+    finally:
+        demo.close()
+    return times
+
+
 def _time(fn: Any, repeats: int) -> list[float]:
     out = []
     for _ in range(repeats):
@@ -184,7 +248,7 @@ def _time(fn: Any, repeats: int) -> list[float]:
     return out
 
 
-def measure(url: str, fig: Figure, label: str, *, turns: int, repeats: int) -> None:
+def measure(url: str, fig: Figure, label: str, *, turns: int, repeats: int, browser: bool = False) -> None:
     """Seed a store at `url`, then time the aggregations and the rendered views into `fig`."""
     from simulator.storage import Store
 
@@ -207,6 +271,16 @@ def measure(url: str, fig: Figure, label: str, *, turns: int, repeats: int) -> N
             samples = _time(fn, repeats)
             fig.series[f"{label}.{key}"] = [ms(s) for s in samples]
             fig.numbers[f"{label}.{key}_ms"] = Dist.of([ms(s) for s in samples]).model_dump()
+        if browser:
+            try:
+                for key, samples in browser_times(store, Path(tmp), max(3, repeats // 2)).items():
+                    fig.series[f"{label}.{key}"] = [ms(s) for s in samples]
+                    fig.numbers[f"{label}.{key}_ms"] = Dist.of([ms(s) for s in samples]).model_dump()
+                    fig.targets.append(check(f"{label}: {key.split('_')[1]} view drawn in Chromium after a click",
+                                             Dist.of(samples).median, le=TARGET_S, unit=" s",
+                                             goal=f"< {TARGET_S:g} s (median)"))  # fmt: skip
+            except (ImportError, RuntimeError) as exc:
+                fig.notes.append(f"{label}: browser timing skipped: {exc}")
         for view, what in (("trainee", "trainee's progress"), ("cohort", "trainer's cohort view")):
             median = Dist.of(fig.series[f"{label}.page_{view}"]).median / 1000
             fig.targets.append(check(f"{label}: {what} at {wrote['turns']:,} turns, server side", median,
@@ -232,21 +306,26 @@ def postgres_url() -> tuple[str | None, Any, str]:
         return None, None, str(exc).splitlines()[0]
 
 
-def run(*, quick: bool, postgres: bool = True, turns: int | None = None) -> Figure:
-    """Measure figure 7 on SQLite, then on PostgreSQL when a throwaway server can be started."""
+def run(*, quick: bool, postgres: bool = True, turns: int | None = None, browser: bool | None = None) -> Figure:
+    """Measure figure 7 on SQLite, then on PostgreSQL when a throwaway server can be started.
+
+    `browser` (default: in full runs) also times the views drawn in headless Chromium after a click.
+    """
+    browser = (not quick) if browser is None else browser
     turns = turns or (20_000 if quick else TURNS)
     repeats = 3 if quick else 7
     fig = Figure(key="progress", title=f"Progress and trainer views at {turns:,} stored turns")
     with measured(fig):
         with tempfile.TemporaryDirectory() as tmp:
-            measure(f"sqlite:///{Path(tmp) / 'bench.db'}", fig, "sqlite", turns=turns, repeats=repeats)
+            measure(f"sqlite:///{Path(tmp) / 'bench.db'}", fig, "sqlite", turns=turns, repeats=repeats,
+                    browser=browser)  # fmt: skip
         if postgres:
             url, server, why = postgres_url()
             if url is None:
                 fig.notes.append(f"PostgreSQL skipped: {why}")
             else:
                 try:
-                    measure(url, fig, "postgresql", turns=turns, repeats=repeats)
+                    measure(url, fig, "postgresql", turns=turns, repeats=repeats, browser=browser)
                 finally:
                     server.stop()
     return fig
