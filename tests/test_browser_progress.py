@@ -72,8 +72,11 @@ def _sign_in(browser: Any, url: str, user: str, password: str) -> Any:
 
 
 def _plots_drawn(page: Any, prefix: str) -> None:
+    """Until Vega has drawn every plot of the view (an empty plot shows an icon, not Vega's marks)."""
     for plot in PLOTS:
-        page.locator(f"#{prefix}-{plot} canvas, #{prefix}-{plot} svg").first.wait_for(timeout=30_000)
+        page.locator(f"#{prefix}-{plot} .vega-embed canvas, #{prefix}-{plot} svg.marks").first.wait_for(
+            timeout=30_000
+        )
 
 
 def _tab(page: Any, name: str) -> Any:
