@@ -150,8 +150,8 @@ class PageViews:
         for component, value in updates.items():
             if hasattr(value, "constructor_args"):  # a property update, e.g. gr.Dataframe(value=...)
                 value = value.constructor_args.get("value")
-            if value is None or not hasattr(component, "postprocess"):
-                continue
+            if value is None or not hasattr(component, "postprocess") or type(component).__name__ == "Dropdown":
+                continue  # the picker's new choices come with its update; its value alone is a few bytes
             out = component.postprocess(value)
             size += len(json.dumps(out.model_dump() if hasattr(out, "model_dump") else out, default=str))
         return size

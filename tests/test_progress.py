@@ -189,3 +189,30 @@ def test_the_upgrade_rolls_up_calls_stored_before_it(backend: str, tmp_path: Pat
         p = store.progress("ann")
     assert [c.mean_score for c in p.calls] == [2.0, 3.0] and [c.manipulative_turns for c in p.calls] == [1, 0]
     assert {b.behaviour: b.turns for b in p.behaviours}[B.REFLECTION] == 2
+
+
+def test_rollups_follow_sweeps_deletes_and_imports(store: Store) -> None:
+    sid = store.create_session(trainee="fay", persona_name="dana", persona_text="x", difficulty="hard",
+                               caller_model="fake", grader="local:appraiser")  # fmt: skip
+    done = store.add_turn(sid, "agent", "answered")
+    store.add_grade(done.id, grade(4, [B.REFLECTION]))
+    store.add_turn(sid, "customer", "ok")
+    stuck = store.add_turn(sid, "agent", "the app died here", status="received")
+    store.add_grade(stuck.id, grade(0, [B.BLAME], manipulative=True))
+    assert store.progress("fay").calls[0].graded_turns == 2
+    store.sweep()  # the last turn had no reply: interrupted, so it leaves the call's progress
+    (swept,) = store.progress("fay").calls
+    assert (swept.graded_turns, swept.mean_score, swept.manipulative_turns) == (1, 4.0, 0)
+
+    exported = store.export_session(sid, "json")
+    assert store.delete_session(sid)
+    assert store.progress("fay").is_empty and store.progress().graded_turns == 0
+    store.import_session(exported)
+    (back,) = store.progress("fay").calls
+    assert (back.graded_turns, back.mean_score) == (1, 4.0)
+
+
+def test_rebuilding_the_rollups_gives_what_the_store_kept(cohort: Store) -> None:
+    before = cohort.progress()
+    assert cohort.rebuild_rollups() == 4  # calls with a graded turn
+    assert cohort.progress() == before
