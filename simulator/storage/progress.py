@@ -6,7 +6,8 @@ accessors, window functions and CASE sums; no dialect-specific SQL). Python only
 Two levels. `call_rollups` holds one row per call with its graded trainee turns summed (count, score sum,
 manipulative turns, one count per behaviour); the store rewrites a call's row (`refresh_rollups`) in the
 same transaction as every write that changes it. The views aggregate those rows (one per call, not one
-per turn and grade), so a page at 100k stored turns reads ~8k rows, not ~150k, and parses no JSON.
+per turn and grade), so at 100k stored turns a view reads ~8k call rows instead of ~55k grades joined to
+their turns, and parses no JSON (docs/performance.md §7).
 
 Which grade counts. A trainee turn may carry several grades (the local appraiser always, an LLM grader
 when it is on). The one that counts is the one the debrief shows: an LLM grader's, else the local
@@ -191,8 +192,6 @@ def _rollup_rows(scope: ColumnElement[bool] | None) -> Select[Any]:
 
 
 _ROLLUP_COLUMNS = ["session_id", "graded_turns", "score_sum", "manipulative_turns", *_B_COLUMNS]
-
-
 _ROLLUPS: Table = CallRollup.__table__  # type: ignore[assignment]
 _DELETE_ROLLUP = delete(_ROLLUPS).where(_ROLLUPS.c.session_id == bindparam("sid"))
 _INSERT_ROLLUP = insert(_ROLLUPS).from_select(_ROLLUP_COLUMNS, _rollup_rows(Turn.session_id == bindparam("sid")))
