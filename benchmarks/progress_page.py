@@ -177,9 +177,11 @@ class PageViews:
 
 PLOTS = ("scores", "manipulative", "outcomes", "behaviours")
 DRAWN = """([prefix, plots, text]) =>
-    plots.every(p => document.querySelector(`#${prefix}-${p} .vega-embed canvas, #${prefix}-${p} svg.marks`))
+    plots.every(p => [...document.querySelectorAll(`#${prefix}-${p} svg.marks g.role-mark path`)]
+                     .some(m => (m.getAttribute('d') || '').length > 10))
     && (document.querySelector(`#${prefix}-summary`) || {}).innerText?.includes(text)"""
-"""True once every plot of a view is drawn by Vega and the summary names what was asked for."""
+"""True once Vega has drawn data marks (a line, bars) in every plot of a view and the summary names what was
+asked for. The plots start with empty data, drawn as axes alone, so the marks show the new data is in."""
 
 
 def browser_times(store: Any, folder: Path, repeats: int) -> dict[str, list[float]]:

@@ -72,11 +72,14 @@ def _sign_in(browser: Any, url: str, user: str, password: str) -> Any:
 
 
 def _plots_drawn(page: Any, prefix: str) -> None:
-    """Until Vega has drawn every plot of the view (an empty plot shows an icon, not Vega's marks)."""
-    for plot in PLOTS:
-        page.locator(f"#{prefix}-{plot} .vega-embed canvas, #{prefix}-{plot} svg.marks").first.wait_for(
-            timeout=30_000
-        )
+    """Until Vega has drawn data marks in every plot of the view (empty plots show axes alone)."""
+    page.wait_for_function(
+        """([prefix, plots]) => plots.every(p =>
+            [...document.querySelectorAll(`#${prefix}-${p} svg.marks g.role-mark path`)]
+            .some(m => (m.getAttribute('d') || '').length > 10))""",
+        arg=[prefix, list(PLOTS)],
+        timeout=30_000,
+    )
 
 
 def _tab(page: Any, name: str) -> Any:
