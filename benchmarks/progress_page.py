@@ -177,11 +177,13 @@ class PageViews:
 
 PLOTS = ("scores", "manipulative", "outcomes", "behaviours")
 DRAWN = """([prefix, plots, text]) =>
-    plots.every(p => [...document.querySelectorAll(`#${prefix}-${p} svg.marks g.role-mark path`)]
-                     .some(m => (m.getAttribute('d') || '').length > 10))
+    plots.every(p => [...document.querySelectorAll(`#${prefix}-${p} svg.marks g.plot_marks`)].some(g =>
+        [...g.querySelectorAll('path')].some(m => (m.getAttribute('d') || '').length > 10
+            && (g.classList.contains('mark-line')
+                || !['', 'none', 'transparent'].includes(m.getAttribute('fill') || '')))))
     && (document.querySelector(`#${prefix}-summary`) || {}).innerText?.includes(text)"""
-"""True once Vega has drawn data marks (a line, bars) in every plot of a view and the summary names what was
-asked for. The plots start with empty data, drawn as axes alone, so the marks show the new data is in."""
+"""True once Vega has drawn visible data marks (a line; bars with a fill) in every plot of a view and the
+summary names what was asked for. Some plots start with empty data, drawn as axes alone."""
 
 
 def browser_times(store: Any, folder: Path, repeats: int) -> dict[str, list[float]]:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from browser_kit import chromium, free_port, screenshots_dir, wait_settled
 
-from benchmarks.progress_page import seed
+from benchmarks.progress_page import DRAWN, seed
 from simulator.config import load_settings
 from simulator.llm.fake import FakeChatModel
 from simulator.storage import Store
@@ -72,14 +72,8 @@ def _sign_in(browser: Any, url: str, user: str, password: str) -> Any:
 
 
 def _plots_drawn(page: Any, prefix: str) -> None:
-    """Until Vega has drawn data marks in every plot of the view (empty plots show axes alone)."""
-    page.wait_for_function(
-        """([prefix, plots]) => plots.every(p =>
-            [...document.querySelectorAll(`#${prefix}-${p} svg.marks g.role-mark path`)]
-            .some(m => (m.getAttribute('d') || '').length > 10))""",
-        arg=[prefix, list(PLOTS)],
-        timeout=30_000,
-    )
+    """Until Vega has drawn visible data marks in every plot of the view (a line; bars with a fill colour)."""
+    page.wait_for_function(DRAWN, arg=[prefix, list(PLOTS), ""], timeout=30_000)
 
 
 def _tab(page: Any, name: str) -> Any:

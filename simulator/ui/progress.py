@@ -82,8 +82,10 @@ class TrainerView:
 def progress_view(prefix: str) -> ProgressView:
     """Lay out a progress view (inside a Blocks context); element ids start with `prefix`."""
     summary = gr.Markdown(elem_id=f"{prefix}-summary", sanitize_html=True)
-    # Empty data to start with (axes, no marks), so the browser loads and compiles the plotting library with
-    # the page rather than after the first click on Show, which made the first view ~3x slower than the next.
+    # The two plots without a colour split start with empty data (axes, no marks), so the browser loads and
+    # compiles the plotting library with the page rather than after the first click on Show (which made the
+    # first view ~3x slower than the next). Not the coloured ones: started empty, their colour scale stays
+    # empty and their bars are drawn invisible.
     empty = frames.progress_frames(Progress(trainee=""))
     with gr.Row():
         scores = gr.LinePlot(
@@ -96,12 +98,12 @@ def progress_view(prefix: str) -> ProgressView:
         )  # fmt: skip
     with gr.Row():
         outcomes = gr.BarPlot(
-            empty.outcomes, x=frames.GROUP, y=frames.CALLS, color=frames.OUTCOME,
+            x=frames.GROUP, y=frames.CALLS, color=frames.OUTCOME,
             title="Outcomes by caller and difficulty", color_map=frames.OUTCOME_COLOURS, x_label_angle=-30,
             elem_id=f"{prefix}-outcomes", height=300,
         )  # fmt: skip
         behaviours = gr.BarPlot(
-            empty.behaviours, x=frames.BEHAVIOUR, y=frames.SHARE, color=frames.KIND, sort="-y", x_label_angle=-30,
+            x=frames.BEHAVIOUR, y=frames.SHARE, color=frames.KIND, sort="-y", x_label_angle=-30,
             title="Behaviours used, most to least", color_map=frames.KIND_COLOURS,
             elem_id=f"{prefix}-behaviours", height=300,
         )  # fmt: skip
