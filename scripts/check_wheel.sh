@@ -55,6 +55,12 @@ echo '{"id": 1, "trainee_turn": "So you took the day off and nobody came. What h
 run grade turns.jsonl --grader local
 run evals run gold_listening --grader local --out "$WORK/runs" --no-progress --no-html
 run sessions list
+# label a turn in the terminal (behaviours 2,3 = reflection, validation; score 3; no technique, no tactic),
+# export it as a suite and grade it: the labelling package is in the wheel and its output is a suite
+echo '{"id": "t1", "trainee_turn": "So you took the day off and nobody came. What happened?"}' > label.jsonl
+printf '2,3\n3\n\n\n' > "$WORK/label-in.txt"
+run label label.jsonl --rater ci --out "$WORK/labelled.jsonl" < "$WORK/label-in.txt"
+run evals run "$WORK/labelled.jsonl" --grader local --out "$WORK/runs" --no-progress --no-html
 
 echo "check_wheel: a designer's own persona folder, end to end"
 mkdir mine && cd mine

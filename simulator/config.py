@@ -126,6 +126,12 @@ class Settings(BaseSettings):
     idle_sweep_interval_s: float = Field(default=60.0, ge=1, le=86400)
     """How often a running app looks for idle calls (COOLDOWN_IDLE_SWEEP_INTERVAL_S)."""
 
+    stale_turn_s: float = Field(default=120.0, ge=5, le=86400)
+    """A trainee turn still `received` in a call with no activity for this long was left by a dead
+    instance: an instance starting up (and every idle sweep) settles it (COOLDOWN_STALE_TURN_S). A live
+    instance settles its own turns within seconds; keep this above COOLDOWN_DB_POOL_TIMEOUT_S and above
+    the clock difference between the app machines."""
+
     context_budget_tokens: int = Field(default=1600, ge=256, le=200_000)
     """Upper bound on the caller prompt, however long the call."""
     max_turn_chars: int = Field(default=2000, ge=1, le=100_000)
@@ -148,6 +154,14 @@ class Settings(BaseSettings):
     """Persona folders searched after the built-in library (COOLDOWN_PERSONAS), separated by os.pathsep."""
     builtin_personas: bool = True
     """COOLDOWN_BUILTIN_PERSONAS=off leaves the built-in library out (only COOLDOWN_PERSONAS is searched)."""
+
+    label_dir: Path | None = None
+    """Folder of turns files (`*.jsonl`) the page's Label tab offers (COOLDOWN_LABEL_DIR); default
+    `<data_dir>/labelling`. Each rater's labels are saved beside the file, in `FILE.labels/`."""
+
+    def resolved_label_dir(self) -> Path:
+        """The Label tab's folder in force."""
+        return self.label_dir or self.data_dir / "labelling"
 
     def role(self, role: ModelRole) -> RoleSettings:
         """Settings for one role."""

@@ -101,3 +101,7 @@ class InputRejected(CooldownError):
 
 class StorageError(CooldownError):
     """The database could not be opened or written."""
+
+
+class CallTakenOver(StorageError):
+    """The call was continued in another tab or on another instance; this copy of it may no longer write."""

@@ -119,10 +119,13 @@ def build_llm_grader(
 
 
 def open_store(settings: Settings) -> Store:
-    """The configured store (COOLDOWN_DATABASE_URL, or SQLite under COOLDOWN_DATA_DIR), migrated."""
+    """The configured store (COOLDOWN_DATABASE_URL, or SQLite under COOLDOWN_DATA_DIR), migrated; turns
+    dead instances left `received` in calls quiet for COOLDOWN_STALE_TURN_S are settled."""
     from simulator.storage import Store
 
-    return Store.open(settings.database_url, settings.data_dir, pool=db_pool(settings))
+    return Store.open(
+        settings.database_url, settings.data_dir, sweep_stale_after=settings.stale_turn_s, pool=db_pool(settings)
+    )
 
 
 def db_pool(settings: Settings) -> PoolSettings:
@@ -140,7 +143,9 @@ def start_idle_sweeper(settings: Settings, store: Store) -> IdleSweeper:
     """
     from simulator.storage.idle import IdleSweeper
 
-    sweeper = IdleSweeper(store, settings.idle_timeout_s, settings.idle_sweep_interval_s)
+    sweeper = IdleSweeper(
+        store, settings.idle_timeout_s, settings.idle_sweep_interval_s, stale_turn_s=settings.stale_turn_s
+    )
     sweeper.start()
     return sweeper
 

@@ -51,8 +51,14 @@ def _free_port() -> int:
 class TempPostgres:
     """A private PostgreSQL cluster listening on 127.0.0.1:<free port> and a unix socket in its temp dir."""
 
-    def __init__(self) -> None:
-        """Prepare (not start) the server; call `start()`."""
+    def __init__(self, *, crash_safe: bool = False) -> None:
+        """Prepare (not start) the server; call `start()`.
+
+        Args:
+            crash_safe: Commit synchronously, so `crash()` loses no committed transaction (by default
+                commits are acknowledged before their WAL is written, which a crash would lose).
+        """
+        self.crash_safe = crash_safe
         self.bin = _bin_dir()
         self.port = _free_port()
         self.root = Path(tempfile.mkdtemp(prefix="cooldown-pg-"))
@@ -79,13 +85,29 @@ class TempPostgres:
         if self._as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale")
+        self._start_server()
+        return self
+
+    def _start_server(self) -> None:
+        commit = "on" if self.crash_safe else "off"
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=60"
+            f"-c synchronous_commit={commit} -c full_page_writes=off -c max_connections=60"
         )
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.log), "-w", "-t", "60", "start")
         self.started = True
-        return self
+
+    def crash(self) -> None:
+        """Stop the server at once (`immediate`: every connection is cut), keeping its data for `restart`.
+
+        Start the server `crash_safe` to keep every acknowledged commit across this.
+        """
+        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        self.started = False
+
+    def restart(self) -> None:
+        """Start the server again after `crash`, on the same port and data; waits until it accepts connections."""
+        self._start_server()
 
     def stop(self) -> None:
         """Stop the server (fast shutdown) and remove its directory."""

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from test_call import EMPATHY, PERSONA, KeywordGrader, _caller
 
-from simulator.call.session import CallerDone, CallerText, CallSession, GradeReady, MoodUpdate, TurnEvent
+from simulator.call.session import CallerDone, CallerText, CallSession, GradeReady, MoodUpdate, TurnFailed
 from simulator.config import load_settings
 from simulator.errors import StorageError
 from simulator.storage import Store
@@ -121,11 +121,11 @@ async def test_caller_streams_while_the_appraisal_commits(store: SpyStore) -> No
 async def test_failed_appraisal_write_stores_no_reply_and_retry_recovers(store: SpyStore) -> None:
     session = _start(store, "Nobody knocked.", "Fine. Still nobody knocked.")
     store.appraisal_failures = 2  # the background write and its one retry
-    events: list[TurnEvent] = []
-    with pytest.raises(StorageError, match="disk full"):
-        async for ev in session.take_turn(EMPATHY):
-            events.append(ev)
+    events = [ev async for ev in session.take_turn(EMPATHY)]  # fails visibly, as a retryable TurnFailed
     assert not [e for e in events if isinstance(e, CallerDone)]
+    failed = [e for e in events if isinstance(e, TurnFailed)]
+    assert len(failed) == 1 and failed[0].unsaved and failed[0].retryable
+    assert "database did not answer" in failed[0].message and "Retry" in failed[0].message
     record = session.record()
     assert [(t.role, t.status) for t in record.turns] == [("customer", "final"), ("agent", "received")]
     assert record.turns[1].grades == [] and record.turns[1].mood is None  # nothing half-written

@@ -21,11 +21,12 @@ from sqlalchemy import select, text, update
 
 from simulator.config import load_settings
 from simulator.errors import ConfigError, StorageError
+from simulator.grading.labels import TurnGrade
 from simulator.storage import Store
 from simulator.storage.engine import build_engine
 from simulator.storage.idle import IdleSweeper
 from simulator.storage.migrate import upgrade
-from simulator.storage.models import CallSession, utcnow
+from simulator.storage.models import CallSession, Turn, utcnow
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 1800.0
@@ -266,3 +267,63 @@ def test_a_running_instance_sweeps_at_start_and_periodically(store_url: str, tmp
     finally:
         child.kill()
         child.wait(30)
+
+
+# -- the turn sweep with several instances ----------------------------------------------------------
+
+
+def backdate_turn(url: str, turn_id: str, seconds: float) -> None:
+    """Make a turn look stored `seconds` ago."""
+    engine = build_engine(url)
+    try:
+        with engine.begin() as conn:
+            when = utcnow() - timedelta(seconds=seconds)
+            conn.execute(update(Turn).where(Turn.id == turn_id).values(created_at=when, updated_at=when))
+    finally:
+        engine.dispose()
+
+
+def test_an_instance_starting_leaves_another_live_instances_turn_alone(store_url: str, tmp_path: Path) -> None:
+    """A turn is `received` between being stored and its appraisal committing. An instance starting up
+    (with the app's COOLDOWN_STALE_TURN_S) must not call that turn interrupted while another instance is
+    working on it; a turn in a call quiet for that long was left by a dead instance, and is settled."""
+    with Store.open(store_url) as store:
+        live, dead = new_session(store, "ann"), new_session(store, "bob")
+        in_flight = store.add_turn(live, "agent", "Let me check that for you", status="received")
+        left = store.add_turn(dead, "agent", "Hold on a moment", status="received")
+    backdate(store_url, dead, 600)
+    backdate_turn(url=store_url, turn_id=left.id, seconds=600)
+
+    env = {**child_env(store_url), "COOLDOWN_STALE_TURN_S": "120", "COOLDOWN_DATA_DIR": str(tmp_path)}
+    code = "from simulator.config import load_settings\nfrom simulator.runtime import open_store\n"
+    code += "s = open_store(load_settings())\nprint(s.last_sweep.interrupted, s.last_sweep.finalised)\n"
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "0"]  # the dead instance's turn only
+    with Store.open(store_url, sweep_stale_after=None) as store:
+        assert store.load_session(live).turns[0].status == "received"  # still the live instance's to settle
+        assert store.load_session(dead).turns[0].status == "interrupted"
+        store.record_appraisal(
+            in_flight.id, TurnGrade.ungraded("local:appraiser", "test"), anger=50, trust=20, entrenchment=40,
+            label="guarded",
+        )  # fmt: skip
+        assert store.load_session(live).turns[0].status == "final"
+
+
+def test_the_periodic_sweep_settles_turns_of_quiet_calls(store_url: str) -> None:
+    with Store.open(store_url) as store:
+        quiet = new_session(store, "ann")
+        left = store.add_turn(quiet, "agent", "Hold on a moment", status="received")
+        backdate(store_url, quiet, 600)
+        backdate_turn(store_url, left.id, 600)
+        sweeper = IdleSweeper(store, TIMEOUT, interval_s=60, stale_turn_s=120)
+        assert sweeper.sweep_once() is not None
+        assert store.load_session(quiet).turns[0].status == "interrupted"
+        assert store.load_session(quiet).ended_at is None  # quiet, not yet idle: the trainee may continue it
+
+
+def test_stale_turn_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().stale_turn_s == 120
+    monkeypatch.setenv("COOLDOWN_STALE_TURN_S", "1")
+    with pytest.raises(ConfigError, match="stale_turn_s"):
+        load_settings()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -139,25 +140,55 @@ def test_find_persona_names_the_known_ones() -> None:
         find_persona("../etc/passwd")
 
 
+def _line_no(text: str, line: str) -> int:
+    return text.splitlines(keepends=True).index(line) + 1
+
+
+def _list_start(text: str, line: str) -> int:
+    """The line of the first item of the list whose item holds `line` (the items are at 4 spaces)."""
+    lines = text.splitlines(keepends=True)
+    start = i = lines.index(line)
+    while i > 0 and (lines[i - 1].startswith("     ") or lines[i - 1].startswith("    - ")):
+        i -= 1
+        if lines[i].startswith("    - "):
+            start = i
+    return start + 1
+
+
+_REVEAL = "      reveal_after_turn: 2\n"
+_DEMANDS = "  demands:\n"
+
 # A misplaced indent or a lost dash or colon: (what the line was, what it became, a fragment of the hint).
-SYNTAX_SLIPS = {
+# Hints that name a line are computed from the file, so editing the shipped persona doesn't break them.
+SYNTAX_SLIPS: dict[str, tuple[str, str, Callable[[str], str]]] = {
     "item key under the dash": (
-        "      reveal_after_turn: 2\n", "    reveal_after_turn: 2\n", "the list that starts at line 42 ('- text')"
+        "      reveal_after_turn: 2\n",
+        "    reveal_after_turn: 2\n",
+        lambda t: f"the list that starts at line {_list_start(t, _REVEAL)} ('- id')",
     ),
-    "key one space in": ("  does_not_know:\n", "   does_not_know:\n", "same column"),
-    "key one space out": ("  does_not_know:\n", " does_not_know:\n", "same column"),
-    "key indented under a value": ("      reveal_after_turn: 2\n", "        reveal_after_turn: 2\n", "indented"),
-    "key without its colon": ("  demands:\n", "  demands\n", "line 58 ('demands') has no ':'"),
-    "list item out at key level": ("    - A refund today.\n", "- A refund today.\n", "'- '"),
-    "unclosed bracket": ("neighbour]\n", "neighbour\n", "'[' or '{' opened at line 47"),
+    "key one space in": ("  does_not_know:\n", "   does_not_know:\n", lambda t: "same column"),
+    "key one space out": ("  does_not_know:\n", " does_not_know:\n", lambda t: "same column"),
+    "key indented under a value": (
+        "      reveal_after_turn: 2\n", "        reveal_after_turn: 2\n", lambda t: "indented"
+    ),
+    "key without its colon": (
+        "  demands:\n", "  demands\n", lambda t: f"line {_line_no(t, _DEMANDS)} ('demands') has no ':'"
+    ),
+    "list item out at key level": ("    - A refund today.\n", "- A refund today.\n", lambda t: "'- '"),
+    "unclosed bracket": (
+        "neighbour]\n",
+        "neighbour\n",
+        lambda t: f"'[' or '{{' opened at line {1 + t[: t.index('neighbour]')].count(chr(10))}",
+    ),
 }
 
 
 @pytest.mark.parametrize("slip", sorted(SYNTAX_SLIPS))
 def test_yaml_syntax_errors_carry_a_plain_hint_and_the_position(slip: str, tmp_path: Path) -> None:
-    before, after, hint = SYNTAX_SLIPS[slip]
+    before, after, hint_of = SYNTAX_SLIPS[slip]
     text = (PERSONAS_DIR / "backfire_brian.yaml").read_text(encoding="utf-8")
     assert text.count(before) == 1
+    hint = hint_of(text)
     path = tmp_path / "backfire_brian.yaml"
     path.write_text(text.replace(before, after), encoding="utf-8")
     _, problems = check_persona_file(path)

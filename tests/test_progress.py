@@ -183,7 +183,7 @@ def test_the_upgrade_rolls_up_calls_stored_before_it(backend: str, tmp_path: Pat
     engine = build_engine(url)
     with engine.begin() as conn:
         conn.execute(text("DROP TABLE call_rollups"))
-        conn.execute(text("UPDATE alembic_version SET version_num = '0004_session_activity'"))
+        conn.execute(text("UPDATE alembic_version SET version_num = '0005_call_holder'"))
     engine.dispose()
     with Store.open(url) as store:
         p = store.progress("ann")

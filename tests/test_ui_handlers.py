@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -15,7 +16,7 @@ from simulator.llm.fake import FakeChatModel
 from simulator.persona.library import default_library
 from simulator.storage import Store
 from simulator.ui.deps import AppDeps, local_grader
-from simulator.ui.handlers import NO_OPEN_CALL, PageHandlers
+from simulator.ui.handlers import NO_OPEN_CALL_OFFER, PageHandlers
 from simulator.ui.layout import Page, page_layout
 from simulator.ui.library import CallerLibrary
 
@@ -66,7 +67,8 @@ def test_refusals_only_touch_the_status_line(page: tuple[Page, PageHandlers]) ->
         bad_name = asyncio.run(h.start_call("", "backfire_brian", "normal", "coach", None, None))
         no_caller = asyncio.run(h.start_call("Sam", "nobody_here", "normal", "coach", None, None))
         nothing_to_end = asyncio.run(h.end_call(None, None))
-    assert no_call == [{layout.call.status: f"⚠ {NO_OPEN_CALL}"}]
+    assert list(no_call[0]) == [layout.call.status, layout.call.resume]  # a tab without its call is offered one
+    assert no_call[0][layout.call.status] == f"⚠ {NO_OPEN_CALL_OFFER}" and no_call[0][layout.call.resume].visible
     assert list(bad_name) == [layout.call.status] and "name" in bad_name[layout.call.status]
     assert list(no_caller) == [layout.call.status] and "Pick a caller" in no_caller[layout.call.status]
     assert nothing_to_end == {layout.call.status: "⚠ There is no call to end."}
@@ -90,3 +92,42 @@ def test_a_card_click_picks_a_caller_of_the_library_only(page: tuple[Page, PageH
     cards = h.show_pick("grace_grieving")[layout.setup.cards]
     assert 'data-persona="grace_grieving" role="button" tabindex="0" aria-pressed="true"' in cards
     assert cards.count('aria-pressed="true"') == 1
+
+
+def test_a_tab_without_its_call_continues_the_trainees_open_call(page: tuple[Page, PageHandlers]) -> None:
+    """The instance that held the tab's call is gone: this one rebuilds the call from the database."""
+    layout, h = page
+    call, setup = layout.call, layout.setup
+    first = asyncio.run(h.start_call("Ria", "backfire_brian", "normal", "coach", None, None))[layout.live]
+    _run(h.send("I'm sorry. What happened while you waited?", first))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        nobody = asyncio.run(h.continue_call("Nobody Here", None, None))
+    assert "no call left open" in nobody[call.status]
+    offered = asyncio.run(h.offer_continue("Ria", None, None))
+    assert offered[setup.resume].visible and "Brian Keller" in offered[call.status]
+    assert "1 of your turns" in offered[call.status]
+
+    resumed = asyncio.run(h.continue_call("Ria", None, None))
+    live = resumed[layout.live]
+    assert live.session.id == first.session.id and live.session.state == first.session.state
+    assert resumed[call.chat] == first.messages() and "Back on the line" in resumed[call.status]
+    assert not resumed[setup.resume].visible and not resumed[call.resume].visible
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refused = _run(h.send("Are you still there?", first))  # the old tab lost its voice
+    assert "continued in another window" in refused[-1][call.status] and refused[-1][call.resume].visible
+    updates = _run(h.send("Let me look at the tracking with you.", live))
+    assert "Let me look" in str(updates[-1][call.chat])
+
+
+def test_signed_in_the_offer_names_the_open_call(page: tuple[Page, PageHandlers]) -> None:
+    layout, h = page
+    signed_in = PageHandlers(layout, h.settings, h.deps, h.library, auth_on=True)
+    request: Any = SimpleNamespace(username="zoe")
+    asyncio.run(signed_in.start_call(None, "backfire_brian", "normal", "coach", None, request))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        no_call = _run(signed_in.send("hello", None, request))
+    assert "Brian Keller" in no_call[0][layout.call.status] and no_call[0][layout.call.resume].visible
+    assert asyncio.run(signed_in.offer_continue(None, None, request))[layout.setup.resume].visible

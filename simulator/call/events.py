@@ -59,11 +59,16 @@ class CallEnded:
 
 @dataclass(frozen=True)
 class TurnFailed:
-    """The caller could not reply. The trainee's turn is stored; `retry()` asks the caller again."""
+    """The caller could not reply, or the reply could not be stored. The trainee's turn is stored;
+    `retry()` asks the caller again."""
 
     message: str
     retryable: bool
     interrupted: bool = False
+    unsaved: bool = False
+    """The database did not store the reply: the caller text shown for it is to be taken back."""
+    taken_over: bool = False
+    """The call was continued in another tab or instance: this copy may no longer add to it."""
 
 
 TurnEvent = CallerText | CallerDone | MoodUpdate | GradeReady | CallEnded | TurnFailed

@@ -30,8 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import re
 import unicodedata
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +54,16 @@ from simulator.call.storage import CallStorage, CallStore
 from simulator.call.transcript import Utterance
 from simulator.caller.budget import LoggedTurn
 from simulator.caller.chain import Caller, CallerChunk, CallerReply, CallerScript, new_canary, script_for
+from simulator.caller.plan import PLAN_EVENT
 from simulator.config import Settings, load_settings
-from simulator.errors import CooldownError, InputRejected, ModelError, ModelStreamInterrupted
+from simulator.errors import (
+    CallTakenOver,
+    CooldownError,
+    InputRejected,
+    ModelError,
+    ModelStreamInterrupted,
+    StorageError,
+)
 from simulator.grading.base import GradeRequest, TurnGrader
 from simulator.grading.labels import TurnGrade
 from simulator.llm.base import ChatModel
@@ -78,6 +88,18 @@ GRADER_CONTEXT_UTTERANCES = 16
 """Earlier utterances sent with each grade request."""
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+log = logging.getLogger("cooldown.call")
+
+TURN_UNSAVED = (
+    "Your message was not saved: the database did not answer. Nothing was sent to the caller; send it again "
+    "in a moment. ({detail})"
+)
+"""A trainee turn the database refused: nothing of it is stored, nothing is shown as said."""
+REPLY_UNSAVED = (
+    "The call could not be saved just now: the database did not answer. Your message is kept; the caller's "
+    "reply was not. Press Retry the caller once the database is back, and the call goes on."
+)
+"""The trainee turn is stored but its appraisal or the caller's reply is not (yet)."""
 
 
 # --- input validation -----------------------------------------------------------------------------
@@ -153,6 +175,7 @@ class CallSession:
         *,
         store: CallStore,
         session_id: SessionId,
+        holder: str,
         persona: Persona,
         difficulty: DifficultyName,
         caller: Caller[MoodState],
@@ -166,6 +189,8 @@ class CallSession:
         self.db = CallStorage(store)
         """The store as the turn pipeline uses it: awaitable, off the event loop."""
         self.id = session_id
+        self.holder = holder
+        """This copy of the call's token: the store refuses its turns once another copy picks the call up."""
         self.persona = persona
         self.difficulty: DifficultyName = difficulty
         self.caller = caller
@@ -181,6 +206,8 @@ class CallSession:
         """LLM grades that have arrived (for `_regrade_last_turn`)."""
         self._appraisal_write: Callable[[], object] | None = None
         self._appraisal_task: asyncio.Future[object] | None = None
+        self._pending_end: tuple[CallOutcome, str] | None = None
+        """An outcome the state machine reached whose write failed (tried again by `aclose`)."""
 
     # -- construction ----------------------------------------------------------------------------
 
@@ -221,6 +248,7 @@ class CallSession:
         if difficulty not in ("easy", "normal", "hard"):
             raise InputRejected(f"unknown difficulty {difficulty!r}: use easy, normal or hard")
         graders = local_grader.name + (f" + {llm_grader.name}" if llm_grader else "")
+        holder = _new_holder()
         sid = store.create_session(
             trainee=trainee,
             persona_name=persona.id,
@@ -229,13 +257,14 @@ class CallSession:
             caller_model=caller_model.info.label,
             grader=graders,
             mode=mode,
+            holder=holder,
         )
         if opening_index is None:
             import secrets
 
             opening_index = secrets.randbelow(len(persona.opening_lines))
         opening = persona.opening_lines[opening_index % len(persona.opening_lines)]
-        store.add_turn(sid, "customer", opening)
+        store.add_turn(sid, "customer", opening, holder=holder)
         memory = _Memory(
             history=[LoggedTurn(utterance=Utterance(role="customer", text=opening))],
             state=initial_state(persona, difficulty),
@@ -243,6 +272,7 @@ class CallSession:
         return cls._build(
             store,
             sid,
+            holder,
             persona,
             difficulty,
             caller_model,
@@ -259,6 +289,7 @@ class CallSession:
         cls,
         store: CallStore,
         sid: SessionId,
+        holder: str,
         persona: Persona,
         difficulty: DifficultyName,
         caller_model: ChatModel,
@@ -280,6 +311,7 @@ class CallSession:
         return cls(
             store=store,
             session_id=sid,
+            holder=holder,
             persona=persona,
             difficulty=difficulty,
             caller=caller,
@@ -305,10 +337,15 @@ class CallSession:
         """Rebuild a stored call (after a restart, or to look at it again).
 
         The persona comes from the session's snapshot; the caller's state is replayed through the
-        state machine from the stored local verdicts (turns a crash left ungraded are graded again).
-        An outcome reached but not recorded before a crash is recorded now.
+        state machine from the stored local verdicts (turns a crash left ungraded are graded again, and
+        their appraisal stored). An outcome reached but not recorded before a crash is recorded now. An
+        open call is claimed: from now on only this copy of it adds turns (`Store.claim_session`).
         """
         settings = settings or load_settings()
+        holder = _new_holder()
+        ended = (await CallStorage(store).load_session(session_id)).ended_at is not None
+        if not ended:  # from now on only this copy of the call adds turns: the one it was taken from is refused
+            await CallStorage(store).claim_session(session_id, holder)
         record = await CallStorage(store).load_session(session_id)
         persona = _persona_from_snapshot(record)
         difficulty: DifficultyName = record.difficulty
@@ -334,6 +371,15 @@ class CallSession:
                     memory.state = next_step(
                         persona, difficulty, before, turn.text, better.verdict, better.confidence
                     ).state
+            if not memory.ended and (turn.status == "received" or turn.mood is None):
+                # The appraisal never got stored (the instance died, or the database dropped, in between):
+                # store it now, whole, as the live turn would have (grade, mood and `final` in one commit).
+                await asyncio.to_thread(
+                    store.record_appraisal, turn.id, grade, anger=mood.state.anger, trust=mood.state.trust,
+                    entrenchment=mood.state.entrenchment, label=mood_label(mood.state),
+                    fired_rules=[*mood.reasons, *([f"outcome: {mood.outcome}"] if mood.outcome else [])],
+                    status="final",
+                )  # fmt: skip
             memory.last = _LastTurn(turn_id=turn.id, text=turn.text, before=before, regraded=True)
             if mood.outcome is not None and outcome_step is None:
                 outcome_step = mood
@@ -344,7 +390,7 @@ class CallSession:
             memory.outcome = outcome_step.outcome
             if not memory.ended:
                 reason = _outcome_reason(outcome_step)
-                await CallStorage(store).end_session(record.id, str(outcome_step.outcome), reason)
+                await CallStorage(store).end_session(record.id, str(outcome_step.outcome), reason, holder=holder)
                 memory.ended = True
         if record.outcome is not None:
             memory.outcome = record.outcome
@@ -353,6 +399,7 @@ class CallSession:
         return cls._build(
             store,
             record.id,
+            holder,
             persona,
             difficulty,
             caller_model,
@@ -399,7 +446,7 @@ class CallSession:
         """
         if self._mem.ended:
             return False
-        self.store.end_session(self.id, "abandoned", reason)
+        self.store.end_session(self.id, "abandoned", reason, holder=self.holder)
         self._mem.ended, self._mem.outcome = True, "abandoned"
         return True
 
@@ -440,12 +487,20 @@ class CallSession:
         """
         clean = self._clean(text)
         async with self._lock:
-            await self._settle_appraisal()
+            try:
+                await self._settle_appraisal()
+            except StorageError as exc:
+                raise StorageError(TURN_UNSAVED.format(detail=_first_line(exc))) from exc
             regraded = await self._regrade_last_turn()
             if regraded is not None:
                 yield regraded
             context = self.transcript[-GRADER_CONTEXT_UTTERANCES:]
-            turn = await self.db.add_turn(self.id, "agent", clean, status="received")
+            try:
+                turn = await self.db.add_turn(self.id, "agent", clean, status="received", holder=self.holder)
+            except CallTakenOver:
+                raise
+            except StorageError as exc:
+                raise StorageError(TURN_UNSAVED.format(detail=_first_line(exc))) from exc
             request = GradeRequest(
                 trainee_turn=clean,
                 context=context,
@@ -503,54 +558,76 @@ class CallSession:
 
     async def _reply(self, turn_id: str | None, mood: MoodStep | None) -> AsyncIterator[TurnEvent]:
         closing = mood.outcome if mood is not None else None
-        shown: list[str] = []
         reply: CallerReply | None = None
+        problem: ModelError | None = None
         try:
             async for item in self.caller.speak(
                 self._mem.history, self.state, closing=closing, fallback_seed=self._mem.agent_turns
             ):
                 if isinstance(item, CallerChunk):
-                    shown.append(item.text)
                     yield CallerText(item.text)
                     for ready in self._take_ready_grades():
                         yield ready
                 else:
                     reply = item
-        except ModelStreamInterrupted as exc:
-            await self._settle_appraisal()
-            partial = exc.partial.strip()
-            if partial:
-                row = await self.db.add_turn(self.id, "customer", partial, status="interrupted")
-                await self.db.add_guard_event(self.id, "reply_interrupted", str(exc), turn_id=row.id)
-            if closing is None:
-                yield TurnFailed("The caller's line dropped mid-sentence. Press Retry to hear the reply.", True, True)
-                return
-        except ModelError as exc:
-            await self._settle_appraisal()
-            with contextlib.suppress(CooldownError):
-                await self.db.add_guard_event(self.id, "reply_failed", f"{type(exc).__name__}: {exc}")
-            if closing is None:
-                yield TurnFailed(f"The caller could not reply: {exc}", exc.retryable)
-                return
-        await self._settle_appraisal()  # the trainee turn's appraisal is durable before the reply
-        if reply is None:  # only when closing: voice the outcome with a persona line instead
-            assert closing is not None
-            line = self.caller.script.fallback_line(self.state, self._mem.agent_turns, closing)
-            yield CallerText(line)
-            reply = CallerReply(line, 0, fallback=True)
-        stored = await self.db.add_turn(self.id, "customer", reply.text)
+        except ModelError as exc:  # ModelStreamInterrupted included
+            problem = exc
+        try:
+            await self._settle_appraisal()  # the trainee turn's appraisal is durable before the reply
+            if problem is not None:
+                failed = await self._record_reply_problem(problem)
+                if closing is None:
+                    yield failed
+                    return
+            if reply is None:  # only when closing: voice the outcome with a persona line instead
+                assert closing is not None
+                line = self.caller.script.fallback_line(self.state, self._mem.agent_turns, closing)
+                yield CallerText(line)
+                reply = CallerReply(line, 0, fallback=True)
+            stored = await self.db.add_turn(self.id, "customer", reply.text, holder=self.holder)
+        except CallTakenOver as exc:
+            yield TurnFailed(str(exc), False, unsaved=True, taken_over=True)
+            return
+        except StorageError as exc:
+            # Nothing after the trainee turn is half-written: its appraisal is one transaction (retried
+            # before the next reply), and the reply is stored whole or not at all. The mood and the
+            # pending reply stay in memory, so `retry()` carries on once the database answers again.
+            log.warning("call %s: the reply could not be stored: %s", self.id, exc)
+            yield TurnFailed(REPLY_UNSAVED, True, unsaved=True)
+            return
         for ev in reply.guard_events:
-            await asyncio.to_thread(self.store.add_guard_event,
-                self.id, f"guard_{ev.kind}", f"attempt {ev.attempt}: {ev.detail}", turn_id=stored.id
-            )
+            with contextlib.suppress(CooldownError):  # diagnostics: never fail a stored reply over them
+                await self.db.add_guard_event(
+                    self.id, f"guard_{ev.kind}", f"attempt {ev.attempt}: {ev.detail}", turn_id=stored.id
+                )
+        planned = reply.plan_record()  # what the reply meant to do (simulator.caller.plan.plans_in_record)
+        if planned is not None:
+            with contextlib.suppress(CooldownError):
+                await self.db.add_guard_event(self.id, PLAN_EVENT, planned.detail(), turn_id=stored.id)
         self._mem.history.append(LoggedTurn(utterance=Utterance(role="customer", text=reply.text)))
         self._mem.pending_reply = False
         yield CallerDone(stored.id, reply.text, reply.fallback, closing is not None)
         if closing is not None and mood is not None:
             reason = _outcome_reason(mood)
-            await self.db.end_session(self.id, closing, reason)
             self._mem.outcome, self._mem.ended = closing, True
+            try:
+                await self.db.end_session(self.id, closing, reason, holder=self.holder)
+            except StorageError as exc:  # `aclose` tries again; a resumed call records it from the replay
+                log.warning("call %s: the outcome could not be stored yet: %s", self.id, exc)
+                self._pending_end = (closing, reason)
             yield CallEnded(closing, reason)
+
+    async def _record_reply_problem(self, problem: ModelError) -> TurnFailed:
+        """Store what a failed reply left (the part shown of a cut stream, a guard event); the failure to show."""
+        if isinstance(problem, ModelStreamInterrupted):
+            partial = problem.partial.strip()
+            if partial:
+                row = await self.db.add_turn(self.id, "customer", partial, status="interrupted", holder=self.holder)
+                await self.db.add_guard_event(self.id, "reply_interrupted", str(problem), turn_id=row.id)
+            return TurnFailed("The caller's line dropped mid-sentence. Press Retry to hear the reply.", True, True)
+        with contextlib.suppress(CooldownError):
+            await self.db.add_guard_event(self.id, "reply_failed", f"{type(problem).__name__}: {problem}")
+        return TurnFailed(f"The caller could not reply: {problem}", problem.retryable)
 
     # -- the appraisal write ----------------------------------------------------------------------
 
@@ -651,6 +728,10 @@ class CallSession:
         if self._appraisal_task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._appraisal_task)
+        if self._pending_end is not None:
+            with contextlib.suppress(CooldownError):
+                await self.db.end_session(self.id, *self._pending_end, holder=self.holder)
+                self._pending_end = None
         for task in list(self._grade_tasks):
             task.cancel()
         if self._grade_tasks:
@@ -668,6 +749,16 @@ async def _safe_grade(grader: TurnGrader, request: GradeRequest) -> TurnGrade:
         raise
     except Exception as exc:  # fail closed: never a default score
         return TurnGrade.ungraded(grader.name, f"grader failed: {type(exc).__name__}: {exc}")
+
+
+def _new_holder() -> str:
+    return uuid.uuid4().hex
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an error, for a trainee-facing message (driver errors run to many lines)."""
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
 
 
 def _outcome_reason(mood: MoodStep) -> str:

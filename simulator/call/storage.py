@@ -1,6 +1,6 @@
 """What the call needs from storage, and the way it talks to it without blocking the event loop.
 
-`CallStore` is the small protocol a call depends on: the nine operations it uses, nothing about
+`CallStore` is the small protocol a call depends on: the ten operations it uses, nothing about
 SQLAlchemy, rows or engines. `simulator.storage.Store` implements it; a test can hand the call any
 object that does (a spy, a store that fails on purpose). `CallStorage` is the call's async view of a
 `CallStore`: every operation runs in a worker thread, so a commit's fsync never stalls the caller's
@@ -35,16 +35,21 @@ class CallStore(Protocol):
 
     def create_session(
         self, *, trainee: str, persona_name: str, persona_text: str, difficulty: str, caller_model: str,
-        grader: str, mode: Mode = "coach", session_id: str | None = None,
+        grader: str, mode: Mode = "coach", session_id: str | None = None, holder: str | None = None,
     ) -> SessionId: ...  # fmt: skip
+
+    def claim_session(self, session_id: str, holder: str) -> None: ...
 
     def load_session(self, session_id: str) -> SessionRecord: ...
 
-    def end_session(self, session_id: str, outcome: str, reason: str | None = None) -> SessionSummary: ...
+    def end_session(
+        self, session_id: str, outcome: str, reason: str | None = None, *, holder: str | None = None
+    ) -> SessionSummary: ...
 
     def add_turn(
-        self, session_id: str, role: Speaker, text: str, *, turn_id: str | None = None, status: TurnStatus = "final"
-    ) -> TurnRecord: ...
+        self, session_id: str, role: Speaker, text: str, *, turn_id: str | None = None, status: TurnStatus = "final",
+        holder: str | None = None,
+    ) -> TurnRecord: ...  # fmt: skip
 
     def add_grade(self, turn_id: str, grade: TurnGrade) -> TurnGrade: ...
 
@@ -74,13 +79,18 @@ class CallStorage:
     async def load_session(self, session_id: str) -> SessionRecord:
         return await asyncio.to_thread(self.store.load_session, session_id)
 
-    async def end_session(self, session_id: str, outcome: str, reason: str | None = None) -> SessionSummary:
-        return await asyncio.to_thread(self.store.end_session, session_id, outcome, reason)
+    async def claim_session(self, session_id: str, holder: str) -> None:
+        await asyncio.to_thread(self.store.claim_session, session_id, holder)
+
+    async def end_session(
+        self, session_id: str, outcome: str, reason: str | None = None, *, holder: str | None = None
+    ) -> SessionSummary:
+        return await asyncio.to_thread(self.store.end_session, session_id, outcome, reason, holder=holder)
 
     async def add_turn(
-        self, session_id: str, role: Speaker, text: str, *, status: TurnStatus = "final"
+        self, session_id: str, role: Speaker, text: str, *, status: TurnStatus = "final", holder: str | None = None
     ) -> TurnRecord:
-        return await asyncio.to_thread(self.store.add_turn, session_id, role, text, status=status)
+        return await asyncio.to_thread(self.store.add_turn, session_id, role, text, status=status, holder=holder)
 
     async def add_grade(self, turn_id: str, grade: TurnGrade) -> TurnGrade:
         return await asyncio.to_thread(self.store.add_grade, turn_id, grade)

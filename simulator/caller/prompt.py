@@ -7,6 +7,8 @@
 3. Runtime state: the current mood as behaviour instructions (anger 80 means short sentences,
    interrupting, repeating the grievance...), rendered by `state_text`; and, when the call is ending,
    a closing instruction.
+4. The plan for the next line (`simulator.caller.plan.ReplyPlan`) as a stage direction
+   (`stage_direction`, worded in `prompts/caller_acts.md`): "Answer the agent's question with this...".
 
 Two forms: `render_caller_chat` (system message + the transcript flipped by
 `simulator.call.transcript.for_caller_model`) and `render_caller_completion` (a transcript to be continued
@@ -20,13 +22,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from simulator.call.mood import MoodState, mood_label
 from simulator.call.transcript import Utterance, for_caller_model
 from simulator.llm.base import Message
-from simulator.persona.schema import DifficultyName, MoodName, Persona, contains_phrase
-from simulator.prompts import render
+from simulator.persona.schema import DifficultyName, MoodName, Persona
+from simulator.prompts import load_template, placeholders, render, render_text
 from simulator.vocabulary import Outcome
+
+if TYPE_CHECKING:
+    from simulator.caller.plan import ReplyPlan
 
 MOOD_WORDS: dict[MoodName, str] = {
     "furious": "furious",
@@ -71,17 +78,42 @@ def _oneline(text: str) -> str:
 
 def revealed_facts(persona: Persona, state: MoodState, transcript: Sequence[Utterance]) -> list[str]:
     """The facts the caller may mention now (progressive disclosure)."""
+    from simulator.caller.plan import fact_available
+
     agent_said = " ".join(u.text for u in transcript if u.role == "agent")
-    facts = []
-    for fact in persona.scenario.knows:
-        asked = any(contains_phrase(agent_said, phrase) for phrase in fact.reveal_when_asked)
-        if fact.reveal_when_asked:
-            due = fact.reveal_after_turn > 0 and state.turn >= fact.reveal_after_turn
-        else:
-            due = state.turn >= fact.reveal_after_turn
-        if asked or due:
-            facts.append(fact.text)
-    return facts
+    return [f.text for f in persona.scenario.knows if fact_available(f, state.turn, agent_said)]
+
+
+@lru_cache(maxsize=1)
+def _act_templates() -> dict[str, str]:
+    """The `## act` sections of `prompts/caller_acts.md`."""
+    sections: dict[str, str] = {}
+    name: str | None = None
+    for line in load_template("caller_acts").splitlines():
+        if line.startswith("## "):
+            name = line[3:].strip()
+            sections[name] = ""
+        elif name is not None and line.strip():
+            sections[name] = (sections[name] + " " + line.strip()).strip()
+    return sections
+
+
+def stage_direction(plan: ReplyPlan) -> str:
+    """The plan as one instruction for the caller's next line (the closing acts use `_CLOSING`)."""
+    if plan.outcome is not None:
+        return f"{_CLOSING[plan.outcome]} Say it in one short line, in character."
+    values = {
+        "fact": _oneline(plan.fact_say or plan.fact_text or ""),
+        "unknown": plan.unknown or "that",
+        "demand": _oneline(plan.demand or ""),
+        "need": f" What really matters: {_oneline(plan.need)}" if plan.need else "",
+        "mood": MOOD_WORDS[plan.mood],
+        "refusal": _oneline(plan.refusal_say or plan.refusal or ""),
+    }
+    template = _act_templates()[plan.act]
+    wanted = placeholders(template)
+    text = render_text(template, **{k: v for k, v in values.items() if k in wanted})
+    return text + " One short line; never offer a fix yourself."
 
 
 def persona_text(persona: Persona, state: MoodState, transcript: Sequence[Utterance]) -> str:
@@ -141,6 +173,18 @@ def _closing_text(closing: Outcome | None) -> str:
     return f"\n<the_call_is_ending>\n{instruction}\n</the_call_is_ending>\n"
 
 
+def _direction_chat(plan: ReplyPlan | None) -> str:
+    if plan is None or plan.outcome is not None:
+        return ""
+    return f"\n<your_next_line>\n{stage_direction(plan)}\n</your_next_line>\n"
+
+
+def _direction_completion(plan: ReplyPlan | None) -> str:
+    if plan is None or plan.outcome is not None:
+        return ""
+    return f"\n(Stage direction for the CUSTOMER's next line: {stage_direction(plan)})"
+
+
 def _earlier_text(earlier_summary: str | None) -> str:
     if not earlier_summary:
         return ""
@@ -156,8 +200,9 @@ def render_caller_system(
     canary: str,
     earlier_summary: str | None = None,
     closing: Outcome | None = None,
+    plan: ReplyPlan | None = None,
 ) -> str:
-    """The system prompt for the chat form (all three layers)."""
+    """The system prompt for the chat form (all layers; `plan` adds the stage direction)."""
     del difficulty  # the difficulty acts through the state's numbers, not through words
     examples = "\n".join(f'- "{line}"' for line in example_lines(persona, state))
     persona_part = persona_text(persona, state, transcript) + f"\nLines in your voice right now:\n{examples}"
@@ -168,6 +213,7 @@ def render_caller_system(
         state=state_text(state),
         earlier=_earlier_text(earlier_summary),
         closing=_closing_text(closing),
+        direction=_direction_chat(plan),
         canary=canary,
     )
 
@@ -181,6 +227,7 @@ def render_caller_chat(
     canary: str,
     earlier_summary: str | None = None,
     closing: Outcome | None = None,
+    plan: ReplyPlan | None = None,
 ) -> list[Message]:
     """Chat messages for the caller model: the system prompt, then the transcript with roles flipped.
 
@@ -192,6 +239,7 @@ def render_caller_chat(
         canary: A random token planted in the system prompt for leak detection.
         earlier_summary: A summary of turns dropped from `transcript` to fit the context.
         closing: When set, the caller voices this outcome in one closing line.
+        plan: The plan for the next line, given as a stage direction (`stage_direction`).
     """
     system = render_caller_system(
         persona,
@@ -201,6 +249,7 @@ def render_caller_chat(
         canary=canary,
         earlier_summary=earlier_summary,
         closing=closing,
+        plan=plan,
     )
     return [Message(role="system", content=system), *for_caller_model(transcript)]
 
@@ -214,6 +263,7 @@ def render_caller_completion(
     canary: str,
     earlier_summary: str | None = None,
     closing: Outcome | None = None,
+    plan: ReplyPlan | None = None,
 ) -> str:
     """A transcript-completion prompt ending in `CUSTOMER:`, for tiny models (same arguments as chat).
 
@@ -233,6 +283,7 @@ def render_caller_completion(
         earlier=earlier,
         transcript="\n".join(lines),
         closing=closing_text,
+        direction=_direction_completion(plan),
         canary=canary,
     )
     return text.rstrip()

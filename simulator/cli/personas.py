@@ -1,5 +1,7 @@
 """`cooldown personas ...`: designer tools for persona files (list, show, lint, schema, new, test).
 
+`test --with-caller --coherence` plays the coherence suite (`simulator.persona.coherence_suite`).
+
 Loaded lazily by the main CLI (`FriendlyGroup.LAZY`). Library errors become friendly messages
 here (`click.ClickException`); `lint` and `test` exit with status 1 when anything fails.
 """
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from simulator.config import Settings
     from simulator.llm.base import ChatModel
     from simulator.persona.behaviour import CallerRun, StrategyBook
+    from simulator.persona.coherence_suite import CoherenceRun
     from simulator.persona.schema import Persona
 
 SCAFFOLD = personas_dir() / "_scaffold.yaml.in"
@@ -250,7 +253,18 @@ def caller_model(settings: Settings) -> ChatModel:
     show_default=True,
     help="With --with-caller: turns per strategy at most.",
 )
-@click.option("--strict", is_flag=True, help="With --with-caller: exit 1 if any caller line needed the fallback.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="With --with-caller: exit 1 if any caller line needed the fallback (with --coherence: if fewer "
+    "than 95% of replies pass).",
+)
+@click.option(
+    "--coherence",
+    is_flag=True,
+    help="With --with-caller: play the coherence suite (questions about facts, a data confrontation, offers, "
+    "small talk) instead of the strategies, and check every reply against its plan.",
+)
 def test_command(
     name: str | None,
     directory: Path | None,
@@ -260,20 +274,29 @@ def test_command(
     strategies: tuple[str, ...],
     turns: int,
     strict: bool,
+    coherence: bool,
 ) -> None:
     """Play the scripted strategies against personas, check expectations, print mood trajectories.
 
     With --with-caller, then play a few strategies against the real caller model through the caller
     chain and its guard, and print each caller line with whether it stayed in character. That part
     reports only; with --strict a line that needed the persona's fallback line fails the command.
+    With --coherence as well, play the coherence suite instead and report, per persona, the share of
+    replies that pass their plan and the share the model voiced itself.
     """
     from simulator.persona.behaviour import format_trajectory, load_strategies, test_persona
 
     ctx = click.get_current_context()
     if not with_caller:
-        for param, flag in (("strategies", "--strategy"), ("turns", "--turns"), ("strict", "--strict")):
+        flags = [("strategies", "--strategy"), ("turns", "--turns"), ("strict", "--strict")]
+        flags.append(("coherence", "--coherence"))
+        for param, flag in flags:
             if ctx.get_parameter_source(param) is not click.core.ParameterSource.DEFAULT:
                 raise click.UsageError(f"{flag} only applies with --with-caller")
+    if coherence:
+        for param, flag in (("strategies", "--strategy"), ("turns", "--turns")):
+            if ctx.get_parameter_source(param) is not click.core.ParameterSource.DEFAULT:
+                raise click.UsageError(f"{flag} does not apply with --coherence")
     personas_library = _library(directory)
     try:
         paths = [personas_library.find(name)] if name else personas_library.files()
@@ -303,12 +326,16 @@ def test_command(
     failed += _grading_report(library, quiet)
     click.echo(f"{len(library)} persona(s), {failed} failed check(s)")
     fallbacks = 0
+    below_target = False
     if with_caller:
         try:
-            fallbacks = asyncio.run(_caller_report(library, book, chosen, difficulty, turns, quiet))
+            if coherence:
+                below_target = not asyncio.run(_coherence_report(library, difficulty, quiet))
+            else:
+                fallbacks = asyncio.run(_caller_report(library, book, chosen, difficulty, turns, quiet))
         except CooldownError as exc:
             raise click.ClickException(f"the caller check could not run: {exc}") from exc
-    if failed or (strict and fallbacks):
+    if failed or (strict and (fallbacks or below_target)):
         raise SystemExit(1)
 
 
@@ -378,6 +405,62 @@ async def _caller_report(
     click.echo(f"caller total over {len(library)} persona(s): {total.text()}")
     click.echo(total.pass_k_text())
     return total.fallbacks
+
+
+async def _coherence_report(library: list[Persona], difficulty: DifficultyName, quiet: bool) -> bool:
+    """Play the coherence suite against the caller for every persona and print it; True if on target."""
+    from simulator.config import load_settings
+    from simulator.persona.coherence_suite import TARGET, run_coherence, summary_text
+
+    settings = load_settings()
+    model = caller_model(settings)
+    info = model.info
+    enforced = info.demo_grade or info.provider == "scripted"
+    how = "plans enforced: a reply that misses its plan is replaced by the persona's own line" if enforced else (
+        "plans checked and recorded (not enforced for this model)"
+    )
+    form = "" if info.provider == "scripted" else f"{info.prompt_form} prompts, "
+    click.echo(f"\n--- coherence: {info.label}, {form}{how}, at {difficulty}")
+    passed = voiced = total = 0
+    try:
+        for persona in library:
+            run = await run_coherence(
+                persona,
+                model,
+                difficulty=difficulty,
+                budget_tokens=settings.context_budget_tokens,
+                max_tokens=settings.caller.max_tokens,
+                temperature=settings.caller.temperature,
+            )
+            click.echo(_format_coherence(run, quiet))
+            click.echo(f"== {persona.id} coherence: {run.text()}")
+            passed, voiced, total = passed + run.passed, voiced + run.voiced, total + len(run.lines)
+    finally:
+        await model.aclose()
+    share = passed / total if total else 1.0
+    verdict = "met" if share >= TARGET else "NOT met"
+    click.echo(
+        f"coherence total over {len(library)} persona(s): {summary_text(passed, voiced, total)}; "
+        f"target >= {TARGET:.0%} passing: {verdict}"
+    )
+    return share >= TARGET
+
+
+def _format_coherence(run: CoherenceRun, quiet: bool) -> str:
+    out = []
+    for line in run.lines:
+        if quiet and line.passed:
+            continue
+        act = line.plan.act + (f"({line.plan.fact})" if line.plan.fact else "")
+        out.append(f"  {run.persona} / {line.scene} t{line.turn:<2} {line.plan.mood:<8} {act:<24} {line.voice:<8} "
+                   f"agent: {_clip(line.agent_text, 60)}")
+        out.append(f"        said: {line.text}")
+        problems = ([line.planning] if line.planning else []) + [f"{f.kind}: {f.detail}" for f in line.failures]
+        note = "ok" if not problems else "FAIL " + "; ".join(problems)
+        if line.model_failures:
+            note += "  (model reply replaced: " + "; ".join(f.detail for f in line.model_failures) + ")"
+        out.append(f"        -> {note}")
+    return "\n".join(out)
 
 
 _VERDICT_TEXT = {

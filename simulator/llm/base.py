@@ -34,7 +34,8 @@ class ModelInfo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     role: ModelRole
-    provider: Literal["embedded", "openai", "openai-compatible", "fake"]
+    provider: Literal["embedded", "openai", "openai-compatible", "fake", "scripted"]
+    """`scripted`: no model; the caller plays the persona's own lines (`simulator.llm.scripted`)."""
     model: str
     base_url: str | None = None
     prompt_form: PromptForm = "chat"

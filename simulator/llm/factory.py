@@ -12,6 +12,7 @@ from simulator.errors import ConfigError
 from simulator.llm.base import ChatModel, ModelInfo, ModelRole, PromptForm
 from simulator.llm.embedded import POOL, EmbeddedServer
 from simulator.llm.openai_compat import OpenAICompatModel
+from simulator.llm.scripted import ScriptedCallerModel, scripted_info, scripted_seed
 
 StructuredMethod = Literal["json_schema", "function_calling", "json_mode"]
 
@@ -19,6 +20,9 @@ StructuredMethod = Literal["json_schema", "function_calling", "json_mode"]
 def describe_role(role: ModelRole, settings: Settings) -> ModelInfo:
     """Who will serve `role`, without starting or calling anything."""
     rs: RoleSettings = settings.role(role)
+    seed = _scripted_seed(role, rs)
+    if seed is not None:
+        return scripted_info(seed)
     provider = rs.resolved_provider()
     gguf_path: str | None = None
     if provider == "embedded":
@@ -71,6 +75,8 @@ def get_model(
     """The model serving `role`. The embedded server starts on the first call, not here."""
     rs = settings.role(role)
     info = describe_role(role, settings)
+    if info.provider == "scripted":
+        return ScriptedCallerModel(_scripted_seed(role, rs) or 0)
     common = dict(
         temperature=rs.temperature,
         max_tokens=rs.max_tokens,
@@ -90,6 +96,16 @@ def get_model(
     return OpenAICompatModel(
         info, base_url=info.base_url, api_key=settings.api_key_for(role), **common  # type: ignore[arg-type]
     )
+
+
+def _scripted_seed(role: ModelRole, rs: RoleSettings) -> int | None:
+    """The seed when the role is the scripted caller (`COOLDOWN_CALLER__MODEL=scripted[:SEED]`), else None."""
+    if rs.base_url or rs.provider not in ("auto", "openai"):
+        return None
+    seed = scripted_seed(rs.model)
+    if seed is not None and role != "caller":
+        raise ConfigError(f"only the caller can be scripted; set COOLDOWN_{role.upper()}__MODEL to a real model")
+    return seed
 
 
 def embedded_server_for(role: ModelRole, settings: Settings) -> EmbeddedServer | None:

@@ -1,4 +1,5 @@
-"""Persona lint: every problem in persona files, beyond the schema (prompt budget, unknown strategies).
+"""Persona lint: every problem in persona files, beyond the schema (prompt budget, unknown strategies, the
+caller's own lines: `simulator.persona.lines_lint`).
 
 Also renders the opening caller prompt a designer previews (`caller_prompt_parts`). Used by
 `cooldown personas lint|show` and the web page's persona designer.
@@ -31,6 +32,7 @@ def caller_prompt_parts(persona: Persona, difficulty: DifficultyName) -> tuple[s
 def lint_paths(paths: list[Path]) -> list[PersonaProblem]:
     """Every problem in the given persona files (and strategies file), including the prompt budget."""
     from simulator.persona.behaviour import StrategyBook
+    from simulator.persona.lines_lint import lint_lines
     from simulator.tokens import count_tokens
 
     problems: list[PersonaProblem] = []
@@ -60,6 +62,7 @@ def lint_paths(paths: list[Path]) -> list[PersonaProblem]:
                     f"{PROMPT_BUDGET_TOKENS} (shorten facts, lines or needs)",
                 )
             )
+        problems += lint_lines(persona, path)
         if strategy_names is not None:
             known = ", ".join(sorted(strategy_names))
             for i, expectation in enumerate(persona.expectations):

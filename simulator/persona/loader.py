@@ -405,6 +405,27 @@ def validate_yaml_text(text: str | bytes, name: str, model: type[M]) -> tuple[M 
         return None, sorted(problems, key=lambda p: (p.line, p.column))
 
 
+def yaml_positions(path: Path) -> dict[Path_, tuple[int, int]]:
+    """(line, column) of every value in a YAML file that loads, by its path (`("lines", "answer", "any", 0)`).
+
+    For checks beyond the schema that report `file:line`; empty when the file does not parse.
+    """
+    try:
+        node = _compose(_read_text(path))
+        if node is None:
+            return {}
+        walker = _Walker()
+        walker.data(node)
+        return walker.positions
+    except (_Problems, _Located, yaml.YAMLError):
+        return {}
+
+
+def position_of(positions: dict[Path_, tuple[int, int]], *path: str | int) -> tuple[int, int]:
+    """The position of `path`, or of its nearest ancestor that is in the file."""
+    return _position(positions, tuple(path))
+
+
 def check_persona_file(path: Path) -> tuple[Persona | None, list[PersonaProblem]]:
     """Validate one persona file; returns the persona (or None) and every problem found."""
     persona, problems = validate_yaml_file(path, Persona)

@@ -5,6 +5,9 @@ typo is an error, not a silent default). It has four parts:
 
 - identity and voice (`identity`, `example_lines`, `opening_lines`, `closing_lines`): what the caller
   model is told and shown;
+- the caller's own lines (`lines`): short lines per dialogue act and mood, with `{slots}` filled from
+  the persona's facts; the caller shows one when the model's reply does not do what the turn's plan
+  says (`simulator.caller.plan`), and the scripted caller plays them alone;
 - the scenario (`scenario`): facts the caller knows (revealed gradually), what they don't know, the
   ground truth the grader needs to judge honesty, demands, real needs, acceptable remedies and what
   they will not accept;
@@ -40,6 +43,54 @@ MoodName = Literal["furious", "angry", "wary", "calming", "open"]
 Variable = Literal["anger", "trust", "entrenchment"]
 
 MOODS: tuple[MoodName, ...] = ("furious", "angry", "wary", "calming", "open")
+
+Act = Literal[
+    "answer",
+    "dont_know",
+    "push_back",
+    "restate_demand",
+    "acknowledge",
+    "accept_offer",
+    "reject_offer",
+    "counter_offer",
+    "escalate",
+    "hang_up",
+    "close",
+    "end_unresolved",
+]
+"""A dialogue act: what one caller reply does (planned by `simulator.caller.plan`)."""
+
+ACTS: tuple[Act, ...] = (
+    "answer",
+    "dont_know",
+    "push_back",
+    "restate_demand",
+    "acknowledge",
+    "accept_offer",
+    "reject_offer",
+    "counter_offer",
+    "escalate",
+    "hang_up",
+    "close",
+    "end_unresolved",
+)
+CLOSING_ACTS: dict[str, Act] = {
+    "resolved": "close",
+    "hung_up": "hang_up",
+    "escalated": "escalate",
+    "out_of_turns": "end_unresolved",
+}
+"""The act that voices each outcome of the call."""
+
+ACT_SLOTS: dict[Act, frozenset[str]] = {
+    "answer": frozenset({"fact"}),
+    "dont_know": frozenset({"unknown"}),
+    "reject_offer": frozenset({"refusal"}),
+}
+"""Slots an act's lines may use besides fact ids: `{fact}` (the planned fact's `say`), `{unknown}` (the
+`does_not_know` topic asked about), `{refusal}` (the refused offer's `say`, else its description)."""
+
+RESERVED_SLOTS = frozenset({"fact", "unknown", "refusal"})
 DIFFICULTIES: tuple[DifficultyName, ...] = ("easy", "normal", "hard")
 VARIABLES: tuple[Variable, ...] = ("anger", "trust", "entrenchment")
 
@@ -113,7 +164,15 @@ class ClosingLines(_Strict):
 class Fact(_Strict):
     """Something the caller knows. Revealed gradually: after a turn, or when the agent asks about it."""
 
+    id: Slug | None = None
+    """A name for the fact; the caller's `lines` use it as a slot (`{paid}` says this fact's `say`)."""
     text: Text
+    say: Line | None = None
+    """How the caller says it, first person and short (e.g. "I paid £349 a week ago."): the answer
+    the plan asks for, and what `{fact}` / `{<id>}` become in the persona's `lines`."""
+    ask: Line | None = None
+    """A trainee question this fact answers (lint checks that the planner maps it to this fact; the
+    coherence suite asks it)."""
     reveal_after_turn: Annotated[int, Field(ge=0, le=60)] = 0
     """The caller may mention it from this trainee turn on (0 = from the start)."""
     reveal_when_asked: Annotated[list[Phrase], Field(max_length=12)] = Field(default_factory=list)
@@ -142,6 +201,8 @@ class Refusal(_Strict):
     """Something the caller will not accept. An offer containing any phrase is unacceptable."""
 
     description: Text
+    say: Line | None = None
+    """Why the caller refuses it, in their words (what `{refusal}` becomes in `lines.reject_offer`)."""
     match: Annotated[list[Phrase], Field(min_length=1, max_length=12)]
     example_offer: Line | None = None
     """A trainee line offering it; used by scripted strategies as `{refused_offer}`."""
@@ -167,6 +228,12 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _offers_match_themselves(self) -> Scenario:
+        fact_ids = [f.id for f in self.knows if f.id is not None]
+        for i, fact in enumerate(self.knows):
+            if fact.id is not None and fact_ids.count(fact.id) > 1:
+                raise ValueError(f"@knows.{i}.id: fact ids must be unique ({fact.id!r} appears twice)")
+            if fact.id in RESERVED_SLOTS:
+                raise ValueError(f"@knows.{i}.id: {fact.id!r} is a reserved slot name; pick another id")
         ids = [r.id for r in self.acceptable_remedies]
         if len(ids) != len(set(ids)):
             raise ValueError("@acceptable_remedies: remedy ids must be unique")
@@ -185,6 +252,65 @@ class Scenario(_Strict):
                     f"@will_not_accept.{i}.example_offer: contains none of this item's `match` phrases"
                 )
         return self
+
+
+# --- the caller's own lines -----------------------------------------------------------------------
+
+
+LineBank = Annotated[list[Line], Field(max_length=8)]
+
+
+class MoodLines(_Strict):
+    """One act's lines: for any mood (`any`) and for particular moods. Lines may hold `{slots}`."""
+
+    any: LineBank = Field(default_factory=list)
+    furious: LineBank = Field(default_factory=list)
+    angry: LineBank = Field(default_factory=list)
+    wary: LineBank = Field(default_factory=list)
+    calming: LineBank = Field(default_factory=list)
+    open: LineBank = Field(default_factory=list)
+
+    def for_mood(self, mood: MoodName) -> list[str]:
+        """The lines for one mood: its own, then the `any` lines."""
+        return [*getattr(self, mood), *self.any]
+
+    def all_lines(self) -> list[tuple[str, int, str]]:
+        """Every line as (list name, index, text)."""
+        return [(key, i, line) for key in ("any", *MOODS) for i, line in enumerate(getattr(self, key))]
+
+
+class ActLines(_Strict):
+    """The persona's own lines per dialogue act (see `Act`). Lint wants every act, covering every mood."""
+
+    answer: MoodLines | None = None
+    """Answering a question; use `{fact}` for the planned fact's `say`."""
+    dont_know: MoodLines | None = None
+    """Asked something they don't know; `{unknown}` is the `does_not_know` topic (may be empty)."""
+    push_back: MoodLines | None = None
+    """The agent argues with their account using records, data or policy."""
+    restate_demand: MoodLines | None = None
+    """Bringing the call back to what they want."""
+    acknowledge: MoodLines | None = None
+    """The agent listened; the caller notices, in their mood, without accepting anything."""
+    accept_offer: MoodLines | None = None
+    """An acceptable remedy is on the table and they are calm enough to take it."""
+    reject_offer: MoodLines | None = None
+    """An offer they will not accept; `{refusal}` is the reason."""
+    counter_offer: MoodLines | None = None
+    """An offer that is not enough (yet): say what it would take."""
+    escalate: MoodLines | None = None
+    """The call ends: they want a manager."""
+    hang_up: MoodLines | None = None
+    """The call ends: they hang up."""
+    close: MoodLines | None = None
+    """The call ends resolved."""
+    end_unresolved: MoodLines | None = None
+    """The call ends out of time, unresolved."""
+
+    def bank(self, act: Act) -> MoodLines | None:
+        """The lines for one act (None when the persona has none)."""
+        bank: MoodLines | None = getattr(self, act)
+        return bank
 
 
 # --- emotional model ----------------------------------------------------------------------------
@@ -497,6 +623,8 @@ class Persona(_Strict):
     opening_lines: Annotated[list[Line], Field(min_length=1, max_length=6)]
     example_lines: ExampleLines
     closing_lines: ClosingLines = Field(default_factory=ClosingLines)
+    lines: ActLines | None = None
+    """The caller's own lines per act and mood (`cooldown personas lint` wants a full set)."""
     max_turns: Annotated[int, Field(ge=4, le=60)] = 14
     """Trainee turns before the call ends as `out_of_turns`."""
     scenario: Scenario

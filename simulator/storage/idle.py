@@ -3,7 +3,8 @@
 A call whose page was closed, whose browser lost its connection, or whose app process died never gets
 an outcome from the call itself. Every running app instance sweeps once at start-up and then every
 `interval_s`; `cooldown sessions sweep` does the same once from the command line. Sweeping from several
-instances at once is safe (see `Store.abandon_idle`).
+instances at once is safe (see `Store.abandon_idle`). Given `stale_turn_s`, each sweep also settles
+turns a dead instance left `received` in calls quiet that long (`Store.sweep`), never a live one's.
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ class IdleSweeper:
         last: The last successful sweep's report.
     """
 
-    def __init__(self, store: Store, idle_timeout_s: float, interval_s: float) -> None:
+    def __init__(
+        self, store: Store, idle_timeout_s: float, interval_s: float, *, stale_turn_s: float | None = None
+    ) -> None:
         """Prepare (not start) the sweeper; `start()` sweeps once in the caller's thread, then periodically."""
         if interval_s <= 0:
             raise ValueError("interval_s must be positive")
         self.store = store
         self.idle_timeout_s = idle_timeout_s
+        self.stale_turn_s = stale_turn_s
         self.interval_s = interval_s
         self.runs = 0
         self.last: IdleSweepReport | None = None
@@ -42,6 +46,8 @@ class IdleSweeper:
         """One sweep; a storage error is logged (the next sweep tries again), never raised."""
         try:
             report = self.store.abandon_idle(self.idle_timeout_s)
+            if self.stale_turn_s is not None:
+                self.store.sweep(stale_after=self.stale_turn_s)
         except CooldownError as exc:
             log.warning("idle sweep failed (will retry in %g s): %s", self.interval_s, exc)
             return None

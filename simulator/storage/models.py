@@ -104,6 +104,9 @@ class CallSession(Base):
     outcome_reason: Mapped[str | None] = mapped_column(Text)
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     """Set at creation and whenever a turn is stored; NULL (never written by the store) reads as created_at."""
+    holder: Mapped[str | None] = mapped_column(String(64))
+    """The token of the running copy of the call that may add turns and end it (a call continued on another
+    instance or tab takes it over); NULL: any."""
 
 
 class Turn(Base):

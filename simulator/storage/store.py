@@ -27,7 +27,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from simulator.errors import StorageError
+from simulator.errors import CallTakenOver, StorageError
 from simulator.grading.labels import TurnGrade
 from simulator.storage import convert
 from simulator.storage.engine import (
@@ -117,6 +117,14 @@ def _mood_values(
     return _MoodValues(float(anger), float(trust), float(entrenchment), label, rules)
 
 
+def _check_holder(row: CallSession, holder: str | None) -> None:
+    if holder is not None and row.holder is not None and row.holder != holder:
+        raise CallTakenOver(
+            "This call was continued in another window or on another server, so this page can no longer add to "
+            "it. Carry on there, or press Continue your call here to pick it up on this page."
+        )
+
+
 class Appraisal(NamedTuple):
     """What `Store.record_appraisal` stored: the grade, the mood and the turn, as records."""
 
@@ -166,9 +174,10 @@ class Store:
             data_dir: Where the default SQLite file lives. Default `$COOLDOWN_DATA_DIR`, else the
                 platform user data directory for "cooldown".
             migrate: Upgrade the schema to the newest revision (Alembic) before use.
-            sweep_stale_after: Run the sweeper on turns left `received` for at least this many seconds
-                (0 = all of them: the app restarting after a crash). None skips the sweep; pass None
-                from tools that may run while the app is serving calls.
+            sweep_stale_after: Run the sweeper (`sweep`) on turns left `received` in calls quiet for at
+                least this many seconds (0 = all of them: the only instance restarting after a crash).
+                The app passes COOLDOWN_STALE_TURN_S, so a starting instance leaves alone the turns
+                other live instances are working on. None skips the sweep.
             idle_timeout_s: Also end open calls idle this long as abandoned (`abandon_idle`); None skips it.
             pool: Connection pool sizes and wait for PostgreSQL (default `PoolSettings()`).
 
@@ -295,6 +304,7 @@ class Store:
         grader: str,
         mode: Mode = "coach",
         session_id: str | None = None,
+        holder: str | None = None,
     ) -> SessionId:
         """Start a session, snapshotting the persona file text and its content hash.
 
@@ -307,6 +317,7 @@ class Store:
             grader: The grader's name (e.g. 'local:appraiser').
             mode: 'coach' (feedback after each turn) or 'exam' (feedback at the end).
             session_id: Use this id instead of a new random UUID.
+            holder: The token of the running copy of the call that holds it (see `claim_session`).
         """
         values = {
             "persona_name": _bounded(persona_name, "Persona name", 200),
@@ -325,13 +336,22 @@ class Store:
                 raise StorageError(f"Session {sid} already exists.")
             trainee_row = self._trainee_row(s, name)
             now = utcnow()
-            s.add(CallSession(id=sid, trainee_id=trainee_row.id, created_at=now, last_activity_at=now, **values))
+            s.add(
+                CallSession(
+                    id=sid, trainee_id=trainee_row.id, created_at=now, last_activity_at=now, holder=holder, **values
+                )
+            )
             return SessionId(sid)
 
         return self._write_tx(write)
 
-    def end_session(self, session_id: str, outcome: str, reason: str | None = None) -> SessionSummary:
-        """Record how the call ended. Repeating the same call is a no-op; a different outcome is an error."""
+    def end_session(
+        self, session_id: str, outcome: str, reason: str | None = None, *, holder: str | None = None
+    ) -> SessionSummary:
+        """Record how the call ended. Repeating the same call is a no-op; a different outcome is an error.
+
+        With `holder`, only the copy of the call holding it may end it (`CallTakenOver` otherwise).
+        """
         sid = _uuid(session_id, "Session id")
         outcome = _bounded(outcome, "Outcome", 50)
         reason = None if reason is None else canonical_text(reason)
@@ -344,6 +364,7 @@ class Store:
                         f"Session {sid} already ended with outcome {row.outcome!r}; it cannot end twice."
                     )
             else:
+                _check_holder(row, holder)
                 row.ended_at, row.outcome, row.outcome_reason = utcnow(), outcome, reason
                 s.flush()
             return self._summary(s, row)
@@ -358,8 +379,10 @@ class Store:
         ).one()
         return convert.session_summary(row, name, count, agent or 0)
 
-    def list_sessions(self, trainee: str | None = None, *, limit: int | None = None) -> list[SessionSummary]:
-        """Sessions, newest first, optionally only one trainee's."""
+    def list_sessions(
+        self, trainee: str | None = None, *, limit: int | None = None, open_only: bool = False
+    ) -> list[SessionSummary]:
+        """Sessions, newest first, optionally only one trainee's, optionally only calls still open."""
         counts = (
             select(Turn.session_id, func.count().label("n"), _AGENT_TURNS.label("agent"))
             .group_by(Turn.session_id)
@@ -373,11 +396,38 @@ class Store:
         )
         if trainee is not None:
             query = query.where(Trainee.name == canonical_text(trainee))
+        if open_only:
+            query = query.where(CallSession.ended_at.is_(None))
         if limit is not None:
             query = query.limit(limit)
         return self._read_tx(
             lambda s: [convert.session_summary(r, n, c, a) for r, n, c, a in s.execute(query).all()]
         )
+
+    def claim_session(self, session_id: str, holder: str) -> None:
+        """Make `holder` (a running copy of the call, picking it up) the only one that may add turns and end it.
+
+        The copy that held the call before (a tab whose instance died, or one left open elsewhere) is
+        refused from then on (`CallTakenOver`), so one call never has two voices.
+
+        Raises:
+            StorageError: No such session, or it has ended.
+        """
+        sid = _uuid(session_id, "Session id")
+        holder = _bounded(holder, "Holder", 64)
+
+        def write(s: Session) -> None:
+            row = self._session_row(s, sid, lock=True)
+            if row.ended_at is not None:
+                raise StorageError(f"Session {sid} has ended ({row.outcome}); start a new call.")
+            row.holder = holder
+
+        self._write_tx(write)
+
+    def open_call(self, trainee: str) -> SessionSummary | None:
+        """The trainee's newest call that has not ended (to offer "continue your call"), or None."""
+        found = self.list_sessions(trainee, limit=1, open_only=True)
+        return found[0] if found else None
 
     def progress(self, trainee: str | None = None) -> Progress:
         """One trainee's progress across calls, or (None) the whole cohort's; aggregated in SQL.
@@ -541,6 +591,7 @@ class Store:
         *,
         turn_id: str | None = None,
         status: TurnStatus = "final",
+        holder: str | None = None,
     ) -> TurnRecord:
         """Append a turn and commit it before returning.
 
@@ -553,6 +604,7 @@ class Store:
             text: The text; stored canonicalised (`text_altered` says whether that changed it).
             turn_id: A UUID chosen by the caller (recommended, so retries are idempotent); new if None.
             status: 'received' for a trainee turn about to be processed, 'final' or 'interrupted'.
+            holder: The running copy of the call adding it: refused (`CallTakenOver`) unless it holds the call.
         """
         sid = _uuid(session_id, "Session id")
         tid = _uuid(turn_id, "Turn id") if turn_id else str(uuid.uuid4())
@@ -569,6 +621,7 @@ class Store:
                 return convert.turn_record(existing)
             if session_row.ended_at is not None:
                 raise StorageError(f"Session {sid} has ended ({session_row.outcome}); start a new session.")
+            _check_holder(session_row, holder)
             index = s.execute(
                 select(func.coalesce(func.max(Turn.idx) + 1, 0)).where(Turn.session_id == sid)
             ).scalar_one()
@@ -749,11 +802,20 @@ class Store:
     def sweep(self, *, stale_after: float = 0.0) -> SweepReport:
         """Settle turns left `received` by a crash: `interrupted` if nothing followed, else `final`.
 
+        With several instances on one database, a turn another instance is working on is `received`
+        too, for the moment between storing it and committing its appraisal. So only calls with no
+        activity (no stored turn) for `stale_after` seconds are touched: a live instance settles its
+        own turn within seconds, so a call quiet for longer than that has no live turn in flight.
+
         Args:
-            stale_after: Only touch turns created at least this many seconds ago.
+            stale_after: Only touch turns of calls whose last activity, and the turn itself, are at
+                least this many seconds old (0 = every `received` turn: one instance restarting alone).
         """
         cutoff = utcnow() - timedelta(seconds=stale_after)
-        return self._write_tx(lambda s: self._settle_received(s, Turn.created_at <= cutoff))
+        quiet = select(CallSession.id).where(_LAST_ACTIVITY <= cutoff)
+        return self._write_tx(
+            lambda s: self._settle_received(s, (Turn.created_at <= cutoff) & Turn.session_id.in_(quiet))
+        )
 
     @staticmethod
     def _settle_received(s: Session, condition: ColumnElement[bool]) -> SweepReport:

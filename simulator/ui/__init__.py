@@ -12,6 +12,7 @@ View helpers, plain functions testable without a browser:
 - `plots`: the debrief's mood curve and per-turn scores (matplotlib figures);
 - `review`: a stored call as the debrief and history tabs show it, and its download files;
 - `designer`: persona preview and lint of pasted YAML for persona designers;
+- `labelling` and `label_handlers`: the Label tab, where raters label trainee turns (`simulator.labelling`);
 - `live`: one browser session's running call (events from `CallSession` folded into what the page shows);
 - `deps`: the models, graders and store the page runs on, auth and trainee names.
 """

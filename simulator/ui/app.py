@@ -4,7 +4,8 @@ Run with `cooldown app` (or `make run`; the top-level `app.py` runs it too): 127
 no share links, no analytics.
 Tabs: Call (pick a caller, play the call with a live mood panel and per-turn feedback), Debrief (plots,
 debrief, annotated transcript, downloads), History (your past calls and your progress across them), Persona
-designer (preview, lint), and Trainer (the cohort's progress; only for users with the trainer role).
+designer (preview, lint), Label (raters label trainee turns with the rubric; `simulator.ui.labelling`), and
+Trainer (the cohort's progress; only for users with the trainer role).
 
 This module builds the page and starts the server: the components are laid out in `layout`, the event
 handlers live in `handlers` (each returns updates keyed by component), and `_wire` connects the two.
@@ -30,6 +31,7 @@ from simulator.persona.library import default_library, parse_folders
 from simulator.resources import checkout_root, personas_dir, prompts_dir
 from simulator.ui.deps import AppDeps, auth_from, default_deps, trainers_from
 from simulator.ui.handlers import PageHandlers
+from simulator.ui.label_handlers import LabelHandlers, wire_label
 from simulator.ui.layout import Page, page_layout
 from simulator.ui.library import CallerLibrary
 from simulator.ui.panels import PAGE_CSS, models_banner
@@ -57,16 +59,22 @@ def build(settings: Settings, deps: AppDeps | None = None) -> gr.Blocks:
     with gr.Blocks(title="Cooldown", analytics_enabled=False) as demo:
         page = page_layout(
             banner, library, ask_name=not auth_on, max_turn_chars=settings.max_turn_chars,
-            llm_on=deps.llm_grader is not None,
+            llm_on=deps.llm_grader is not None, label_dir=settings.resolved_label_dir(),
         )  # fmt: skip
         handlers = PageHandlers(page, settings, deps, library, auth_on=auth_on)
         _wire(page, handlers)
+        wire_label(page.label, LabelHandlers(page.label, settings.resolved_label_dir(), auth_on=auth_on))
         wire_progress(page, ProgressHandlers(handlers, trainers_from(settings)), demo)
         setup, designer = page.setup, page.designer
         demo.load(  # the library as it is now: persona files added since the server started show on a reload
             handlers.refresh_library, [setup.persona, designer.persona], [setup.persona, designer.persona, setup.cards],
             api_visibility="private", queue=False, show_progress="hidden",
         )  # fmt: skip
+        if auth_on:  # signed in, the trainee is known at once: offer a call left open (another tab, a dead server)
+            demo.load(
+                handlers.offer_continue, [setup.name, page.live], [setup.resume, page.call.status],
+                api_visibility="private", show_progress="hidden",
+            )  # fmt: skip
     return demo
 
 
@@ -77,14 +85,25 @@ def _wire(page: Page, h: PageHandlers) -> None:
     clients read results by position.
     """
     setup, call, history, designer = page.setup, page.call, page.history, page.designer
+    quick_offer: dict[str, Any] = {"api_visibility": "private", "show_progress": "hidden"}
     state = [page.live, page.downloads]
     debrief_out = [*page.debrief.components(), page.downloads, call.feedback, call.status, page.tabs]
-    turn_out = [call.chat, call.mood, call.feedback, call.status, call.outcome, call.box]
+    turn_out = [call.chat, call.mood, call.feedback, call.status, call.outcome, call.box, call.resume]
+    call_out = [page.live, setup.column, call.column, call.chat, call.mood, call.feedback, call.status, call.outcome]
     setup.start.click(
-        h.start_call, [setup.name, setup.persona, setup.difficulty, setup.mode, page.live],
-        [page.live, setup.column, call.column, call.chat, call.mood, call.feedback, call.status, call.outcome],
+        h.start_call, [setup.name, setup.persona, setup.difficulty, setup.mode, page.live], call_out,
         api_name="start_call", api_visibility="undocumented",
     )  # fmt: skip
+    # A call survives its instance: a tab (or a new page) without its call is offered the trainee's open one,
+    # rebuilt from the database by whichever instance the request reaches.
+    for button in (setup.resume, call.resume):
+        button.click(
+            h.continue_call, [setup.name, page.live], [*call_out, setup.resume, call.resume],
+            api_name="continue_call" if button is setup.resume else "continue_call_here",
+            api_visibility="undocumented" if button is setup.resume else "private",
+        )  # fmt: skip
+    for trigger in (setup.name.blur, setup.name.submit):
+        trigger(h.offer_continue, [setup.name, page.live], [setup.resume, call.status], **quick_offer)
     # The cards pick a caller. Only the radio's .input (the trainee's own picks, not the cards') redraws the
     # cards: redrawn after a card click, they would lose the keyboard focus. Both steps are instant, so they
     # skip the queue (whose progress overlay would flash over the cards).
@@ -103,7 +122,7 @@ def _wire(page: Page, h: PageHandlers) -> None:
 
     for trigger, api in ((call.box.submit, "send"), (call.send.click, "send_button")):
         locked_turn(trigger, h.send, [call.box, page.live], api_name=api, api_visibility="undocumented")
-    locked_turn(call.retry.click, h.retry, [page.live], api_visibility="private")
+    locked_turn(call.retry.click, h.retry, [page.live], api_name="retry", api_visibility="undocumented")
     call.end.click(h.end_call, state, debrief_out, api_name="end_call", api_visibility="undocumented")
     call.again.click(h.new_call, None, [setup.column, call.column, call.status], api_visibility="private")
     page.timer.tick(h.poll_grades, [page.live], [call.feedback], api_visibility="private", show_progress="hidden")
@@ -131,7 +150,8 @@ def launch_kwargs(settings: Settings, host: str | None = None, port: int | None 
     root = checkout_root()
     repo = [root / ".env", root / ".git"] if root else []
     designers = parse_folders(settings.personas)  # COOLDOWN_PERSONAS: never served, like the built-in ones
-    blocked = [settings.data_dir, personas_dir(), *designers, prompts_dir(), *repo, Path.cwd() / ".env"]
+    blocked = [settings.data_dir, settings.resolved_label_dir(), personas_dir(), *designers, prompts_dir(), *repo,
+               Path.cwd() / ".env"]  # fmt: skip
     return {
         "server_name": host or settings.host,
         "server_port": port or settings.port,

@@ -8,6 +8,7 @@ them too) and turn every error into a short message on the page (`warn`), never 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,8 +18,9 @@ import gradio as gr
 
 from simulator.call.session import CallSession
 from simulator.config import Settings
-from simulator.errors import CooldownError, InputRejected
+from simulator.errors import CallTakenOver, CooldownError, InputRejected
 from simulator.persona.schema import DIFFICULTIES, Persona
+from simulator.storage.records import SessionSummary
 from simulator.ui.deps import AppDeps, clean_name
 from simulator.ui.designer import lint_text, preview
 from simulator.ui.layout import TURN_PLACEHOLDER, WAIT_PLACEHOLDER, Page, ReviewView
@@ -39,6 +41,17 @@ NO_OPEN_CALL = (
     "No call is open on this page (it may have been reloaded, or the server restarted). Anything you said "
     "before is saved: see History. Pick a caller and press Start call to practise."
 )
+NO_OPEN_CALL_OFFER = (
+    "No call is open on this page. If you had one going (the page was reloaded, or the server holding it "
+    "stopped), it is saved: press **Continue your call** to pick it up where you left off; anything you typed "
+    "stays in the box. Otherwise pick a caller and press Start call."
+)
+"""Without sign-in a turn carries no name, so the offer cannot say whether a call is open."""
+OPEN_CALL = (
+    "Your call with {caller} is saved and still open ({turns} of your turns so far). Press **Continue your "
+    "call** to pick it up where you left off; anything you typed stays in the box."
+)
+"""Offered when this tab holds no call but the trainee has one open (another tab, or a server that stopped)."""
 
 
 def no_change() -> Updates:
@@ -112,6 +125,19 @@ class PageHandlers:
             call.status: (live.status or "…") if working else live.status,
             call.outcome: live.outcome_html(),
         }
+
+    async def _open_call(self, name: Any, request: gr.Request | None) -> tuple[str, SessionSummary] | None:
+        """(trainee, their newest call still open), or None (no name yet, no open call, database down)."""
+        try:
+            trainee = self.trainee_of(name, request)
+            found = await asyncio.to_thread(self.deps.store.open_call, trainee)
+        except CooldownError:
+            return None
+        return (trainee, found) if found is not None else None
+
+    def _offer(self, found: SessionSummary) -> str:
+        names = {p.id: p.identity.name for p in self.library.personas()}
+        return OPEN_CALL.format(caller=names.get(found.persona_name, found.persona_name), turns=found.trainee_turns)
 
     # -- page load -------------------------------------------------------------------------------
 
@@ -191,6 +217,80 @@ class PageHandlers:
             call.status: f"On the line: {session.persona.identity.name} ({difficulty}, {mode} mode). Say hello.",
         }
 
+    async def offer_continue(self, name: Any, live: LiveCall | None, request: gr.Request) -> Updates:
+        """On page load (signed in) or when a name is typed: offer "Continue your call" for a call left open."""
+        if live is not None and not live.ended:
+            return no_change()
+        open_call = await self._open_call(name, request)
+        if open_call is None:
+            return {self.page.setup.resume: gr.Button(visible=False)}
+        return {self.page.setup.resume: gr.Button(visible=True), self.page.call.status: self._offer(open_call[1])}
+
+    async def continue_call(self, name: Any, live: LiveCall | None, request: gr.Request) -> Updates:
+        """Pick up the trainee's open call from storage: same persona snapshot, mood and transcript.
+
+        This is how a call survives its instance: the tab's state died with the instance that held it, so
+        another instance rebuilds the call from the database (`CallSession.resume`) and the trainee goes on.
+        """
+        call = self.page.call
+        try:
+            trainee = self.trainee_of(name, request)
+            found = await asyncio.to_thread(self.deps.store.open_call, trainee)
+            if found is None:
+                raise InputRejected("You have no call left open. Pick a caller and press Start call.")
+            if live is not None and not live.ended:
+                if live.session.id == found.id:  # this tab's own call, taken over elsewhere: take it back
+                    live.closed = True
+                    await live.session.aclose()
+                else:
+                    await live.finish(0)
+            deps = self.deps
+            session = await CallSession.resume(
+                deps.store, found.id, caller_model=deps.caller, local_grader=deps.local_grader,
+                llm_grader=deps.llm_grader, settings=self.settings,
+            )  # fmt: skip
+            if session.ended:  # the replay found an outcome reached but never recorded: it is now
+                raise InputRejected("That call had already ended; its debrief is in History.")
+        except CooldownError as exc:
+            return {call.status: warn(str(exc))}
+        except Exception:
+            log.exception("continue_call failed")
+            return {call.status: warn(UNEXPECTED)}
+        resumed = LiveCall.resumed(session, trainee=trainee, llm_grading=deps.llm_grader is not None)
+        note = f"Back on the line with {session.persona.identity.name}: carry on where you left off."
+        if session.pending_reply:
+            note += " The caller's reply to your last message was lost; press Retry the caller to hear it."
+        return {
+            self.page.live: resumed,
+            self.page.setup.column: gr.Column(visible=False),
+            call.column: gr.Column(visible=True),
+            **self._call_panels(resumed, working=False),
+            call.status: note,
+            **self._resume_hidden(),
+        }
+
+    def _offer_back(self, live: LiveCall) -> Updates:
+        """"Continue your call" for a tab whose call was continued elsewhere (nothing otherwise)."""
+        return {self.page.call.resume: gr.Button(visible=True)} if live.taken_over else {}
+
+    def _resume_hidden(self) -> Updates:
+        return {self.page.setup.resume: gr.Button(visible=False), self.page.call.resume: gr.Button(visible=False)}
+
+    async def _no_call(self, request: gr.Request | None) -> Updates:
+        """This tab holds no call (its instance stopped, the page was reloaded): offer "Continue your call".
+
+        Signed in, the trainee is known, so the offer names their open call (or says how to start one).
+        Without sign-in the turn carries no name (the API's inputs stay the text alone), so the button is
+        offered and `continue_call` looks the call up under the name in the box.
+        """
+        call = self.page.call
+        if not self.auth_on:
+            return {call.status: warn(NO_OPEN_CALL_OFFER), call.resume: gr.Button(visible=True)}
+        open_call = await self._open_call(None, request)
+        if open_call is None:
+            return {call.status: warn(NO_OPEN_CALL)}
+        return {call.status: warn(self._offer(open_call[1])), call.resume: gr.Button(visible=True)}
+
     def lock_turn(self) -> Updates:
         """A turn is in flight: the box, Send and Retry are disabled until the caller has answered.
 
@@ -211,14 +311,15 @@ class PageHandlers:
             call.retry: gr.Button(interactive=enabled),
         }
 
-    async def send(self, text: Any, live: LiveCall | None) -> AsyncIterator[Updates]:
+    async def send(self, text: Any, live: LiveCall | None, request: gr.Request | None = None) -> AsyncIterator[Updates]:
         """Play one trainee turn; the chat and panels redraw as the caller's reply streams in.
 
-        The input box is cleared once the turn is taken; text that is refused stays in it to be edited.
+        The input box is cleared once the turn is taken; text that is refused stays in it to be edited. A tab
+        that holds no call (its instance stopped, the page was reloaded) is offered the trainee's open call.
         """
         call = self.page.call
         if live is None:
-            yield {call.status: warn(NO_OPEN_CALL)}
+            yield await self._no_call(request)
             return
         if not isinstance(text, str):
             yield {call.status: warn("Type your reply to the caller as text.")}
@@ -228,19 +329,24 @@ class PageHandlers:
             async for _ in live.send(text):
                 yield self._call_panels(live, working=True) | ({} if cleared else {call.box: ""})
                 cleared = True
-            yield self._call_panels(live, working=False)
+            yield self._call_panels(live, working=False) | self._offer_back(live)
         except InputRejected as exc:
             yield {call.status: warn(str(exc))}
+        except CallTakenOver as exc:
+            yield {call.chat: live.messages(), call.status: warn(str(exc)), call.resume: gr.Button(visible=True)}
         except CooldownError as exc:
             yield {call.chat: live.messages(), call.status: warn(str(exc))}
         except Exception:
             log.exception("send failed")
             yield {call.chat: live.messages(), call.status: warn(UNEXPECTED)}
 
-    async def retry(self, live: LiveCall | None) -> AsyncIterator[Updates]:
+    async def retry(self, live: LiveCall | None, request: gr.Request | None = None) -> AsyncIterator[Updates]:
         """Ask the caller again after a reply that failed."""
         call = self.page.call
-        if live is None or live.ended or not live.session.pending_reply:
+        if live is None:
+            yield await self._no_call(request)
+            return
+        if live.ended or not live.session.pending_reply:
             yield {call.status: warn("There is no caller reply to retry; type your next message.")}
             return
         try:

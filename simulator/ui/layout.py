@@ -8,11 +8,13 @@ browser tests find components by their `elem_id`s.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
 from simulator.persona.schema import DIFFICULTIES
+from simulator.ui.labelling import LabelView, label_tab
 from simulator.ui.library import CallerLibrary
 from simulator.ui.live import abandon_on_close
 from simulator.ui.panels import CARD_PICKER_JS, persona_cards
@@ -20,6 +22,7 @@ from simulator.ui.progress import MyProgressView, TrainerView, my_progress_layou
 
 TURN_PLACEHOLDER = "Type what you say to the caller, then Enter"
 WAIT_PLACEHOLDER = "The caller is answering… you can reply when they finish."
+RESUME_LABEL = "Continue your call"
 MODES = [("Coach: feedback after every turn", "coach"), ("Exam: feedback at the end", "exam")]
 
 
@@ -34,6 +37,8 @@ class SetupView:
     difficulty: gr.Radio
     mode: gr.Radio
     start: gr.Button
+    resume: gr.Button
+    """"Continue your call": shown when the trainee has a call still open (another tab, a dead instance)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ class CallView:
     feedback: gr.HTML
     outcome: gr.HTML
     status: gr.Markdown
+    resume: gr.Button
+    """"Continue your call", shown when this tab lost its call (the instance holding it stopped)."""
 
     def turn_controls(self) -> list[Any]:
         """What a trainee uses to say something: locked while a turn is in flight."""
@@ -117,6 +124,7 @@ class Page:
     debrief: ReviewView
     history: HistoryView
     designer: DesignerView
+    label: LabelView
     timer: gr.Timer
     my_progress: MyProgressView
     """History tab: the trainee's progress across calls."""
@@ -124,7 +132,10 @@ class Page:
     """Trainer tab (shown to trainers only)."""
 
 
-def page_layout(banner: str, library: CallerLibrary, *, ask_name: bool, max_turn_chars: int, llm_on: bool) -> Page:
+def page_layout(
+    banner: str, library: CallerLibrary, *, ask_name: bool, max_turn_chars: int, llm_on: bool,
+    label_dir: Path | None = None,
+) -> Page:
     """Lay out the page (inside a `gr.Blocks` context).
 
     Args:
@@ -133,6 +144,7 @@ def page_layout(banner: str, library: CallerLibrary, *, ask_name: bool, max_turn
         ask_name: Show the name box (off when sign-in names the trainee).
         max_turn_chars: The input box's length limit (the server checks it again).
         llm_on: LLM grading is on (a timer polls for its grades).
+        label_dir: The Label tab's folder of turns files (`Settings.resolved_label_dir()`).
     """
     live = gr.State(None, delete_callback=abandon_on_close)
     downloads = gr.State(None)
@@ -149,9 +161,13 @@ def page_layout(banner: str, library: CallerLibrary, *, ask_name: bool, max_turn
             my_progress = my_progress_layout()
         with gr.Tab("Persona designer", id="designer"):
             designer = _designer(library)
+        with gr.Tab("Label", id="label"):
+            label = label_tab(label_dir or Path("labelling"), ask_name=ask_name)
         trainer = trainer_layout()
     timer = gr.Timer(3.0, active=llm_on)
-    return Page(live, downloads, tabs, setup, call, debrief, history, designer, timer, my_progress, trainer)
+    return Page(
+        live, downloads, tabs, setup, call, debrief, history, designer, label, timer, my_progress, trainer
+    )
 
 
 def _setup(library: CallerLibrary, ask_name: bool) -> SetupView:
@@ -170,8 +186,10 @@ def _setup(library: CallerLibrary, ask_name: bool) -> SetupView:
         with gr.Row():
             difficulty = gr.Radio(list(DIFFICULTIES), value="normal", label="Difficulty")
             mode = gr.Radio(MODES, value="coach", label="Mode")
-        start = gr.Button("Start call", variant="primary", elem_id="start-call")
-    return SetupView(column, name, cards, persona, difficulty, mode, start)
+        with gr.Row():
+            start = gr.Button("Start call", variant="primary", elem_id="start-call")
+            resume = gr.Button(RESUME_LABEL, visible=False, elem_id="continue-call")
+    return SetupView(column, name, cards, persona, difficulty, mode, start, resume)
 
 
 def _call(max_turn_chars: int) -> CallView:
@@ -195,7 +213,8 @@ def _call(max_turn_chars: int) -> CallView:
             feedback = gr.HTML(elem_id="feedback-panel", js_on_load=None, max_height=520)
     outcome = gr.HTML(elem_id="outcome", js_on_load=None)
     status = gr.Markdown(elem_id="status")
-    return CallView(column, chat, box, send, retry, end, again, mood, feedback, outcome, status)
+    resume = gr.Button(RESUME_LABEL, visible=False, variant="primary", elem_id="continue-call-here")
+    return CallView(column, chat, box, send, retry, end, again, mood, feedback, outcome, status, resume)
 
 
 def _review(prefix: str) -> ReviewView:

@@ -61,6 +61,31 @@ class LiveCall:
         self.outcome_reason: str | None = None
         self.closed = False
         self.status = ""
+        self.taken_over = False
+        """The call was continued in another tab or instance (the page offers to take it back)."""
+
+    @classmethod
+    def resumed(cls, session: CallSession, *, trainee: str, llm_grading: bool) -> LiveCall:
+        """The page's view of a stored call picked up again (`CallSession.resume`): the chat, the turns
+        with their stored grades, and the mood where the call left it."""
+        record = session.record()
+        live = cls(session, trainee=trainee, mode=record.mode, llm_grading=llm_grading)
+        live.chat = []
+        for turn in record.turns:
+            if turn.role == "customer":
+                if turn.status == "final":
+                    live.chat.append({"role": "assistant", "content": turn.text, "_done": "1"})
+                continue
+            live.chat.append({"role": "user", "content": turn.text, "_done": "1"})
+            view = TurnView(number=len(live.turns) + 1, turn_id=turn.id, text=turn.text)
+            for grade in turn.grades:
+                view.grades["local" if grade.grader == session.local_grader.name else "llm"] = grade
+            live.turns.append(view)
+            live._by_id[turn.id] = view
+        moods = [t.mood for t in record.turns if t.role == "agent" and t.mood is not None]
+        live.reasons = [str(r) for r in moods[-1].fired_rules] if moods and record.mode == "coach" else []
+        live.outcome, live.outcome_reason = record.outcome, record.outcome_reason
+        return live
 
     # -- what the page shows ---------------------------------------------------------------------
 
@@ -115,7 +140,12 @@ class LiveCall:
         elif isinstance(event, CallEnded):
             self.outcome, self.outcome_reason = event.outcome, event.reason
         elif isinstance(event, TurnFailed):
-            self.status = event.message + ("" if event.retryable else " Type your next message to carry on.")
+            last = self.chat[-1]
+            if event.unsaved and last["role"] == "assistant" and not last.get("_done"):
+                self.chat.pop()  # the reply shown was not stored: Retry asks for it again
+            self.taken_over = self.taken_over or event.taken_over
+            carry_on = "" if event.retryable or event.unsaved else " Type your next message to carry on."
+            self.status = event.message + carry_on
 
     def messages(self) -> list[dict[str, str]]:
         """The chat for `gr.Chatbot` (messages format), HTML-escaped so every word shows as typed.

@@ -7,8 +7,8 @@ it current in the same transaction as every write that changes it. The upgrade f
 already stored, with the rule the store uses (`simulator.storage.progress`): per trainee turn that is not
 interrupted, the graded grade the debrief shows (an LLM grader's first, then by grader name).
 
-Revision ID: 0005_call_rollups
-Revises: 0004_session_activity
+Revision ID: 0006_call_rollups
+Revises: 0005_call_holder
 Create Date: 2026-12-03
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_call_rollups"
-down_revision = "0004_session_activity"
+revision = "0006_call_rollups"
+down_revision = "0005_call_holder"
 branch_labels = None
 depends_on = None
 
