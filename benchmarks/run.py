@@ -14,7 +14,7 @@ from pathlib import Path
 
 from benchmarks.common import RESULTS_DIR, Figure, RunResult, machine_info, now_iso
 
-FIGURES = ("overhead", "grading", "appraiser", "suites", "prompt_growth", "memory")
+FIGURES = ("overhead", "grading", "appraiser", "suites", "prompt_growth", "progress", "memory")
 """In run order. `memory` goes last: it reads the high-water marks of the servers the others started."""
 
 
@@ -39,6 +39,10 @@ def _runner(key: str, quick: bool, embedded: bool) -> Callable[[], Figure]:
         from benchmarks import prompt_growth
 
         return lambda: prompt_growth.run(quick=quick)
+    if key == "progress":
+        from benchmarks import progress_page
+
+        return lambda: progress_page.run(quick=quick)
     if key == "memory":
         from benchmarks import memory
 

@@ -143,7 +143,9 @@ class Settings(BaseSettings):
     max_turn_tokens: int = Field(default=600, ge=1, le=20_000)
 
     auth: SecretStr | None = None
-    """Sign-in for the web page: `user:password,user2:password2` (COOLDOWN_AUTH). Unset = trainees type a name."""
+    """Sign-in for the web page: `user:password,user2:password2` (COOLDOWN_AUTH). Unset = trainees type a name.
+    A user name ending in `@trainer` (`tom@trainer:password`) gives that user the trainer role (the Trainer
+    tab); tom signs in as `tom`. See `simulator.ui.deps.parse_accounts`."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=7860, ge=0, le=65535)

@@ -55,3 +55,13 @@ def test_bench_command_runs_one_figure(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     assert "prompt_growth" in out.output
     assert (tmp_path / "latest-quick.json").is_file()
+
+
+def test_progress_figure_seeds_and_times_the_views(tmp_path: Path) -> None:
+    from benchmarks.progress_page import run
+
+    fig = run(quick=True, postgres=False, turns=1200, browser=False)
+    assert fig.error is None and fig.numbers["sqlite.seeded"]["turns"] == 1200
+    assert fig.numbers["sqlite.seeded"]["calls"] == 100
+    assert {"sqlite.page_trainee", "sqlite.page_cohort", "sqlite.sql_cohort"} <= set(fig.series)
+    assert len(fig.targets) == 2 and all(t.value is not None for t in fig.targets)  # figures only, no timing asserted

@@ -98,8 +98,8 @@ def test_reopening_an_upgraded_database_is_a_no_op(empty_url: str) -> None:
 REBUILD = """
 from alembic import op
 
-revision = "0006_rebuild"
-down_revision = "0005_call_holder"
+revision = "9999_rebuild"
+down_revision = "{head}"
 branch_labels = None
 depends_on = None
 
@@ -126,11 +126,11 @@ def test_sqlite_table_rebuild_does_not_cascade_delete(tmp_path: Path, monkeypatc
         store.add_mood(turn.id, anger=1, trust=0, entrenchment=0, label="x")
     scripts = tmp_path / "migrations"
     shutil.copytree(migrate.MIGRATIONS_DIR, scripts, ignore=shutil.ignore_patterns("__pycache__"))
-    (scripts / "versions" / "0006_rebuild.py").write_text(REBUILD)
+    (scripts / "versions" / "9999_rebuild.py").write_text(REBUILD.replace("{head}", migrate.HEAD))
     monkeypatch.setattr(migrate, "MIGRATIONS_DIR", scripts)
-    monkeypatch.setattr(migrate, "HEAD", "0006_rebuild")
+    monkeypatch.setattr(migrate, "HEAD", "9999_rebuild")
     with Store.open(url) as store:
-        assert current_revision(store._engine) == "0006_rebuild"
+        assert current_revision(store._engine) == "9999_rebuild"
         (loaded,) = store.load_session(sid).turns
         with store._engine.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -16,7 +16,7 @@ import click
 
 from simulator.resources import checkout_root
 
-FIGURE_NAMES = ("overhead", "grading", "appraiser", "suites", "prompt_growth", "memory")
+FIGURE_NAMES = ("overhead", "grading", "appraiser", "suites", "prompt_growth", "progress", "memory")
 
 
 def _import_runner() -> object:

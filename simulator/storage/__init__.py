@@ -6,6 +6,7 @@ behind. Callers get pydantic records (`SessionRecord`, `TurnRecord`, ...), never
 
 from simulator.storage.engine import DATA_DIR_ENV, default_data_dir
 from simulator.storage.export import ExportFormat, write_export_file
+from simulator.storage.progress import Progress, progress_csv
 from simulator.storage.records import (
     GuardEventRecord,
     IdleSweepReport,
@@ -30,6 +31,7 @@ __all__ = [
     "IdleSweepReport",
     "Mode",
     "MoodRecord",
+    "Progress",
     "SessionId",
     "SessionRecord",
     "SessionSummary",
@@ -41,5 +43,6 @@ __all__ = [
     "canonical_text",
     "default_data_dir",
     "persona_content_hash",
+    "progress_csv",
     "write_export_file",
 ]

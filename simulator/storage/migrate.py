@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = package_path("simulator.storage", "migrations")
 PG_MIGRATION_LOCK = 0x0C001D0
 """The PostgreSQL advisory lock key held (per database) while the schema is upgraded."""
-HEAD = "0005_call_holder"
+HEAD = "0006_call_rollups"
 """The newest revision; update it with every new migration (a test checks it against the scripts).
 Knowing it lets `Store.open` skip importing Alembic when the database is already current."""
 

@@ -184,3 +184,32 @@ class GuardEvent(Base):
     kind: Mapped[str] = mapped_column(String(100))
     detail: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CallRollup(Base):
+    """One call's graded trainee turns rolled up, for the progress views (`simulator.storage.progress`).
+
+    The store rewrites a call's row in the same transaction as every write that changes what it sums (a
+    grade stored, a turn's status changed, a call imported), so it is never stale; a call with no graded
+    turn has no row. The progress views then read one row per call instead of every turn and grade.
+    """
+
+    __tablename__ = "call_rollups"
+
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True)
+    graded_turns: Mapped[int] = mapped_column(Integer)
+    score_sum: Mapped[int] = mapped_column(Integer)
+    """The sum of the perspective-taking scores (0-4) of the graded turns."""
+    manipulative_turns: Mapped[int] = mapped_column(Integer)
+    b_open_question: Mapped[int] = mapped_column(Integer)
+    """Graded turns showing the behaviour (one column per `Behaviour`, named b_<behaviour>)."""
+    b_reflection: Mapped[int] = mapped_column(Integer)
+    b_validation: Mapped[int] = mapped_column(Integer)
+    b_perspective_taking: Mapped[int] = mapped_column(Integer)
+    b_needs_check: Mapped[int] = mapped_column(Integer)
+    b_fact_confrontation: Mapped[int] = mapped_column(Integer)
+    b_dismissal: Mapped[int] = mapped_column(Integer)
+    b_blame: Mapped[int] = mapped_column(Integer)
+    b_solution_offer: Mapped[int] = mapped_column(Integer)
+    b_information: Mapped[int] = mapped_column(Integer)
+    b_apology: Mapped[int] = mapped_column(Integer)

@@ -41,7 +41,8 @@ from simulator.storage.engine import (
 )
 from simulator.storage.export import ExportFormat, render
 from simulator.storage.migrate import is_current, upgrade
-from simulator.storage.models import CallSession, Grade, GuardEvent, Mood, Trainee, Turn, utcnow
+from simulator.storage.models import CallRollup, CallSession, Grade, GuardEvent, Mood, Trainee, Turn, utcnow
+from simulator.storage.progress import Progress, cohort_progress, rebuild_rollups, refresh_rollups, trainee_progress
 from simulator.storage.records import (
     GuardEventRecord,
     IdleSweepReport,
@@ -428,6 +429,27 @@ class Store:
         found = self.list_sessions(trainee, limit=1, open_only=True)
         return found[0] if found else None
 
+    def progress(self, trainee: str | None = None) -> Progress:
+        """One trainee's progress across calls, or (None) the whole cohort's; aggregated in SQL.
+
+        See `simulator.storage.progress` for what is measured and which grade counts.
+        """
+        if trainee is None:
+            return self._read_tx(cohort_progress)
+        name = canonical_text(trainee)
+        return self._read_tx(lambda s: trainee_progress(s, name))
+
+    def rebuild_rollups(self) -> int:
+        """Recompute every call's progress rollup; returns the calls with graded turns.
+
+        The store keeps the rollups current by itself; this is for rows written around it (a bulk load).
+        """
+        return self._write_tx(rebuild_rollups)
+
+    def trainee_names(self) -> list[str]:
+        """Every trainee's name, sorted."""
+        return self._read_tx(lambda s: list(s.execute(select(Trainee.name).order_by(Trainee.name)).scalars()))
+
     def load_session(self, session_id: str) -> SessionRecord:
         """Everything about a session: persona snapshot, turns with moods and grades, guard events."""
         sid = _uuid(session_id, "Session id")
@@ -460,6 +482,7 @@ class Store:
             turn_ids = select(Turn.id).where(Turn.session_id == sid)
             # Explicit deletes as well as ON DELETE CASCADE, so deletion never depends on FK enforcement.
             s.execute(delete(GuardEvent).where(GuardEvent.session_id == sid))
+            s.execute(delete(CallRollup).where(CallRollup.session_id == sid))
             s.execute(delete(Grade).where(Grade.turn_id.in_(turn_ids)))
             s.execute(delete(Mood).where(Mood.turn_id.in_(turn_ids)))
             s.execute(delete(Turn).where(Turn.session_id == sid))
@@ -552,6 +575,8 @@ class Store:
                         created_at=e.created_at,
                     )
                 )
+            s.flush()
+            refresh_rollups(s, [record.id])
             return SessionId(record.id)
 
         return self._write_tx(write)
@@ -627,13 +652,15 @@ class Store:
         return self._write_tx(lambda s: self._write_status(s, tid, status))
 
     @staticmethod
-    def _write_status(s: Session, tid: str, status: str) -> TurnRecord:
+    def _write_status(s: Session, tid: str, status: str, *, rollup: bool = True) -> TurnRecord:
         row = Store._turn_row(s, tid, lock=True)
         if status == "received" and row.status != "received":
             raise StorageError(f"Turn {tid} is {row.status!r}; it cannot go back to 'received'.")
         if row.status != status:
             row.status, row.updated_at = status, utcnow()
             s.flush()
+            if rollup and row.role == "agent":
+                refresh_rollups(s, [row.session_id])  # an interrupted turn leaves the call's progress
         return convert.turn_record(row)
 
     def add_mood(
@@ -688,7 +715,7 @@ class Store:
         stored = self.prepare_grade(grade)
         return self._write_tx(lambda s: self._write_grade(s, tid, stored))
 
-    def _write_grade(self, s: Session, tid: str, stored: TurnGrade) -> TurnGrade:
+    def _write_grade(self, s: Session, tid: str, stored: TurnGrade, *, rollup: bool = True) -> TurnGrade:
         grader = canonical_text(stored.grader)
         turn = self._turn_row(s, tid, lock=True)
         if turn.role != "agent":
@@ -702,6 +729,8 @@ class Store:
         s.flush()
         turn.updated_at = row.created_at
         s.flush()
+        if rollup:
+            refresh_rollups(s, [turn.session_id])
         return convert.grade_from_row(row)
 
     def record_appraisal(
@@ -731,9 +760,10 @@ class Store:
         status = _choice(status, "Turn status", _STATUSES)  # type: ignore[assignment]
 
         def write(s: Session) -> Appraisal:
-            saved = self._write_grade(s, tid, stored)
+            saved = self._write_grade(s, tid, stored, rollup=False)
             mood = self._write_mood(s, tid, values)
-            turn = self._write_status(s, tid, status)
+            turn = self._write_status(s, tid, status, rollup=False)
+            refresh_rollups(s, [turn.session_id])  # once for the grade and the status
             return Appraisal(grade=saved, mood=mood, turn=turn)
 
         return self._write_tx(write)
@@ -804,6 +834,8 @@ class Store:
                 finalised += 1
             else:
                 interrupted += 1
+        if stuck:
+            refresh_rollups(s, [sid for _, sid, _ in stuck])
         return SweepReport(interrupted=interrupted, finalised=finalised)
 
     def abandon_idle(self, idle_timeout_s: float, *, now: datetime | None = None) -> IdleSweepReport:

@@ -3,8 +3,9 @@
 Run with `cooldown app` (or `make run`; the top-level `app.py` runs it too): 127.0.0.1:7860 by default,
 no share links, no analytics.
 Tabs: Call (pick a caller, play the call with a live mood panel and per-turn feedback), Debrief (plots,
-debrief, annotated transcript, downloads), History (your past calls), Persona designer (preview, lint),
-Label (raters label trainee turns with the rubric; `simulator.ui.labelling`).
+debrief, annotated transcript, downloads), History (your past calls and your progress across them), Persona
+designer (preview, lint), Label (raters label trainee turns with the rubric; `simulator.ui.labelling`), and
+Trainer (the cohort's progress; only for users with the trainer role).
 
 This module builds the page and starts the server: the components are laid out in `layout`, the event
 handlers live in `handlers` (each returns updates keyed by component), and `_wire` connects the two.
@@ -28,12 +29,13 @@ from simulator.config import Settings, load_settings
 from simulator.errors import CooldownError
 from simulator.persona.library import default_library, parse_folders
 from simulator.resources import checkout_root, personas_dir, prompts_dir
-from simulator.ui.deps import AppDeps, auth_from, default_deps
+from simulator.ui.deps import AppDeps, auth_from, default_deps, trainers_from
 from simulator.ui.handlers import PageHandlers
 from simulator.ui.label_handlers import LabelHandlers, wire_label
 from simulator.ui.layout import Page, page_layout
 from simulator.ui.library import CallerLibrary
 from simulator.ui.panels import PAGE_CSS, models_banner
+from simulator.ui.progress import ProgressHandlers, wire_progress
 
 
 def build(settings: Settings, deps: AppDeps | None = None) -> gr.Blocks:
@@ -62,6 +64,7 @@ def build(settings: Settings, deps: AppDeps | None = None) -> gr.Blocks:
         handlers = PageHandlers(page, settings, deps, library, auth_on=auth_on)
         _wire(page, handlers)
         wire_label(page.label, LabelHandlers(page.label, settings.resolved_label_dir(), auth_on=auth_on))
+        wire_progress(page, ProgressHandlers(handlers, trainers_from(settings)), demo)
         setup, designer = page.setup, page.designer
         demo.load(  # the library as it is now: persona files added since the server started show on a reload
             handlers.refresh_library, [setup.persona, designer.persona], [setup.persona, designer.persona, setup.cards],

@@ -18,6 +18,7 @@ from simulator.ui.labelling import LabelView, label_tab
 from simulator.ui.library import CallerLibrary
 from simulator.ui.live import abandon_on_close
 from simulator.ui.panels import CARD_PICKER_JS, persona_cards
+from simulator.ui.progress import MyProgressView, TrainerView, my_progress_layout, trainer_layout
 
 TURN_PLACEHOLDER = "Type what you say to the caller, then Enter"
 WAIT_PLACEHOLDER = "The caller is answering… you can reply when they finish."
@@ -128,6 +129,10 @@ class Page:
     designer: DesignerView
     label: LabelView
     timer: gr.Timer
+    my_progress: MyProgressView
+    """History tab: the trainee's progress across calls."""
+    trainer: TrainerView
+    """Trainer tab (shown to trainers only)."""
 
 
 def page_layout(
@@ -156,12 +161,16 @@ def page_layout(
             debrief = _review("debrief")
         with gr.Tab("History", id="history"):
             history = _history()
+            my_progress = my_progress_layout()
         with gr.Tab("Persona designer", id="designer"):
             designer = _designer(library)
         with gr.Tab("Label", id="label"):
             label = label_tab(label_dir or Path("labelling"), ask_name=ask_name)
+        trainer = trainer_layout()
     timer = gr.Timer(3.0, active=llm_on)
-    return Page(live, downloads, tabs, setup, call, debrief, history, designer, label, timer)
+    return Page(
+        live, downloads, tabs, setup, call, debrief, history, designer, label, timer, my_progress, trainer
+    )
 
 
 def _setup(library: CallerLibrary, ask_name: bool) -> SetupView:

@@ -58,6 +58,8 @@ mark.ev-manipulative {background:#fecaca;color:#7f1d1d}
 .cd-transcript .ann {font-size:0.85em;opacity:0.85;margin-top:3px}
 .cd-transcript .ann.plan {border-left:3px solid var(--border-color-primary);padding-left:6px}
 .cd-transcript .ann.plan .by-line {font-style:italic}
+.cd-cohort {border-collapse:collapse;width:100%;font-size:0.9em}
+.cd-cohort th, .cd-cohort td {border-bottom:1px solid var(--border-color-primary);padding:4px 8px;text-align:left}
 """
 
 VARIABLE_LABELS = {"anger": "Anger", "trust": "Trust", "entrenchment": "Entrenchment"}

@@ -1,0 +1,123 @@
+"""Trainer role in COOLDOWN_AUTH, and the progress views' handlers called directly (no server, no browser).
+
+The trainer's data is guarded on the server: a signed-in trainee who sends the trainer's event by hand
+gets a refusal and no data, whatever the page shows.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import gradio as gr
+import pandas as pd
+import pytest
+
+from benchmarks.progress_page import seed
+from simulator.config import load_settings
+from simulator.errors import ConfigError
+from simulator.llm.fake import FakeChatModel
+from simulator.persona.library import default_library
+from simulator.storage import Store
+from simulator.ui.deps import Account, AppDeps, local_grader, parse_accounts, parse_auth, trainers_from
+from simulator.ui.handlers import PageHandlers
+from simulator.ui.layout import Page, page_layout
+from simulator.ui.library import CallerLibrary
+from simulator.ui.progress import COHORT, NOT_TRAINER, ProgressHandlers, table_rows
+
+AUTH = "ana:ana-pw,tom@trainer:tom-pw"
+
+
+def test_the_trainer_role_is_a_suffix_on_the_user_name() -> None:
+    assert parse_accounts("ana:pw1, tom@trainer:p:w,  ben@Trainee:x") == [
+        Account("ana", "pw1", "trainee"), Account("tom", "p:w", "trainer"), Account("ben", "x", "trainee"),
+    ]  # fmt: skip
+    assert parse_auth("ana:pw1,tom@trainer:pw2") == [("ana", "pw1"), ("tom", "pw2")]  # tom signs in as "tom"
+    assert parse_auth("ana:pw1, ben:p:w") == [("ana", "pw1"), ("ben", "p:w")]  # old values mean what they meant
+    with pytest.raises(ConfigError) as err:
+        parse_accounts("ana:pw1,tom@admin:s3cret-pw")
+    assert "entry 2" in str(err.value) and "trainee, trainer" in str(err.value)
+    assert "s3cret" not in str(err.value)
+    with pytest.raises(ConfigError, match="entry 1's user name"):
+        parse_accounts("<b>@trainer:pw")
+
+
+def test_trainers_come_from_the_setting_and_their_passwords_stay_secret() -> None:
+    settings = load_settings(auth=AUTH)
+    assert trainers_from(settings) == {"tom"}
+    assert "tom-pw" in settings.secrets() and "ana-pw" in settings.secrets()
+    assert trainers_from(load_settings()) == frozenset()
+
+
+def _request(user: str | None) -> Any:
+    return SimpleNamespace(username=user)
+
+
+def _handlers(auth: str | None, data: Path) -> Iterator[tuple[Page, ProgressHandlers]]:
+    settings = load_settings(llm_grading=False, auth=auth, data_dir=data)
+    store = Store.open(settings.database_url, settings.data_dir)
+    seed(store, turns=12 * 12, names=["ana", "ben", "tom"])
+    deps = AppDeps(FakeChatModel(default_reply="Fine."), local_grader(), None, store)
+    library = CallerLibrary(default_library(settings))
+    with gr.Blocks():
+        layout = page_layout("", library, ask_name=auth is None, max_turn_chars=2000, llm_on=False)
+    base = PageHandlers(layout, settings, deps, library, auth_on=auth is not None)
+    yield layout, ProgressHandlers(base, trainers_from(settings))
+    store.close()
+
+
+@pytest.fixture
+def signed_in(tmp_path: Path) -> Iterator[tuple[Page, ProgressHandlers]]:
+    yield from _handlers(AUTH, tmp_path)
+
+
+def test_a_trainee_sees_their_own_progress(signed_in: tuple[Page, ProgressHandlers]) -> None:
+    layout, h = signed_in
+    view = layout.my_progress.view
+    out = h.my_progress("typed name ignored", _request("ana"))
+    assert "**ana**: 4 call(s)" in out[view.summary]
+    assert isinstance(out[view.scores], pd.DataFrame) and len(out[view.scores]) == 4
+    assert list(out[view.behaviours].columns) == ["behaviour", "% of graded turns", "kind"]
+    assert out[view.outcomes]["calls"].sum() == 4
+
+
+def test_only_trainers_get_the_trainer_tab_and_its_data(signed_in: tuple[Page, ProgressHandlers]) -> None:
+    layout, h = signed_in
+    trainer = layout.trainer
+    assert h.trainer_load(_request("ana"))[trainer.tab].visible is False
+    shown = h.trainer_load(_request("tom"))
+    assert shown[trainer.tab].visible is True
+    assert [v for _, v in shown[trainer.pick].choices] == [COHORT, "ana", "ben", "tom"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refused = h.trainer_show(COHORT, None, _request("ana"))
+        nobody = h.trainer_show("ben", None, _request(None))
+    assert refused == {trainer.status: f"⚠ {NOT_TRAINER}"}  # no plot, no table, no file
+    assert nobody == {trainer.status: f"⚠ {NOT_TRAINER}"}
+
+
+def test_a_trainer_sees_the_cohort_and_one_trainee_with_csv(signed_in: tuple[Page, ProgressHandlers]) -> None:
+    layout, h = signed_in
+    trainer = layout.trainer
+    out = h.trainer_show(COHORT, None, _request("tom"))
+    assert "The whole cohort: 12 call(s)" in out[trainer.view.summary]
+    assert [row[0] for row in table_rows(h.store.progress())] == ["ana", "ben", "tom"]
+    assert out[trainer.table].count("<tr>") == 1 + 3 and "<td>ben</td>" in out[trainer.table]
+    csv_path = Path(out[trainer.download].value["path"])
+    assert csv_path.name.startswith("cooldown-cohort-") and csv_path.read_text().startswith("trainee,calls,")
+    assert out[layout.downloads] == str(csv_path.parent)
+    one = h.trainer_show("ben", out[layout.downloads], _request("tom"))
+    assert "**ben**: 4 call(s)" in one[trainer.view.summary]
+    assert one[trainer.table] == ""
+    ben_csv = Path(one[trainer.download].value["path"])
+    assert ben_csv.parent == csv_path.parent and len(ben_csv.read_text().splitlines()) == 1 + 4
+
+
+def test_without_sign_in_there_is_no_trainer(tmp_path: Path) -> None:
+    for layout, h in _handlers(None, tmp_path):
+        assert h.trainer_load(_request("tom"))[layout.trainer.tab].visible is False
+        out = h.my_progress("ben", None)
+        assert "**ben**: 4 call(s)" in out[layout.my_progress.view.summary]
