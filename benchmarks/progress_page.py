@@ -66,7 +66,9 @@ def seed(store: Any, turns: int = TURNS, trainees: int = TRAINEES, *, names: lis
     names = names or [f"trainee-{n:02d}" for n in range(1, trainees + 1)]
     start = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
     trainee_rows = [{"id": str(uuid.uuid4()), "name": n, "created_at": start} for n in names]
-    sessions, turn_rows, grade_rows = [], [], []
+    sessions: list[dict[str, object]] = []
+    turn_rows: list[dict[str, object]] = []
+    grade_rows: list[dict[str, object]] = []
     calls = turns // UTTERANCES_PER_CALL
     made = [0] * len(names)
     for c in range(calls):
@@ -221,7 +223,7 @@ def browser_times(store: Any, folder: Path, repeats: int) -> dict[str, list[floa
             for user, password, key in (("trainee-01", "trainee-password", "browser_trainee"),
                                         ("bench", "bench-password", "browser_cohort")):  # fmt: skip
                 page = browser.new_context(viewport={"width": 1360, "height": 1000}).new_page()
-                page.goto(demo.local_url)
+                page.goto(str(demo.local_url))
                 page.locator("input[type=text]").first.fill(user)
                 page.locator("input[type=password]").first.fill(password)
                 page.get_by_role("button", name="Login").click()
