@@ -74,7 +74,7 @@ run sessions list
 echo '{"id": "t1", "trainee_turn": "So you took the day off and nobody came. What happened?"}' > label.jsonl
 printf '2,3\n3\n\n\n' > "$WORK/label-in.txt"
 run label label.jsonl --rater ci --out "$WORK/labelled.jsonl" < "$WORK/label-in.txt"
-run evals run "$WORK/labelled.jsonl" --grader local --out "$WORK/runs" --no-progress --no-html
+run evals run "$WORK/labelled.jsonl" --grader local --out "$WORK/label-runs" --no-progress --no-html
 
 echo "check_wheel: a designer's own persona folder, end to end"
 mkdir mine && cd mine
