@@ -5,7 +5,7 @@ by the local appraiser, one in ten also by an LLM grader; scores that improve ov
 few multi-row INSERT transactions. The figure then times, for SQLite and (when the server binaries are
 installed) PostgreSQL, what the page does: the SQL aggregations (`Store.progress`) and the whole view as
 the server builds it (`PageViews`: the handler, the CSV file, and Gradio's postprocessing of every output
-into what the browser receives; the browser then draws the native plots itself). Medians of several
+into what the browser receives, the charts as inline SVG). Medians of several
 repeats, with the load average beside them.
 """
 
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import Dist, Figure, check, measured, ms
+from simulator.ui.progress_charts import CHARTS
 
 TURNS = 100_000
 UTTERANCES_PER_CALL = 12
@@ -117,7 +118,7 @@ class PageViews:
     """The progress views' handlers on a page built over `store` with sign-in on and a trainer (no server).
 
     `trainer(scope)` and `trainee(name)` run what a click on Show does on the server: the handler (SQL
-    aggregations, plot data, the cohort table, the CSV file written) and Gradio's postprocessing of every
+    aggregations, the charts, the cohort table, the CSV file written) and Gradio's postprocessing of every
     output into the JSON the browser receives.
     """
 
@@ -166,7 +167,7 @@ class PageViews:
 
         request = SimpleNamespace(username="bench")
         updates = self.handlers.trainer_show(scope or COHORT, self.folder, request)  # type: ignore[arg-type]
-        assert self.page.trainer.view.scores in updates, updates
+        assert self.page.trainer.view.charts in updates, updates
         return self._sent(updates)
 
     def trainee(self, name: str) -> int:
@@ -177,15 +178,27 @@ class PageViews:
         return self._sent(updates)
 
 
-PLOTS = ("scores", "manipulative", "outcomes", "behaviours")
-DRAWN = """([prefix, plots, text]) =>
-    plots.every(p => [...document.querySelectorAll(`#${prefix}-${p} svg.marks g.plot_marks`)].some(g =>
-        [...g.querySelectorAll('path')].some(m => (m.getAttribute('d') || '').length > 10
-            && (g.classList.contains('mark-line')
-                || !['', 'none', 'transparent'].includes(m.getAttribute('fill') || '')))))
-    && (document.querySelector(`#${prefix}-summary`) || {}).innerText?.includes(text)"""
-"""True once Vega has drawn visible data marks (a line; bars with a fill) in every plot of a view and the
-summary names what was asked for. Some plots start with empty data, drawn as axes alone."""
+DRAWN = """([prefix, charts, text, also]) => {
+    const shown = el => !!el && el.checkVisibility({opacityProperty: true, visibilityProperty: true})
+        && el.getBoundingClientRect().width > 0 && el.getBoundingClientRect().height > 0;
+    const paint = p => !!p && p !== 'none' && p !== 'transparent' && !/^rgba\\(.*,\\s*0\\)$/.test(p);
+    const painted = m => { const s = getComputedStyle(m), b = m.getBBox();
+        return (b.width > 0 || b.height > 0) && (paint(s.fill) || paint(s.stroke)); };
+    const summary = document.querySelector(`#${prefix}-summary`);
+    return shown(summary) && summary.innerText.includes(text)
+        && charts.every(c => {
+            const figure = document.querySelector(`#${prefix}-charts figure[data-chart="${c}"]`);
+            const marks = figure ? [...figure.querySelectorAll('svg [data-mark]')] : [];
+            return shown(figure) && shown(figure.querySelector('svg')) && marks.length > 0 && marks.every(painted);
+        })
+        && also.every(selector => shown(document.querySelector(selector)));
+}"""
+"""True once everything a progress view shows after a click is visible: the summary, naming what was asked
+for; every chart (a `<figure data-chart=...>` of `simulator.ui.progress_charts`), laid out with a size, and
+every data mark in it drawn with a size and a visible fill or stroke (a chart without data shows a note,
+which is its mark); and each of the `also` selectors visible (the trainer's cohort table and CSV button)."""
+COHORT_ALSO = ["#trainer-table table tbody tr", "#trainer-csv"]
+"""What the cohort view shows besides the summary and charts (the per-trainee table, the CSV download)."""
 
 
 def browser_times(store: Any, folder: Path, repeats: int) -> dict[str, list[float]]:
@@ -235,7 +248,8 @@ def browser_times(store: Any, folder: Path, repeats: int) -> dict[str, list[floa
                     prefix, text = ("trainer", "The whole cohort") if cohort else ("my-progress", user)
                     t0 = time.perf_counter()
                     button.click()
-                    page.wait_for_function(DRAWN, arg=[prefix, list(PLOTS), text], timeout=60_000, polling=10)
+                    also = COHORT_ALSO if cohort else []
+                    page.wait_for_function(DRAWN, arg=[prefix, list(CHARTS), text, also], timeout=60_000, polling=10)
                     times[key].append(time.perf_counter() - t0)
                     page.reload()
                 page.context.close()

@@ -3,9 +3,9 @@
 The page is built in-process on a scripted caller with COOLDOWN_AUTH set to two trainees and one trainer
 (`tom@trainer:...`); the store holds a bulk-seeded cohort (`benchmarks.progress_page.seed`).
 
-- A trainee signs in, opens History and sees their own progress: the summary and the four plots.
+- A trainee signs in, opens History and sees their own progress: the summary and the four charts.
 - The trainee gets no Trainer tab (the server refuses a trainee the trainer's data: test_progress_views.py).
-- The trainer signs in, sees the Trainer tab, the whole cohort (table and plots) and one trainee, and
+- The trainer signs in, sees the Trainer tab, the whole cohort (table and charts) and one trainee, and
   downloads the cohort CSV, which has one row per trainee.
 
 Screenshots go to .cooldown-cache/screenshots/ (COOLDOWN_UPDATE_SCREENSHOTS=1: docs/screenshots/).
@@ -22,18 +22,18 @@ from typing import Any
 import pytest
 from browser_kit import chromium, free_port, screenshots_dir, wait_settled
 
-from benchmarks.progress_page import DRAWN, seed
+from benchmarks.progress_page import COHORT_ALSO, DRAWN, seed
 from simulator.config import load_settings
 from simulator.llm.fake import FakeChatModel
 from simulator.storage import Store
 from simulator.ui.app import build, launch_kwargs
 from simulator.ui.deps import AppDeps, local_grader
+from simulator.ui.progress_charts import CHARTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 TRAINEES = ["ana", "ben", "tom"]
 AUTH = "ana:ana-secret-pw,ben:ben-secret-pw,tom@trainer:tom-secret-pw"
-PLOTS = ("scores", "manipulative", "outcomes", "behaviours")
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +71,9 @@ def _sign_in(browser: Any, url: str, user: str, password: str) -> Any:
     return page
 
 
-def _plots_drawn(page: Any, prefix: str) -> None:
-    """Until Vega has drawn visible data marks in every plot of the view (a line; bars with a fill colour)."""
-    page.wait_for_function(DRAWN, arg=[prefix, list(PLOTS), ""], timeout=30_000)
+def _drawn(page: Any, prefix: str, also: list[str] | None = None) -> None:
+    """Until the summary, every chart with its data marks, and the `also` selectors are visible."""
+    page.wait_for_function(DRAWN, arg=[prefix, list(CHARTS), "", also or []], timeout=30_000)
 
 
 def _tab(page: Any, name: str) -> Any:
@@ -92,7 +92,7 @@ def test_a_trainee_sees_their_progress_and_no_trainer_view(browser: Any, page_ur
     expect(summary).to_contain_text("ana", timeout=30_000)
     expect(summary).to_contain_text("20 call(s)")
     expect(summary).to_contain_text("mean perspective-taking")
-    _plots_drawn(page, "my-progress")
+    _drawn(page, "my-progress")
     page.locator("#my-progress").scroll_into_view_if_needed()
     page.screenshot(path=str(screenshots_dir() / "20-my-progress.png"), full_page=True)
     assert "ben" not in summary.inner_text()
@@ -115,7 +115,7 @@ def test_a_trainer_sees_the_cohort_one_trainee_and_downloads_csv(browser: Any, p
     table = page.locator("#trainer-table")
     for name in TRAINEES:
         expect(table).to_contain_text(name)
-    _plots_drawn(page, "trainer")
+    _drawn(page, "trainer", COHORT_ALSO)
     page.screenshot(path=str(screenshots_dir() / "21-trainer-cohort.png"), full_page=True)
 
     with page.expect_download(timeout=30_000) as info:
@@ -133,6 +133,7 @@ def test_a_trainer_sees_the_cohort_one_trainee_and_downloads_csv(browser: Any, p
     expect(summary).to_contain_text("ben", timeout=30_000)
     expect(summary).to_contain_text("20 call(s)")
     expect(page.locator("#trainer-csv")).to_contain_text("ben")
-    _plots_drawn(page, "trainer")
+    _drawn(page, "trainer", ["#trainer-csv"])
+    expect(page.locator("#trainer-table table")).to_have_count(0)  # the table is the cohort's only
     page.screenshot(path=str(screenshots_dir() / "22-trainer-one-trainee.png"), full_page=True)
     page.context.close()

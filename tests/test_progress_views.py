@@ -7,26 +7,30 @@ gets a refusal and no data, whatever the page shows.
 from __future__ import annotations
 
 import warnings
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
-import pandas as pd
 import pytest
 
 from benchmarks.progress_page import seed
 from simulator.config import load_settings
 from simulator.errors import ConfigError
+from simulator.grading.labels import Behaviour
 from simulator.llm.fake import FakeChatModel
 from simulator.persona.library import default_library
 from simulator.storage import Store
+from simulator.storage.progress import CallProgress, OutcomeCount, Progress
 from simulator.ui.deps import Account, AppDeps, local_grader, parse_accounts, parse_auth, trainers_from
 from simulator.ui.handlers import PageHandlers
 from simulator.ui.layout import Page, page_layout
 from simulator.ui.library import CallerLibrary
 from simulator.ui.progress import COHORT, NOT_TRAINER, ProgressHandlers, table_rows
+from simulator.ui.progress_charts import CHARTS, charts_html
 
 AUTH = "ana:ana-pw,tom@trainer:tom-pw"
 
@@ -79,9 +83,34 @@ def test_a_trainee_sees_their_own_progress(signed_in: tuple[Page, ProgressHandle
     view = layout.my_progress.view
     out = h.my_progress("typed name ignored", _request("ana"))
     assert "**ana**: 4 call(s)" in out[view.summary]
-    assert isinstance(out[view.scores], pd.DataFrame) and len(out[view.scores]) == 4
-    assert list(out[view.behaviours].columns) == ["behaviour", "% of graded turns", "kind"]
-    assert out[view.outcomes]["calls"].sum() == 4
+    charts = _charts(out[view.charts])
+    assert list(charts) == list(CHARTS)
+    assert len(charts["scores"].findall(".//{*}circle")) == 4  # one point per call
+    assert len(charts["behaviours"].findall(".//{*}rect[@data-mark]")) == len(Behaviour)  # ana uses them all
+    totals = [int(t.text or "") for t in charts["outcomes"].iter("{http://www.w3.org/2000/svg}text")
+              if (t.text or "").isdigit() and t.get("x", "0") != "0"]  # fmt: skip
+    assert sum(totals) == 4  # the bars' end labels: calls per caller and difficulty
+
+
+def _charts(html: str) -> dict[str, ET.Element]:
+    """The figures of a view's charts HTML (which must be well-formed XML), by their data-chart name."""
+    root = ET.fromstring(html.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" '))
+    return {f.get("data-chart", ""): f for f in root.iter("figure")}
+
+
+def test_charts_escape_what_the_store_holds_and_say_when_empty() -> None:
+    calls = [CallProgress(session_id=f"s{n}", trainee="ana", started=datetime(2026, 9, n, tzinfo=UTC),
+                          persona='<img src=x onerror="alert(1)">', difficulty="hard", outcome="resolved",
+                          graded_turns=0, mean_score=None, manipulative_turns=0) for n in (1, 2)]  # fmt: skip
+    progress = Progress(trainee="ana", calls=calls, call_count=2, outcomes=[
+        OutcomeCount(persona='<img src=x onerror="alert(1)">', difficulty="hard", outcome="resolved", calls=2)])
+    html = charts_html(progress)
+    assert "<img" not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt; · hard" in html
+    charts = _charts(html)
+    assert "No graded turn yet" in ET.tostring(charts["scores"], encoding="unicode")
+    assert "No manipulative move" in ET.tostring(charts["manipulative"], encoding="unicode")
+    assert "No graded turn yet" in ET.tostring(charts["behaviours"], encoding="unicode")
+    assert charts_html(Progress(trainee="ana")) == ""  # the summary says there is no call yet
 
 
 def test_only_trainers_get_the_trainer_tab_and_its_data(signed_in: tuple[Page, ProgressHandlers]) -> None:
@@ -104,6 +133,7 @@ def test_a_trainer_sees_the_cohort_and_one_trainee_with_csv(signed_in: tuple[Pag
     trainer = layout.trainer
     out = h.trainer_show(COHORT, None, _request("tom"))
     assert "The whole cohort: 12 call(s)" in out[trainer.view.summary]
+    assert "(3 trainee(s))" in _charts(out[trainer.view.charts])["scores"].findall(".//{*}title")[0].text
     assert [row[0] for row in table_rows(h.store.progress())] == ["ana", "ben", "tom"]
     assert out[trainer.table].count("<tr>") == 1 + 3 and "<td>ben</td>" in out[trainer.table]
     csv_path = Path(out[trainer.download].value["path"])

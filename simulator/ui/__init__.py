@@ -10,6 +10,7 @@ View helpers, plain functions testable without a browser:
   rendered as HTML);
 - `panels`: the persona cards, the mood panel, per-turn feedback cards, the model banner, the outcome;
 - `plots`: the debrief's mood curve and per-turn scores (matplotlib figures);
+- `progress` and `progress_charts`: My progress and the Trainer tab, their charts drawn as inline SVG;
 - `review`: a stored call as the debrief and history tabs show it, and its download files;
 - `designer`: persona preview and lint of pasted YAML for persona designers;
 - `labelling` and `label_handlers`: the Label tab, where raters label trainee turns (`simulator.labelling`);

@@ -60,6 +60,15 @@ mark.ev-manipulative {background:#fecaca;color:#7f1d1d}
 .cd-transcript .ann.plan .by-line {font-style:italic}
 .cd-cohort {border-collapse:collapse;width:100%;font-size:0.9em}
 .cd-cohort th, .cd-cohort td {border-bottom:1px solid var(--border-color-primary);padding:4px 8px;text-align:left}
+.cd-charts {display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:12px;margin:8px 0}
+.cd-chart {margin:0;padding:8px 10px;border:1px solid var(--border-color-primary);border-radius:8px;
+  color:var(--body-text-color)}
+.cd-chart figcaption {text-align:center;font-size:0.9em;margin-bottom:4px}
+.cd-chart svg {display:block;width:100%;height:auto;font-size:11px;overflow:visible}
+.cd-chart text {fill:currentColor} .cd-chart .cd-note {opacity:0.7;font-size:13px}
+.cd-chart .cd-grid {stroke:var(--border-color-primary);stroke-width:1}
+.cd-chart .cd-axis {stroke:currentColor;stroke-opacity:0.6;stroke-width:1}
+.cd-chart .cd-line {fill:none;stroke-width:2;stroke-linejoin:round}
 """
 
 VARIABLE_LABELS = {"anger": "Anger", "trust": "Trust", "entrenchment": "Entrenchment"}

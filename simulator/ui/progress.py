@@ -2,7 +2,7 @@
 
 A trainee sees their own progress across calls. With sign-in on (COOLDOWN_AUTH), users given the trainer
 role (`tom@trainer:password`, see `simulator.ui.deps.parse_accounts`) also get a Trainer tab: the whole
-cohort, or any one trainee, with the same plots, a table with one row per trainee, and a CSV download.
+cohort, or any one trainee, with the same charts, a table with one row per trainee, and a CSV download.
 The tab is hidden from everyone else, and every trainer handler checks the role again on the server, so
 a crafted request from a trainee gets a refusal, never data. Without sign-in there is no trainer view: a
 typed name proves nothing.
@@ -21,7 +21,7 @@ import gradio as gr
 
 from simulator.errors import CooldownError, InputRejected
 from simulator.storage import Progress, progress_csv, write_export_file
-from simulator.ui import progress_plots as frames
+from simulator.ui.progress_charts import charts_html
 from simulator.ui.text import esc
 
 if TYPE_CHECKING:
@@ -45,17 +45,15 @@ TREND_CALLS = 5
 
 @dataclass(frozen=True)
 class ProgressView:
-    """The plots and summary of one progress (a trainee's or the cohort's)."""
+    """The summary and charts of one progress (a trainee's or the cohort's)."""
 
     summary: gr.Markdown
-    scores: gr.LinePlot
-    manipulative: gr.BarPlot
-    outcomes: gr.BarPlot
-    behaviours: gr.BarPlot
+    charts: gr.HTML
+    """The four charts (`simulator.ui.progress_charts`), drawn on the server as inline SVG."""
 
     def components(self) -> list[Any]:
         """Every output, in a fixed order."""
-        return [self.summary, self.scores, self.manipulative, self.outcomes, self.behaviours]
+        return [self.summary, self.charts]
 
 
 @dataclass(frozen=True)
@@ -82,32 +80,8 @@ class TrainerView:
 def progress_view(prefix: str) -> ProgressView:
     """Lay out a progress view (inside a Blocks context); element ids start with `prefix`."""
     summary = gr.Markdown(elem_id=f"{prefix}-summary", sanitize_html=True)
-    # The two plots without a colour split start with empty data (axes, no marks), so the browser loads and
-    # compiles the plotting library with the page rather than after the first click on Show (which made the
-    # first view ~3x slower than the next). Not the coloured ones: started empty, their colour scale stays
-    # empty and their bars are drawn invisible.
-    empty = frames.progress_frames(Progress(trainee=""))
-    with gr.Row():
-        scores = gr.LinePlot(
-            empty.scores, x=frames.CALL, y=frames.SCORE, title="Mean perspective-taking per call (0-4)", y_lim=[0, 4],
-            x_title="call", elem_id=f"{prefix}-scores", height=260,
-        )  # fmt: skip
-        manipulative = gr.BarPlot(
-            empty.manipulative, x=frames.CALL, y=frames.MANIP, title="Manipulative moves per call", x_title="call",
-            elem_id=f"{prefix}-manipulative", height=260, color_map=None,
-        )  # fmt: skip
-    with gr.Row():
-        outcomes = gr.BarPlot(
-            x=frames.GROUP, y=frames.CALLS, color=frames.OUTCOME,
-            title="Outcomes by caller and difficulty", color_map=frames.OUTCOME_COLOURS, x_label_angle=-30,
-            elem_id=f"{prefix}-outcomes", height=300,
-        )  # fmt: skip
-        behaviours = gr.BarPlot(
-            x=frames.BEHAVIOUR, y=frames.SHARE, color=frames.KIND, sort="-y", x_label_angle=-30,
-            title="Behaviours used, most to least", color_map=frames.KIND_COLOURS,
-            elem_id=f"{prefix}-behaviours", height=300,
-        )  # fmt: skip
-    return ProgressView(summary, scores, manipulative, outcomes, behaviours)
+    charts = gr.HTML(elem_id=f"{prefix}-charts", js_on_load=None)
+    return ProgressView(summary, charts)
 
 
 def my_progress_layout() -> MyProgressView:
@@ -166,15 +140,8 @@ def summary_markdown(progress: Progress) -> str:
 
 
 def view_updates(view: ProgressView, progress: Progress) -> Updates:
-    """The summary and the four plots of `view` showing `progress`."""
-    data = frames.progress_frames(progress)
-    return {
-        view.summary: summary_markdown(progress),
-        view.scores: data.scores,
-        view.manipulative: data.manipulative,
-        view.outcomes: data.outcomes,
-        view.behaviours: data.behaviours,
-    }
+    """The summary and the charts of `view` showing `progress`."""
+    return {view.summary: summary_markdown(progress), view.charts: charts_html(progress)}
 
 
 def table_html(progress: Progress) -> str:
