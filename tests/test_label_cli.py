@@ -91,6 +91,23 @@ def test_redo_saves_a_new_version_with_the_old_labels_as_defaults(turns: Path) -
     assert "3 turns, 4 saved versions" in result.output
 
 
+def test_whole_number_ids_in_the_file_are_ids_like_any_other(tmp_path: Path) -> None:
+    turns = tmp_path / "numbered.jsonl"
+    lines = [json.loads(line) for line in write_turns(tmp_path / "t.jsonl", 2).read_text().splitlines()]
+    turns.write_text("".join(json.dumps(line | {"id": n}) + "\n" for n, line in enumerate(lines, start=1)))
+    assert [item.id for item in load_items(turns)] == ["1", "2"]
+    code, output = _label(turns, "ann", PLAIN * 2)
+    assert code == 0 and "Saved 1 (version 1)" in output, output
+    code, output = _label(turns, "ann", "\n4\n\n\n", "--redo", "2")
+    assert code == 0 and "Saved 2 (version 2)" in output, output
+    assert [r.version for r in LabelStore(turns).history("ann", "2")] == [1, 2]
+    code, output = _label(turns, "ann", "", "--redo", "3")
+    assert code != 0 and "no turn with id 3" in output
+    turns.write_text(json.dumps(lines[0] | {"id": 1}) + "\n" + json.dumps(lines[1] | {"id": "1"}) + "\n")
+    code, output = _label(turns, "ann", "")
+    assert code == 1 and "'1' is used on line 1 too" in output
+
+
 def test_a_bad_rater_name_or_turns_file_is_a_clear_error(turns: Path, tmp_path: Path) -> None:
     code, output = _label(turns, "../ann", "")
     assert code == 1 and "rater name '../ann'" in output

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from simulator.call.transcript import Utterance
 from simulator.labelling.records import LabelError
@@ -34,6 +34,13 @@ class LabelItem(BaseModel):
     """Labels already in the file: never shown to a rater, replaced on export."""
     meta: dict[str, Any] = Field(default_factory=dict)
     split: Literal["train", "test"] | None = None
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _whole_number_id(cls, value: Any) -> Any:
+        """A whole-number id (`"id": 7`, as a spreadsheet export writes it) is the id "7": ids are compared,
+        stored and exported as text, so `--redo 7` finds it (a bool or a float stays refused)."""
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
     def digest(self) -> str:
         """A short digest of what the rater saw (scenario, persona, context, turn): a label made on other
