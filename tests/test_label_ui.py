@@ -17,7 +17,8 @@ from simulator.config import load_settings
 from simulator.labelling import LabelStore
 from simulator.persona.library import default_library
 from simulator.ui import app
-from simulator.ui.label_handlers import LabelHandlers
+from simulator.ui.deps import raters_from, trainers_from
+from simulator.ui.label_handlers import NOT_RATER, LabelHandlers
 from simulator.ui.labelling import NOT_USED, LabelView
 from simulator.ui.layout import page_layout
 from simulator.ui.library import CallerLibrary
@@ -108,20 +109,45 @@ def test_turn_and_context_are_shown_as_text(tab: tuple[LabelView, LabelHandlers,
 
 def test_selected_text_becomes_verbatim_evidence(tab: tuple[LabelView, LabelHandlers, Path]) -> None:
     _, h, _ = tab
-    quote, status = h.take_selection("  sofa is   normally a 4 ", "turns.jsonl", "per-0001")
+    quote, status = h.take_selection("  sofa is   normally a 4 ", "turns.jsonl", "per-0001", NOBODY)
     assert quote == "sofa is normally a 4" and "Evidence taken" in status
-    assert h.take_selection("", "turns.jsonl", "per-0001")[1].startswith("⚠ Select words")
-    assert "not part of the trainee turn" in h.take_selection("Persona:", "turns.jsonl", "per-0001")[1]
+    assert h.take_selection("", "turns.jsonl", "per-0001", NOBODY)[1].startswith("⚠ Select words")
+    assert "not part of the trainee turn" in h.take_selection("Persona:", "turns.jsonl", "per-0001", NOBODY)[1]
 
 
 def test_with_sign_in_the_rater_is_the_signed_in_user(tab: tuple[LabelView, LabelHandlers, Path]) -> None:
     view, h, turns = tab
-    signed = LabelHandlers(view, h.folder, auth_on=True)
+    signed = LabelHandlers(view, h.folder, auth_on=True, raters=frozenset({"Ann Lee"}))
     shown = _quiet(signed.open_file, "turns.jsonl", "typed-name", NOBODY)
     assert "sign in to label" in shown[view.status]
     data = _form(view, "turns.jsonl", "typed-name", "per-0001", score=1)
     signed.save(data, SimpleNamespace(username="Ann Lee"))
     assert LabelStore(turns).raters() == ["Ann_Lee"]
+
+
+def test_with_sign_in_only_trainers_and_raters_may_label(tab: tuple[LabelView, LabelHandlers, Path]) -> None:
+    view, h, turns = tab
+    settings = load_settings(auth="ana:ana-pw,tom@trainer:tom-pw,ann@rater:ann-pw")
+    assert raters_from(settings) == {"tom", "ann"} and trainers_from(settings) == {"tom"}
+    signed = LabelHandlers(view, h.folder, auth_on=True, raters=raters_from(settings))
+    ana, ann = SimpleNamespace(username="ana"), SimpleNamespace(username="ann")
+    assert signed.label_load(ana)[view.tab].visible is False
+    assert view.file not in signed.label_load(ana)  # no file names for a trainee
+    shown = signed.label_load(ann)
+    assert shown[view.tab].visible is True and [c for c, _ in shown[view.file].choices] == ["turns.jsonl"]
+    # a trainee who sends the events by hand reads no turn and saves no label
+    opened = _quiet(signed.open_file, "turns.jsonl", "", ana)
+    assert NOT_RATER in opened[view.status] and "per-0001" not in str(opened.get(view.turn, ""))
+    assert NOT_RATER in _quiet(signed.step, "turns.jsonl", "", "per-0001", ana, back=False)[view.status]
+    assert NOT_RATER in _quiet(signed.go, "turns.jsonl", "", "per-0001", ana)[view.status]
+    assert signed.take_selection("sofa", "turns.jsonl", "per-0001", ana)[1] == f"⚠ {NOT_RATER}"
+    assert signed.refresh_files("turns.jsonl", ana).choices == []
+    _quiet(signed.save, _form(view, "turns.jsonl", "", "per-0001", score=1), ana)
+    assert LabelStore(turns).raters() == []
+    _quiet(signed.save, _form(view, "turns.jsonl", "", "per-0001", score=1), ann)
+    assert LabelStore(turns).raters() == ["ann"]
+    unsigned = LabelHandlers(view, h.folder, auth_on=False)  # no sign-in: no roles, anyone labels
+    assert unsigned.may_label(NOBODY) and unsigned.refresh_files(None, NOBODY).choices == [("turns.jsonl",) * 2]
 
 
 def test_the_label_folder_is_never_served(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from simulator.config import Settings, load_settings
 from simulator.errors import CooldownError
 from simulator.persona.library import default_library, parse_folders
 from simulator.resources import checkout_root, personas_dir, prompts_dir
-from simulator.ui.deps import AppDeps, auth_from, default_deps, trainers_from
+from simulator.ui.deps import AppDeps, auth_from, default_deps, raters_from, trainers_from
 from simulator.ui.handlers import PageHandlers
 from simulator.ui.label_handlers import LabelHandlers, wire_label
 from simulator.ui.layout import Page, page_layout
@@ -63,7 +63,9 @@ def build(settings: Settings, deps: AppDeps | None = None) -> gr.Blocks:
         )  # fmt: skip
         handlers = PageHandlers(page, settings, deps, library, auth_on=auth_on)
         _wire(page, handlers)
-        wire_label(page.label, LabelHandlers(page.label, settings.resolved_label_dir(), auth_on=auth_on))
+        raters = raters_from(settings)
+        wire_label(page.label, LabelHandlers(page.label, settings.resolved_label_dir(), auth_on=auth_on, raters=raters),
+                   demo)  # fmt: skip
         wire_progress(page, ProgressHandlers(handlers, trainers_from(settings)), demo)
         setup, designer = page.setup, page.designer
         demo.load(  # the library as it is now: persona files added since the server started show on a reload

@@ -22,8 +22,9 @@ __all__ = [
 AUTH_ENV = "COOLDOWN_AUTH"
 MAX_NAME = 40
 _NAME_OK = re.compile(r"[\w .'\-]+")
-ROLES = ("trainee", "trainer")
-"""Roles a sign-in can have: `trainee` (the default) and `trainer` (also sees the Trainer tab)."""
+ROLES = ("trainee", "trainer", "rater")
+"""Roles a sign-in can have: `trainee` (the default), `trainer` (also sees the Trainer tab and the Label
+tab) and `rater` (an evaluator: also sees the Label tab, not the cohort)."""
 
 
 class Account(NamedTuple):
@@ -100,6 +101,11 @@ def auth_from(settings: Settings) -> list[tuple[str, str]] | None:
 def trainers_from(settings: Settings) -> frozenset[str]:
     """The users with the trainer role in COOLDOWN_AUTH (none when sign-in is off)."""
     return frozenset(a.name for a in parse_accounts(_spec(settings)) or [] if a.role == "trainer")
+
+
+def raters_from(settings: Settings) -> frozenset[str]:
+    """The users who may label turns (the Label tab): trainers and raters in COOLDOWN_AUTH (none when off)."""
+    return frozenset(a.name for a in parse_accounts(_spec(settings)) or [] if a.role in ("trainer", "rater"))
 
 
 def clean_name(name: object) -> str:

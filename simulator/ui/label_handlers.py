@@ -4,6 +4,10 @@ Each handler returns updates keyed by the `LabelView` components. Every save goe
 `LabelStore.save` (checked, appended, fsynced) before the page says "Saved", so a closed tab loses
 nothing that was reported saved. Handlers check their own inputs (the file must be one of the label
 folder's, the rater a valid name), and show problems on the page in plain words.
+
+With sign-in on (COOLDOWN_AUTH), labelling is an evaluator's job: only users with the trainer or rater
+role (`ann@rater:...`) get the tab, and every handler checks the role again on the server, so a trainee
+who sends the events by hand reads no turns file (other trainees' turns) and saves no label.
 """
 
 from __future__ import annotations
@@ -22,15 +26,18 @@ from simulator.ui.labelling import NOT_USED, TAKE_SELECTION_JS, LabelView, conte
 from simulator.ui.text import esc, md_text
 
 Updates = dict[Any, Any]
+NOT_RATER = "Only trainers and raters can label turns. Ask whoever runs Cooldown for the rater role."
 
 
 class LabelHandlers:
     """Event handlers of the Label tab, over the label folder (shared by every browser session)."""
 
-    def __init__(self, view: LabelView, folder: Path, *, auth_on: bool) -> None:
+    def __init__(self, view: LabelView, folder: Path, *, auth_on: bool, raters: frozenset[str] = frozenset()) -> None:
+        """`raters`: who may label with sign-in on (trainers and raters); without sign-in, anyone may."""
         self.view = view
         self.folder = folder
         self.auth_on = auth_on
+        self.raters = raters
         self._items: dict[Path, tuple[float, int, list[LabelItem]]] = {}
 
     # -- inputs ----------------------------------------------------------------------------------
@@ -42,11 +49,17 @@ class LabelHandlers:
             raise LabelError([f"{file!r} is not a turns file of the label folder; pick one from the list"])
         return self.folder / file
 
+    def may_label(self, request: gr.Request | None) -> bool:
+        """Without sign-in, anyone; with it, trainers and raters only."""
+        return not self.auth_on or getattr(request, "username", None) in self.raters
+
     def _rater(self, name: Any, request: gr.Request | None) -> str:
         if self.auth_on:
             user = getattr(request, "username", None)
             if not user:
                 raise LabelError(["sign in to label"])
+            if user not in self.raters:
+                raise LabelError([NOT_RATER])
             return check_rater(re.sub(r"[^A-Za-z0-9_.-]", "_", clean_name(user)).lstrip("._-")[:40])
         return check_rater(name)
 
@@ -108,7 +121,7 @@ class LabelHandlers:
     def open_file(self, file: Any, rater: Any, request: gr.Request) -> Updates:
         """Open a turns file as a rater, at the first turn they have not labelled."""
         try:
-            path, name = self._path(file), self._rater(rater, request)
+            name, path = self._rater(rater, request), self._path(file)
             items, store = self._load(path), LabelStore(path)
             labelled = set(store.current(name, items))
         except CooldownError as exc:
@@ -119,7 +132,7 @@ class LabelHandlers:
     def go(self, file: Any, rater: Any, item_id: Any, request: gr.Request) -> Updates:
         """Show the turn picked in the list."""
         try:
-            path, name = self._path(file), self._rater(rater, request)
+            name, path = self._rater(rater, request), self._path(file)
             items = self._load(path)
         except CooldownError as exc:
             return self._problem(exc, "Not shown")
@@ -130,7 +143,7 @@ class LabelHandlers:
     def step(self, file: Any, rater: Any, item_id: Any, request: gr.Request, *, back: bool) -> Updates:
         """The previous turn (`back`), or the next unlabelled one."""
         try:
-            path, name = self._path(file), self._rater(rater, request)
+            name, path = self._rater(rater, request), self._path(file)
             items, store = self._load(path), LabelStore(path)
             labelled = set(store.current(name, items))
         except CooldownError as exc:
@@ -142,8 +155,10 @@ class LabelHandlers:
             target = self._next_unlabelled(items, labelled, item_id if isinstance(item_id, str) else None)
         return self._show(items, store, name, target, "")
 
-    def take_selection(self, selected: Any, file: Any, item_id: Any) -> tuple[Any, str]:
+    def take_selection(self, selected: Any, file: Any, item_id: Any, request: gr.Request) -> tuple[Any, str]:
         """The words selected in the turn, exactly as the turn has them, for a technique's evidence."""
+        if not self.may_label(request):
+            return gr.skip(), f"⚠ {NOT_RATER}"
         text = selected if isinstance(selected, str) else ""
         if not text.strip():
             return gr.skip(), "⚠ Select words in the trainee turn first, then press *Use selected text*."
@@ -172,7 +187,7 @@ class LabelHandlers:
         uses = [data[row.use] for row in v.techniques]
         evidences = [data[row.evidence] for row in v.techniques]
         try:
-            path, name = self._path(file), self._rater(rater, request)
+            name, path = self._rater(rater, request), self._path(file)
             items, store = self._load(path), LabelStore(path)
             item = next((i for i in items if i.id == item_id), None)
             if item is None:
@@ -197,9 +212,15 @@ class LabelHandlers:
             saved += " Every turn of this file is labelled: export it with `cooldown label export`."
         return self._show(items, store, name, following, saved)
 
-    def refresh_files(self, current: Any) -> Any:
-        """The label folder's files as they are now."""
-        files = turns_files(self.folder)
+    def label_load(self, request: gr.Request) -> Updates:
+        """On page load with sign-in on: the Label tab and its file list for trainers and raters only."""
+        if not self.may_label(request):
+            return {self.view.tab: gr.Tab(visible=False)}
+        return {self.view.tab: gr.Tab(visible=True), self.view.file: self.refresh_files(None, request)}
+
+    def refresh_files(self, current: Any, request: gr.Request) -> Any:
+        """The label folder's files as they are now (none for a user who may not label)."""
+        files = turns_files(self.folder) if self.may_label(request) else []
         return gr.Dropdown(choices=files, value=current if current in files else (files[0] if files else None))
 
 
@@ -214,9 +235,11 @@ def _versions(records: list[LabelRecord]) -> str:
     )
 
 
-def wire_label(view: LabelView, h: LabelHandlers) -> None:
-    """Connect the Label tab's events."""
+def wire_label(view: LabelView, h: LabelHandlers, demo: gr.Blocks) -> None:
+    """Connect the Label tab's events (and, with sign-in on, the page-load check that shows the tab)."""
     quiet: dict[str, Any] = {"api_visibility": "private"}
+    if h.auth_on:
+        demo.load(h.label_load, None, [view.tab, view.file], queue=False, show_progress="hidden", **quiet)
     where = [view.file, view.rater, view.item]
     view.refresh.click(h.refresh_files, [view.file], [view.file], **quiet)
     view.open.click(h.open_file, [view.file, view.rater], view.shown(), **quiet)

@@ -70,6 +70,7 @@ class TechniqueRow:
 class LabelView:
     """Label tab: file and rater, the turn in its context, the label form, progress and status."""
 
+    tab: gr.Tab
     file: gr.Dropdown
     refresh: gr.Button
     rater: gr.Textbox
@@ -104,13 +105,17 @@ def turns_files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.glob("*.jsonl") if p.is_file()) if folder.is_dir() else []
 
 
-def label_tab(folder: Path, *, ask_name: bool) -> LabelView:
-    """Lay out the Label tab (inside a `gr.Tab`)."""
+def label_tab(folder: Path, *, ask_name: bool, tab: gr.Tab) -> LabelView:
+    """Lay out the Label tab (inside `tab`).
+
+    With sign-in on (`ask_name` off) the file list starts empty: the page load fills it for trainers and
+    raters only, so the page sent to a trainee names no turns file.
+    """
     gr.Markdown(
         "Label trainee turns with the rubric's labels (docs/rubric.md). "
         f"Files come from the label folder (`COOLDOWN_LABEL_DIR`, now `{esc(folder)}`); every save is kept."
     )
-    files = turns_files(folder)
+    files = turns_files(folder) if ask_name else []
     with gr.Row():
         file = gr.Dropdown(files, value=files[0] if files else None, label="Turns file", elem_id="label-file")
         refresh = gr.Button("Refresh files", elem_id="label-refresh", scale=0)
@@ -147,7 +152,7 @@ def label_tab(folder: Path, *, ask_name: bool) -> LabelView:
     status = gr.Markdown(elem_id="label-status")
     with gr.Accordion("Your saved versions of this turn", open=False):
         versions = gr.Markdown(elem_id="label-versions")
-    return LabelView(file, refresh, rater, open_btn, progress, item, prev, nxt, context, turn, behaviours, score,
+    return LabelView(tab, file, refresh, rater, open_btn, progress, item, prev, nxt, context, turn, behaviours, score,
                      rows, tactics, note, save, status, versions)  # fmt: skip
 
 

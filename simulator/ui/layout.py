@@ -164,8 +164,9 @@ def page_layout(
             my_progress = my_progress_layout()
         with gr.Tab("Persona designer", id="designer"):
             designer = _designer(library)
-        with gr.Tab("Label", id="label"):
-            label = label_tab(label_dir or Path("labelling"), ask_name=ask_name)
+        # With sign-in on (no name box), the Label tab shows only for trainers and raters (on page load).
+        with gr.Tab("Label", id="label", visible=ask_name, elem_id="label-tab") as label_box:
+            label = label_tab(label_dir or Path("labelling"), ask_name=ask_name, tab=label_box)
         trainer = trainer_layout()
     timer = gr.Timer(3.0, active=llm_on)
     return Page(
