@@ -4,7 +4,7 @@ The page is built in-process on a scripted caller with COOLDOWN_AUTH set to two 
 (`tom@trainer:...`); the store holds a bulk-seeded cohort (`benchmarks.progress_page.seed`).
 
 - A trainee signs in, opens History and sees their own progress: the summary and the four charts.
-- The trainee gets no Trainer tab (the server refuses a trainee the trainer's data: test_progress_views.py).
+- The trainee gets no Trainer tab and no Label tab (the server refuses a trainee the trainer's data: test_progress_views.py).
 - The trainer signs in, sees the Trainer tab, the whole cohort (table and charts) and one trainee, and
   downloads the cohort CSV, which has one row per trainee.
 
@@ -86,6 +86,7 @@ def test_a_trainee_sees_their_progress_and_no_trainer_view(browser: Any, page_ur
     page = _sign_in(browser, page_url, "ana", "ana-secret-pw")
     expect(_tab(page, "History")).to_be_visible()
     assert _tab(page, "Trainer").count() == 0 or not _tab(page, "Trainer").is_visible()
+    assert _tab(page, "Label").count() == 0 or not _tab(page, "Label").is_visible()  # trainers and raters only
     _tab(page, "History").click()
     page.locator("#my-progress-show").click()
     summary = page.locator("#my-progress-summary")
@@ -106,6 +107,7 @@ def test_a_trainer_sees_the_cohort_one_trainee_and_downloads_csv(browser: Any, p
     page = _sign_in(browser, page_url, "tom", "tom-secret-pw")
     trainer_tab = _tab(page, "Trainer")
     expect(trainer_tab).to_be_visible(timeout=30_000)
+    expect(_tab(page, "Label")).to_be_visible()
     trainer_tab.click()
     page.locator("#trainer-show").click()
     summary = page.locator("#trainer-summary")
