@@ -4,7 +4,8 @@ The page is built in-process on a scripted caller with COOLDOWN_AUTH set to two 
 (`tom@trainer:...`); the store holds a bulk-seeded cohort (`benchmarks.progress_page.seed`).
 
 - A trainee signs in, opens History and sees their own progress: the summary and the four charts.
-- The trainee gets no Trainer tab and no Label tab (the server refuses a trainee the trainer's data: test_progress_views.py).
+- The trainee gets no Trainer tab and no Label tab (the server refuses a trainee the trainer's data,
+  test_progress_views.py, and the labeller's, test_label_ui.py).
 - The trainer signs in, sees the Trainer tab, the whole cohort (table and charts) and one trainee, and
   downloads the cohort CSV, which has one row per trainee.
 
