@@ -13,8 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +20,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
+
+from benchmarks.common import wait_served
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -49,17 +49,8 @@ def free_port() -> int:
 
 def wait_until_served(url: str, proc: subprocess.Popen[bytes] | None, log: Path) -> None:
     """Until `url` answers 200; fails the test with the end of the log if the app died or never came up."""
-    deadline = time.monotonic() + STARTUP_S
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
-            pytest.fail("the app did not start:\n" + log.read_text(errors="replace")[-3000:])
-        time.sleep(0.5)
+    if not wait_served(url, proc, STARTUP_S, poll_s=0.5):
+        pytest.fail("the app did not start:\n" + log.read_text(errors="replace")[-3000:])
 
 
 @contextmanager
