@@ -40,7 +40,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,7 +47,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchmarks.common import Dist, Figure, check, loadavg, measured, percentile
+from benchmarks.common import Dist, Figure, check, loadavg, measured, percentile, wait_served
 
 ROOT = Path(__file__).resolve().parent.parent
 PERSONA_ID = "backfire_brian"
@@ -139,18 +138,9 @@ def _free_port() -> int:
 
 
 def _wait_served(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = START_TIMEOUT_S) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
-            raise RuntimeError(f"`cooldown app` at {url} did not start:\n{tail}")
-        time.sleep(0.3)
+    if not wait_served(url, proc, timeout_s):
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+        raise RuntimeError(f"`cooldown app` at {url} did not start:\n{tail}")
 
 
 def _child_env(extra: dict[str, str]) -> dict[str, str]:

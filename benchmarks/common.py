@@ -1,4 +1,5 @@
-"""Shared pieces of the benchmarks: statistics, machine load, memory readings and the result records."""
+"""Shared pieces of the benchmarks: statistics, machine load, memory readings, the result records, and
+waiting for a served page (the browser tests use that too)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -169,3 +172,21 @@ def peak_rss_mb(pid: int | str = "self") -> float | None:
 def ms(seconds: float) -> float:
     """Seconds to milliseconds, rounded to microseconds."""
     return round(seconds * 1000, 3)
+
+
+def wait_served(url: str, proc: subprocess.Popen[bytes] | None, timeout_s: float, poll_s: float = 0.3) -> bool:
+    """Poll `url` until it answers 200: True then; False as soon as `proc` has exited or `timeout_s` passed.
+
+    The caller says what a page that never came up means (a benchmark raises, a test fails with its log).
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+            return False
+        time.sleep(poll_s)

@@ -1,4 +1,5 @@
-"""What the browser tests share: Debian's Chromium, a `cooldown app` subprocess, screenshots, a request watch.
+"""What the browser tests share: Debian's Chromium, the app (a `cooldown app` subprocess or served in-process),
+signing in, screenshots, a request watch.
 
 Chromium is Debian's (`/usr/bin/chromium`, installed by scripts/setup.sh); never `playwright install`.
 
@@ -13,15 +14,19 @@ import os
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pytest
+
+from benchmarks.common import wait_served
+
+if TYPE_CHECKING:
+    from simulator.config import Settings
+    from simulator.ui.deps import AppDeps
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -49,17 +54,8 @@ def free_port() -> int:
 
 def wait_until_served(url: str, proc: subprocess.Popen[bytes] | None, log: Path) -> None:
     """Until `url` answers 200; fails the test with the end of the log if the app died or never came up."""
-    deadline = time.monotonic() + STARTUP_S
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
-            pytest.fail("the app did not start:\n" + log.read_text(errors="replace")[-3000:])
-        time.sleep(0.5)
+    if not wait_served(url, proc, STARTUP_S, poll_s=0.5):
+        pytest.fail("the app did not start:\n" + log.read_text(errors="replace")[-3000:])
 
 
 @contextmanager
@@ -91,6 +87,21 @@ def cooldown_app(data: Path, gradio_tmp: Path, **settings: str) -> Iterator[str]
 
 
 @contextmanager
+def served_in_process(settings: Settings, deps: AppDeps) -> Iterator[str]:
+    """The page built in this process on `deps` (a fake caller, no LLM), on a free loopback port; yields its URL."""
+    from simulator.ui.app import build, launch_kwargs
+
+    demo = build(settings, deps)
+    demo.queue(default_concurrency_limit=16, max_size=100)
+    port = free_port()
+    demo.launch(**launch_kwargs(settings, "127.0.0.1", port), prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+@contextmanager
 def chromium() -> Iterator[Any]:
     """A headless Debian Chromium driven by Playwright."""
     from playwright.sync_api import sync_playwright
@@ -111,6 +122,15 @@ def wait_settled(page: Any, timeout_ms: int = 30_000) -> None:
         "() => !Array.from(document.querySelectorAll('.wrap')).some(e => /Loading|processing/.test(e.innerText))",
         timeout=timeout_ms,
     )
+
+
+def sign_in(page: Any, user: str, password: str) -> None:
+    """Fill Gradio's login form (the page with COOLDOWN_AUTH set); returns once the callers are shown."""
+    page.locator("input[type=text], input[name=username]").first.fill(user)
+    page.locator("input[type=password]").first.fill(password)
+    page.get_by_role("button", name="Login").click()
+    page.locator(".cd-card").first.wait_for(timeout=30_000)
+    wait_settled(page)
 
 
 class Watch:

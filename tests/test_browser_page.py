@@ -17,12 +17,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_kit import chromium, free_port, screenshots_dir, wait_settled
+from browser_kit import chromium, screenshots_dir, served_in_process, wait_settled
 
 from simulator.config import load_settings
 from simulator.llm.fake import FakeChatModel
 from simulator.storage import Store
-from simulator.ui.app import build, launch_kwargs
 from simulator.ui.deps import AppDeps, local_grader
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -36,17 +35,10 @@ REPLY = "I was home all day and nobody knocked."
 def page_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("page-data")
     settings = load_settings(data_dir=data, llm_grading=False)
-    store = Store.open(settings.database_url, settings.data_dir)
-    caller = FakeChatModel(default_reply=REPLY, latency_s=SLOW_REPLY_S)
-    demo = build(settings, AppDeps(caller, local_grader(), None, store))
-    demo.queue(default_concurrency_limit=16, max_size=100)
-    port = free_port()
-    demo.launch(**launch_kwargs(settings, "127.0.0.1", port), prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-        store.close()
+    with Store.open(settings.database_url, settings.data_dir) as store:
+        caller = FakeChatModel(default_reply=REPLY, latency_s=SLOW_REPLY_S)
+        with served_in_process(settings, AppDeps(caller, local_grader(), None, store)) as url:
+            yield url
 
 
 @pytest.fixture(scope="module")

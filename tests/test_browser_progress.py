@@ -21,13 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_kit import chromium, free_port, screenshots_dir, wait_settled
+from browser_kit import chromium, screenshots_dir, served_in_process, sign_in
 
 from benchmarks.progress_page import COHORT_ALSO, DRAWN, seed
 from simulator.config import load_settings
 from simulator.llm.fake import FakeChatModel
 from simulator.storage import Store
-from simulator.ui.app import build, launch_kwargs
 from simulator.ui.deps import AppDeps, local_grader
 from simulator.ui.progress_charts import CHARTS
 
@@ -41,17 +40,11 @@ AUTH = "ana:ana-secret-pw,ben:ben-secret-pw,tom@trainer:tom-secret-pw"
 def page_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("progress-data")
     settings = load_settings(data_dir=data, llm_grading=False, auth=AUTH)
-    store = Store.open(settings.database_url, settings.data_dir)
-    seed(store, turns=12 * 60, names=TRAINEES)  # 20 calls each
-    demo = build(settings, AppDeps(FakeChatModel(default_reply="Fine."), local_grader(), None, store))
-    demo.queue(default_concurrency_limit=16, max_size=100)
-    port = free_port()
-    demo.launch(**launch_kwargs(settings, "127.0.0.1", port), prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-        store.close()
+    with Store.open(settings.database_url, settings.data_dir) as store:
+        seed(store, turns=12 * 60, names=TRAINEES)  # 20 calls each
+        deps = AppDeps(FakeChatModel(default_reply="Fine."), local_grader(), None, store)
+        with served_in_process(settings, deps) as url:
+            yield url
 
 
 @pytest.fixture(scope="module")
@@ -61,14 +54,9 @@ def browser() -> Iterator[Any]:
 
 
 def _sign_in(browser: Any, url: str, user: str, password: str) -> Any:
-    context = browser.new_context(viewport={"width": 1360, "height": 1000}, accept_downloads=True)
-    page = context.new_page()
+    page = browser.new_context(viewport={"width": 1360, "height": 1000}, accept_downloads=True).new_page()
     page.goto(url)
-    page.locator("input[type=text], input[name=username]").first.fill(user)
-    page.locator("input[type=password]").first.fill(password)
-    page.get_by_role("button", name="Login").click()
-    page.locator(".cd-card").first.wait_for(timeout=30_000)
-    wait_settled(page)
+    sign_in(page, user, password)
     return page
 
 

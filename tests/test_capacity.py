@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 
 from benchmarks.capacity import StepResult, _has_caller_text, capacity_at, doubling_point, matched_pair
-from benchmarks.common import Dist
+from benchmarks.common import Dist, wait_served
 from benchmarks.model_server import CALLER_LINES, ScriptedServer, ServerTiming
 from simulator.grading.schema import GraderOutput
 from simulator.llm.base import Message, ModelInfo, ModelRole
@@ -62,6 +65,16 @@ def test_scripted_server_speaks_what_cooldown_asks(server: ScriptedServer) -> No
 def test_scripted_server_is_loopback_only() -> None:
     with pytest.raises(ValueError, match="loopback"):
         ScriptedServer(host="0.0.0.0")
+
+
+def test_wait_served_sees_a_page_and_gives_up_once_its_process_has_died(server: ScriptedServer) -> None:
+    """The wait for a started page that the capacity rig and the browser tests share."""
+    assert wait_served(f"{server.url}/v1/models", None, timeout_s=10)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(30)
+    began = time.monotonic()
+    assert not wait_served(f"{server.url}/no-such-page", dead, timeout_s=60)
+    assert time.monotonic() - began < 5
 
 
 def _step(instances: int, trainees: int, tps: float, p95: float, errors: int = 0) -> StepResult:

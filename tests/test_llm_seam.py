@@ -149,6 +149,44 @@ async def test_structured_output_via_function_calling() -> None:
     assert out == Verdict(reason="ok", score=3)
 
 
+def tool_reply(r: httpx.Request, n: int) -> httpx.Response:
+    """A tool call answering the forced tool with `{"reason": "ok", "score": 3}`."""
+    name = json.loads(r.content)["tool_choice"]["function"]["name"]
+    body = completion("")
+    body["choices"][0]["message"] = {  # type: ignore[index]
+        "role": "assistant", "content": None,
+        "tool_calls": [{"id": "t1", "type": "function",
+                        "function": {"name": name, "arguments": '{"reason": "ok", "score": 3}'}}],
+    }  # fmt: skip
+    return httpx.Response(200, json=body)
+
+
+class OtherVerdict(BaseModel):
+    reason: str
+    score: int
+
+
+async def test_structured_output_builds_its_schema_binding_once_per_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grader's schema is converted once, not on every grade; another schema gets its own."""
+    from langchain_openai import ChatOpenAI
+
+    built: list[type[BaseModel]] = []
+    real = ChatOpenAI.with_structured_output
+
+    def counting(self: ChatOpenAI, schema: type[BaseModel], **kw: object) -> object:
+        built.append(schema)
+        return real(self, schema, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ChatOpenAI, "with_structured_output", counting)
+    m = model(Recorder(tool_reply))
+    first = await m.structured(MSGS, Verdict, max_tokens=50)
+    second = await m.structured(MSGS, Verdict, max_tokens=50)
+    assert first == second == Verdict(reason="ok", score=3)
+    assert built == [Verdict]
+    assert await m.structured(MSGS, OtherVerdict, max_tokens=50) == OtherVerdict(reason="ok", score=3)
+    assert built == [Verdict, OtherVerdict]
+
+
 async def test_structured_output_that_does_not_validate_raises_with_raw() -> None:
     def handler(r: httpx.Request, n: int) -> httpx.Response:
         body = completion("")

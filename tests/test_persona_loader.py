@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from simulator.errors import PersonaError
+from simulator.persona import loader
 from simulator.persona.loader import (
     PERSONAS_DIR,
     check_persona_file,
@@ -132,6 +134,48 @@ def test_hash_ignores_comments_but_not_content(tmp_path: Path) -> None:
     copy.write_text(original.read_text(encoding="utf-8").replace("age: 54", "age: 55"), encoding="utf-8")
     assert persona_hash(copy) != base
     assert base.startswith("sha256:")
+
+
+def test_an_unchanged_file_is_not_parsed_again_an_edited_one_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "backfire_brian.yaml"
+    shutil.copy(PERSONAS_DIR / "backfire_brian.yaml", copy)
+    parsed: list[Path] = []
+
+    def counting(path: Path) -> tuple[object, list[object]]:
+        parsed.append(path)
+        return check_persona_file(path)
+
+    monkeypatch.setattr(loader, "check_persona_file", counting)
+    first = load_persona(copy)
+    assert load_persona(copy) == first
+    assert len(parsed) == 1
+
+    # a designer's edit that keeps the size: the modification time tells (set forward, as a coarse clock may not)
+    text = copy.read_text(encoding="utf-8")
+    copy.write_text(text.replace("name: Brian Keller", "name: Bryan Keller"), encoding="utf-8")
+    mtime = os.stat(copy).st_mtime_ns
+    os.utime(copy, ns=(mtime + 10**9, mtime + 10**9))
+    assert load_persona(copy).identity.name == "Bryan Keller"
+    assert len(parsed) == 2
+    assert load_persona(copy).identity.name == "Bryan Keller"
+    assert len(parsed) == 2
+
+
+def test_each_load_gets_its_own_persona(tmp_path: Path) -> None:
+    """A frozen model's lists can still be changed in place: one call's change must not reach the next call."""
+    copy = tmp_path / "backfire_brian.yaml"
+    shutil.copy(PERSONAS_DIR / "backfire_brian.yaml", copy)
+    one, two = load_persona(copy), load_persona(copy)
+    assert one == two and one is not two
+    with pytest.raises(ValueError, match="frozen"):
+        one.id = "someone_else"  # type: ignore[misc]
+    one.opening_lines.append("Something the file never said.")
+    one.scenario.demands.clear()
+    three = load_persona(copy)
+    assert three == two and "Something the file never said." not in three.opening_lines
+    assert three.scenario.demands
 
 
 def test_find_persona_names_the_known_ones() -> None:

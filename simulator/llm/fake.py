@@ -14,41 +14,23 @@ With an empty queue it replies with `default_reply`, or raises if `strict=True`.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from simulator.errors import ModelError, ModelOutputError, ModelStreamInterrupted
-from simulator.llm.base import Message, ModelInfo, ModelRole, T
+from simulator.errors import ModelStreamInterrupted
+from simulator.llm.base import ModelInfo, ModelRole
+from simulator.llm.canned import CannedModel, Request
 
-Reply = str | BaseModel | dict[str, Any] | Exception | Callable[["FakeRequest"], Any]
+FakeRequest = Request
+"""One call the fake received (the canned models' `Request`, under the name the tests know)."""
 
-
-@dataclass
-class FakeRequest:
-    """One call the fake received."""
-
-    kind: str  # "generate" | "stream" | "stream_completion" | "structured"
-    messages: list[Message] = field(default_factory=list)
-    prompt: str | None = None
-    schema: type[BaseModel] | None = None
-    max_tokens: int | None = None
-    temperature: float | None = None
-    stop: list[str] | None = None
-
-    @property
-    def text(self) -> str:
-        """Everything sent, as one string (handy for `assert "x" in req.text`)."""
-        if self.prompt is not None:
-            return self.prompt
-        return "\n".join(f"{m.role}: {m.content}" for m in self.messages)
+Reply = str | BaseModel | dict[str, Any] | Exception | Callable[[FakeRequest], Any]
 
 
-class FakeChatModel:
+class FakeChatModel(CannedModel):
     """Implements `ChatModel` with scripted replies; records every request."""
 
     def __init__(
@@ -72,15 +54,11 @@ class FakeChatModel:
         self._info = ModelInfo(role=role, provider="fake", model="fake-model")
         self.closed = False
 
-    @property
-    def info(self) -> ModelInfo:
-        return self._info
-
     def enqueue(self, *replies: Reply) -> FakeChatModel:
         self._queue.extend(replies)
         return self
 
-    def _next(self, request: FakeRequest) -> Any:
+    def _reply(self, request: FakeRequest) -> Any:
         self.requests.append(request)
         if self._queue:
             reply = self._queue.popleft()
@@ -94,25 +72,12 @@ class FakeChatModel:
             raise reply
         return reply
 
-    async def _sleep(self) -> None:
+    async def _pause(self) -> None:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
 
-    async def generate(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> str:
-        req = FakeRequest("generate", list(messages), None, None, max_tokens, temperature, _l(stop))
-        reply = self._next(req)
-        await self._sleep()
-        return _as_text(reply)
-
-    async def _chunks(self, text: str) -> AsyncIterator[str]:
-        await self._sleep()
+    async def _pieces(self, text: str) -> AsyncIterator[str]:
+        await self._pause()
         pieces = [text[i : i + self.chunk_size] for i in range(0, len(text), self.chunk_size)] or [""]
         for n, piece in enumerate(pieces):
             if self.cut_stream_after is not None and n >= self.cut_stream_after:
@@ -120,59 +85,5 @@ class FakeChatModel:
             await asyncio.sleep(0)
             yield piece
 
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> AsyncIterator[str]:
-        req = FakeRequest("stream", list(messages), None, None, max_tokens, temperature, _l(stop))
-        text = _as_text(self._next(req))
-        async for piece in self._chunks(text):
-            yield piece
-
-    async def stream_completion(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> AsyncIterator[str]:
-        req = FakeRequest("stream_completion", [], prompt, None, max_tokens, temperature, _l(stop))
-        text = _as_text(self._next(req))
-        async for piece in self._chunks(text):
-            yield piece
-
-    async def structured(
-        self, messages: Sequence[Message], schema: type[T], *, max_tokens: int | None = None
-    ) -> T:
-        req = FakeRequest("structured", list(messages), None, schema, max_tokens)
-        reply = self._next(req)
-        await self._sleep()
-        if isinstance(reply, schema):
-            return reply
-        raw = reply.model_dump_json() if isinstance(reply, BaseModel) else _as_text(reply)
-        try:
-            return schema.model_validate_json(raw)
-        except ValidationError as exc:
-            raise ModelOutputError(f"structured output failed validation: {exc}", raw=raw) from exc
-
     async def aclose(self) -> None:
         self.closed = True
-
-
-def _l(stop: Sequence[str] | None) -> list[str] | None:
-    return list(stop) if stop is not None else None
-
-
-def _as_text(reply: Any) -> str:
-    if isinstance(reply, str):
-        return reply
-    if isinstance(reply, BaseModel):
-        return reply.model_dump_json()
-    if isinstance(reply, dict):
-        return json.dumps(reply)
-    raise ModelError(f"FakeChatModel cannot reply with {type(reply).__name__}")

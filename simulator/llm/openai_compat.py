@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import httpx
 import openai
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from simulator.errors import (
     ModelAuthError,
@@ -111,6 +111,8 @@ class OpenAICompatModel:
         # server's loop never trip over a closed loop.
         self._per_loop: dict[int, tuple[Any, Any, httpx.AsyncClient | None]] = {}
         self._lock = threading.Lock()
+        self._structured_runnables: dict[tuple[int, type[BaseModel], int | None], tuple[Any, Any]] = {}
+        """(chat model, runnable) by (id of the chat model, schema, max_tokens): see `_structured_runnable`."""
 
     @property
     def info(self) -> ModelInfo:
@@ -266,10 +268,7 @@ class OpenAICompatModel:
         self, messages: Sequence[Message], schema: type[T], *, max_tokens: int | None = None
     ) -> T:
         async def run() -> T:
-            model = self._bind(await self._chat_model(), max_tokens, None, None)
-            runnable = model.with_structured_output(
-                schema, method=self._info.structured_method, include_raw=True
-            )
+            runnable = self._structured_runnable(await self._chat_model(), schema, max_tokens)
             out = await runnable.ainvoke(_lc_messages(messages))
             parsed, raw = out.get("parsed"), _raw_text(out.get("raw"))
             if isinstance(parsed, schema):
@@ -286,9 +285,27 @@ class OpenAICompatModel:
 
         return await self._call(run)
 
+    def _structured_runnable(self, chat: Any, schema: type[BaseModel], max_tokens: int | None) -> Any:
+        """`chat` bound to answer in `schema`, built once per (this loop's chat model, schema, max_tokens).
+
+        Building it converts the schema to JSON Schema, a few milliseconds for the grader's output on every
+        grade; the runnable keeps no state between calls, so one serves them all. Each entry holds its chat
+        model, so no other object can take that id while the entry is cached.
+        """
+        key = (id(chat), schema, max_tokens)
+        entry = self._structured_runnables.get(key)
+        if entry is None:
+            model = self._bind(chat, max_tokens, None, None)
+            runnable = model.with_structured_output(schema, method=self._info.structured_method, include_raw=True)
+            entry = self._structured_runnables[key] = (chat, runnable)
+        return entry[1]
+
     async def aclose(self) -> None:
         loop = id(asyncio.get_running_loop())
         entry = self._per_loop.pop(loop, None)
+        if entry is not None:
+            kept = self._structured_runnables.items()
+            self._structured_runnables = {k: v for k, v in kept if v[0] is not entry[0]}
         if entry is not None and entry[2] is not None:
             await entry[2].aclose()
         if self._http is not None:

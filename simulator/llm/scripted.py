@@ -13,10 +13,11 @@ runs without a model server. The banner and the session record name it (`ModelIn
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from simulator.errors import ConfigError, ModelOutputError
-from simulator.llm.base import Message, ModelInfo, T
+from simulator.llm.base import ModelInfo
+from simulator.llm.canned import CannedModel, Request
 
 SCRIPTED = "scripted"
 _NAME = re.compile(r"^scripted(?::(\d{1,9}))?$")
@@ -41,60 +42,20 @@ def scripted_info(seed: int) -> ModelInfo:
     return ModelInfo(role="caller", provider="scripted", model=f"seed {seed}")
 
 
-class ScriptedCallerModel:
+class ScriptedCallerModel(CannedModel):
     """Implements `ChatModel` for the scripted caller; the caller chain never asks it for text.
 
-    Direct calls answer with a fixed acknowledgement (so `cooldown doctor` can check the role) or, for
-    structured output, fail: there is no model behind it.
+    Direct calls answer with a fixed acknowledgement, "OK" (so `cooldown doctor` can check the role) or,
+    for structured output, fail: there is no model behind it.
     """
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
         self._info = scripted_info(seed)
 
-    @property
-    def info(self) -> ModelInfo:
-        """Who serves the caller role: the persona's own lines."""
-        return self._info
-
-    async def generate(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> str:
-        """A fixed line: the scripted caller generates nothing."""
+    def _reply(self, request: Request) -> Any:
+        if request.kind == "structured":
+            raise ModelOutputError(
+                "the scripted caller plays persona lines; it cannot produce structured output", raw=""
+            )
         return "OK"
-
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> AsyncIterator[str]:
-        """The fixed line, as one chunk."""
-        yield "OK"
-
-    async def stream_completion(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        stop: Sequence[str] | None = None,
-    ) -> AsyncIterator[str]:
-        """The fixed line, as one chunk."""
-        yield "OK"
-
-    async def structured(
-        self, messages: Sequence[Message], schema: type[T], *, max_tokens: int | None = None
-    ) -> T:
-        """Always fails: the scripted caller cannot grade or fill a schema."""
-        raise ModelOutputError("the scripted caller plays persona lines; it cannot produce structured output", raw="")
-
-    async def aclose(self) -> None:
-        """Nothing to release."""

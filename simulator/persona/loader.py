@@ -463,16 +463,41 @@ def load_persona_text(text: str | bytes, name: str = "<persona text>") -> Person
     return persona
 
 
+_LOADED: dict[Path, tuple[tuple[int, int], Persona]] = {}
+"""By file path: the persona it last loaded as, with the file's (mtime_ns, size) then."""
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
 def load_persona(path: Path | str) -> Persona:
     """Load and validate one persona file.
+
+    Every call start loads its persona, and parsing the YAML takes tens of milliseconds, so a file whose
+    modification time (ns) and size are what they were at its last load is not parsed again; designers
+    edit files while the server runs, and an edit changes the time, so it shows on the next load. Each
+    load returns its own deep copy, so nothing one call does to its persona reaches another's.
 
     Raises:
         PersonaError: With `location` `file:line:column` and the field path of the first problem.
     """
-    persona, problems = check_persona_file(Path(path))
+    path = Path(path)
+    key, stamp = path.absolute(), _stamp(path)
+    cached = _LOADED.get(key)
+    if stamp is not None and cached is not None and cached[0] == stamp:
+        return cached[1].model_copy(deep=True)
+    persona, problems = check_persona_file(path)
     if persona is None:
+        _LOADED.pop(key, None)
         raise problems[0].to_error(more=len(problems) - 1)
-    return persona
+    if stamp is not None and _stamp(path) == stamp:  # not changed while it was read
+        _LOADED[key] = (stamp, persona)
+    return persona.model_copy(deep=True)
 
 
 def persona_files(directory: Path = PERSONAS_DIR) -> list[Path]:
