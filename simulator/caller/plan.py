@@ -252,7 +252,7 @@ GUARD_TEXT: dict[str, str] = {
 """The guard's checks as the debrief says them ("the model's reply spoke as the agent")."""
 
 _FAILURE_TEXT: dict[str, str] = {
-    "act": "did not do the act",
+    "act": "did not do what it was meant to",
     "fact": "did not carry the fact",
     "offers_remedy": "offered a fix itself",
     "unheld_quantity": "said a number the persona does not hold",
