@@ -133,6 +133,22 @@ def sign_in(page: Any, user: str, password: str) -> None:
     wait_settled(page)
 
 
+def full_page_screenshot(page: Any, path: Path) -> None:
+    """A full-page screenshot taken with the whole page in the viewport.
+
+    CodeMirror (gr.Code) draws only the lines inside the viewport; a plain full-page screenshot shows the
+    rest of a long code box blank.
+    """
+    size = page.viewport_size
+    height = int(page.evaluate("() => document.documentElement.scrollHeight"))
+    page.set_viewport_size({"width": size["width"], "height": max(height, size["height"])})
+    try:
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(path), full_page=True)
+    finally:
+        page.set_viewport_size(size)
+
+
 class Watch:
     """Requests to hosts other than the app, and dialogs (an executed XSS would open one)."""
 

@@ -1,9 +1,11 @@
 """The trainee's page in real headless Chromium, on the real embedded model (`cooldown app` subprocess).
 
 One trainee picks the backfire caller, plays three turns and watches the mood panel move, ends the
-call, sees the debrief plots, downloads the transcript, reopens the call from History and lints a
-persona in the designer tab. Two more browser contexts play at the same time and never see each
-other's turns; one of them types HTML/Markdown attacks that must show as text and run or load nothing.
+call, sees the debrief plots and why the caller said each line (the table, and the plan under each
+caller reply of the transcript), downloads the transcript, reopens the call from History, and in the
+designer tab shows a persona, plans the caller's reply to a trainee line and lints a persona. Two more
+browser contexts play at the same time and never see each other's turns; one of them types HTML/Markdown
+attacks that must show as text and run or load nothing.
 Screenshots of each step are written to .cooldown-cache/screenshots/ (ignored by git, so `make test` leaves
 the checkout clean); with COOLDOWN_UPDATE_SCREENSHOTS=1 they replace the committed ones in docs/screenshots/.
 
@@ -19,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_kit import Watch, chromium, cooldown_app, screenshots_dir, wait_settled
+from browser_kit import Watch, chromium, cooldown_app, full_page_screenshot, screenshots_dir, wait_settled
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow]
 
@@ -115,7 +117,13 @@ def test_trainee_plays_a_whole_call(app_url: str, browser: object, tmp_path: Pat
     page.locator("#end-call").click()
     page.locator("#debrief-mood-plot img, #debrief-mood-plot canvas").first.wait_for(timeout=120_000)
     page.locator("#debrief-score-plot img, #debrief-score-plot canvas").first.wait_for(timeout=30_000)
-    assert "Debrief" in page.locator("#debrief-text").inner_text()
+    debrief = page.locator("#debrief-text").inner_text()
+    assert "Debrief" in debrief and "Why the caller said that" in debrief
+    # the transcript open: "Meant to: …" under each caller reply to a turn
+    page.locator("#debrief-transcript-box").get_by_text("Transcript with annotations").click()
+    page.locator("#debrief-transcript [data-plan]").first.wait_for(timeout=10_000)
+    assert page.locator("#debrief-transcript [data-plan]").count() == len(turns)
+    assert "Meant to:" in page.locator("#debrief-transcript").inner_text()
     page.screenshot(path=str(shots / "04-debrief.png"), full_page=True)
 
     with page.expect_download(timeout=30_000) as info:
@@ -136,13 +144,22 @@ def test_trainee_plays_a_whole_call(app_url: str, browser: object, tmp_path: Pat
     page.screenshot(path=str(shots / "05-history.png"), full_page=True)
 
     page.get_by_role("tab", name="Persona designer").click()
+    page.get_by_role("button", name="Show", exact=True).click()
+    page.get_by_text("Facts the caller knows").wait_for(timeout=30_000)
+    # what would the caller do? the planned act and fact, and the persona's own line (no model runs)
+    page.locator("#try-line textarea").fill("How much did you pay for it?")
+    page.locator("#try-plan").click()
+    page.locator("#plan-out").get_by_text("Meant to:").wait_for(timeout=30_000)
+    plan = page.locator("#plan-out").inner_text()
+    assert "The appraiser heard:" in plan and "Why:" in plan and "The persona's own line for it:" in plan, plan
+    page.locator("#designer-try").screenshot(path=str(shots / "13-what-would-the-caller-do.png"))
     page.locator("#lint-src .cm-content").fill("id: broken\nidentity:\n  name: 5\n  bogus: yes\n")
     page.locator("#lint").click()
     page.wait_for_function(
         "() => /:\\d+:\\d+:/.test((document.querySelector('#lint-out textarea') || {}).value || '')", timeout=30_000
     )
     assert re.search(r"broken\.yaml:\d+:\d+: ", page.locator("#lint-out textarea").input_value())
-    page.screenshot(path=str(shots / "06-persona-designer.png"), full_page=True)
+    full_page_screenshot(page, shots / "06-persona-designer.png")  # the prompt's code box drawn in full
     assert watch.outside == [], watch.outside
     assert watch.dialogs == []
     context.close()

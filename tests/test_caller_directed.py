@@ -218,6 +218,7 @@ def test_the_plan_reads_as_act_fact_and_voice() -> None:
     failed = [PlanCheckFailure(kind="fact", detail="missing 349"), PlanCheckFailure(kind="unheld_quantity", detail="4")]
     record = PlanRecord(plan=plan, voice="authored", model_failures=failed)
     assert (record.act, record.carried()) == ("answer", "fact paid: “I paid £349.”")
+    assert record.carried(ids=False) == "fact: “I paid £349.”"  # the trainee's debrief: no persona ids
     assert record.voiced_by() == (
         "the persona's own line (the model's reply did not carry the fact, said a number the persona does not hold)"
     )

@@ -110,7 +110,7 @@ async def test_a_scripted_call_plays_the_personas_own_lines_deterministically(st
     session.abandon("the test is over")
     item = review(store, session.id)  # "why did he say that?": the plan under every caller reply
     assert "## Why the caller said that" in item.markdown
-    assert "| 1 |" in item.markdown and "fact paid" in item.markdown
+    assert "| 1 |" in item.markdown and "| fact: “" in item.markdown and "fact paid" not in item.markdown  # no ids
     assert item.transcript_html.count("data-plan") == len(lines)
     assert "Meant to: <b>answer</b>" in item.transcript_html and "the scripted caller" in item.transcript_html
     others = {tuple((await _call(store, seed=s))[0]) for s in range(4)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,7 @@ async def test_the_designer_shows_the_plan_for_a_trainee_line() -> None:
 
     md = await plan_preview(find_persona("omar_out_of_stock"), "normal", "How much did you pay for it?", local_grader())
     assert "**Meant to:** answer · fact paid" in md and "**Why:**" in md
+    assert re.search(r"→ mood \w+ \(anger \d+, trust \d+, entrenchment \d+\)", md), md  # spelled out, not A/T/E
     assert "The persona's own line for it:** “I paid £349" in md
     cards = persona_cards([load_persona(find_persona("backfire_brian"))])
     assert "Brian Keller" in cards and "★" in cards
@@ -148,6 +150,9 @@ def test_preview_shows_facts_emotion_and_prompt() -> None:
     facts, prompt, tokens = preview(PERSONAS_DIR / "backfire_brian.yaml", "hard")
     assert "Facts the caller knows" in facts and "Emotional model at hard" in facts
     assert "Brian" in prompt and "tokens" in tokens
+    # one remedy per bullet (joined with "; " they read "Thursday.; A refund"), the start mood spelled out
+    assert "**Acceptable remedies**\n\n- " in facts and ".;" not in facts
+    assert re.search(r"starts anger \d+, trust \d+, entrenchment \d+ \(", facts), facts
 
 
 def _session(store: Store, fake: FakeChatModel, trainee: str) -> CallSession:

@@ -190,17 +190,23 @@ class PlanRecord(BaseModel):
         """The planned act, readable ("answer", "reject offer")."""
         return self.plan.act.replace("_", " ")
 
-    def carried(self) -> str:
-        """What the reply was to carry, in a few words: the fact, the refusal, the demand ("" for none)."""
+    def carried(self, ids: bool = True) -> str:
+        """What the reply was to carry, in a few words: the fact, the refusal, the demand ("" for none).
+
+        Args:
+            ids: Name the persona's fact and remedy ids ("fact paid: …", for designers); False for the
+                trainee's debrief, where an id reads as jargon ("fact: …", "remedy: check then replace").
+        """
         p = self.plan
         if p.fact:
-            return f"fact {p.fact}: “{_clip(p.fact_say or p.fact_text or '')}”"
+            name = f"fact {p.fact}" if ids else "fact"
+            return f"{name}: “{_clip(p.fact_say or p.fact_text or '')}”"
         if p.unknown is not None:
             return f"doesn't know {p.unknown}" if p.unknown else "a detail the caller doesn't hold"
         if p.refusal:
             return f"won't accept: “{_clip(p.refusal_say or p.refusal)}”"
         if p.remedy:
-            return f"remedy {p.remedy}"
+            return f"remedy {p.remedy}" if ids else f"remedy: {p.remedy.replace('_', ' ')}"
         if p.need:
             return f"need: “{_clip(p.need)}”"
         if p.demand:
@@ -246,7 +252,7 @@ GUARD_TEXT: dict[str, str] = {
 """The guard's checks as the debrief says them ("the model's reply spoke as the agent")."""
 
 _FAILURE_TEXT: dict[str, str] = {
-    "act": "did not do the act",
+    "act": "did not do what it was meant to",
     "fact": "did not carry the fact",
     "offers_remedy": "offered a fix itself",
     "unheld_quantity": "said a number the persona does not hold",

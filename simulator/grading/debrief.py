@@ -127,7 +127,9 @@ def plan_notes(session: Any) -> dict[str, CallerPlanNote]:
     if not hasattr(session, "guard_events"):
         return {}
     return {
-        turn_id: CallerPlanNote(act=rec.act, carried=rec.carried(), voiced_by=rec.voiced_by(), why=rec.plan.why)
+        turn_id: CallerPlanNote(
+            act=rec.act, carried=rec.carried(ids=False), voiced_by=rec.voiced_by(), why=rec.plan.why
+        )  # the trainee reads this: no persona fact or remedy ids
         for turn_id, rec in plans_in_record(session).items()
     }
 
@@ -500,9 +502,9 @@ def _markdown(d: Debrief) -> str:
             "",
             "## Why the caller said that",
             "",
-            "Each reply was planned before anyone spoke: what it had to do, what it carried, and who voiced it.",
+            "Each reply was planned before anyone spoke: what it had to do, what it was to carry, and who voiced it.",
             "",
-            "| after turn | the caller said | meant to | carrying | voiced by |",
+            "| after turn | the caller said | meant to | to carry | voiced by |",
             "|---|---|---|---|---|",
         ]
         for n, said, p in d.caller_plans:

@@ -9,7 +9,7 @@ import re
 import tempfile
 from pathlib import Path
 
-from simulator.call.mood import initial_state, mood_label
+from simulator.call.mood import MoodState, initial_state, mood_label
 from simulator.errors import CooldownError
 from simulator.grading.base import TurnGrader
 from simulator.persona.loader import MAX_FILE_BYTES, load_persona
@@ -18,6 +18,11 @@ from simulator.ui.text import md_text
 
 _ID_LINE = re.compile(r"^id:\s*['\"]?([a-z][a-z0-9_]{1,47})['\"]?\s*(#.*)?$", re.MULTILINE)
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,60}")
+
+
+def mood_words(state: MoodState) -> str:
+    """The three mood levels spelled out ("anger 75, trust 17, entrenchment 80"), not `A 75 T 17 E 80`."""
+    return f"anger {state.anger}, trust {state.trust}, entrenchment {state.entrenchment}"
 
 
 def preview_markdown(persona: Persona, difficulty: DifficultyName) -> str:
@@ -34,12 +39,12 @@ def preview_markdown(persona: Persona, difficulty: DifficultyName) -> str:
         out.append(f"- {md_text(fact.text)}" + (f" *({md_text('; '.join(when))})*" if when else ""))
     out += ["", "**Ground truth (hidden from the caller)**", ""]
     out += [f"- {md_text(g.topic)}: {md_text(g.truth)}" for g in scenario.ground_truth]
-    out += ["", "**Acceptable remedies**: " + md_text("; ".join(r.description for r in scenario.acceptable_remedies))]
-    out += ["", "**Will not accept**: " + md_text("; ".join(r.description for r in scenario.will_not_accept))]
+    out += ["", "**Acceptable remedies**", ""] + [f"- {md_text(r.description)}" for r in scenario.acceptable_remedies]
+    out += ["", "**Will not accept**", ""] + [f"- {md_text(r.description)}" for r in scenario.will_not_accept]
     state = initial_state(persona, difficulty)
     out += [
         "",
-        f"**Emotional model at {difficulty}**: starts {md_text(state.short())} ({mood_label(state)}), "
+        f"**Emotional model at {difficulty}**: starts {mood_words(state)} ({mood_label(state)}), "
         f"at most ±{emotion.max_change_per_turn} per turn, {persona.turn_limit(difficulty)} turns",
         "",
         "| when | change | reason |",
@@ -113,7 +118,7 @@ async def plan_preview(path: Path, difficulty: DifficultyName, said: str, grader
     heard = ", ".join(b.value.replace("_", " ") for b in verdict.behaviours) if verdict else ""
     out = [
         f"**The appraiser heard:** {md_text(heard or 'nothing it could label')} → mood "
-        f"{md_text(mood_label(step.state))} ({md_text(step.state.short())})",
+        f"{md_text(mood_label(step.state))} ({mood_words(step.state)})",
         "",
         f"**Meant to:** {md_text(record.act)}" + (f" · {md_text(record.carried())}" if record.carried() else ""),
         "",

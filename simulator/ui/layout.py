@@ -230,7 +230,7 @@ def _review(prefix: str) -> ReviewView:
         dl_md = gr.DownloadButton("Download Markdown", visible=False, elem_id=f"{prefix}-dl-md")
         dl_json = gr.DownloadButton("Download JSON", visible=False, elem_id=f"{prefix}-dl-json")
     md = gr.Markdown(elem_id=f"{prefix}-text", sanitize_html=True)
-    with gr.Accordion("Transcript with annotations", open=False):
+    with gr.Accordion("Transcript with annotations", open=False, elem_id=f"{prefix}-transcript-box"):
         transcript = gr.HTML(elem_id=f"{prefix}-transcript", js_on_load=None)
     return ReviewView(outcome, mood, scores, md, transcript, dl_md, dl_json)
 
@@ -256,14 +256,18 @@ def _designer(library: CallerLibrary) -> DesignerView:
         show = gr.Button("Show")
     tokens = gr.Markdown()
     facts = gr.Markdown(sanitize_html=True)
-    prompt = gr.Code(label="Rendered caller prompt (opening turn)", language="markdown", interactive=False)
-    gr.Markdown("### What would the caller do?\nType a first trainee line: see the reply's plan, why, and the "
-                "persona's own line for it.")  # fmt: skip
-    with gr.Row():
-        try_line = gr.Textbox(label="The trainee says", placeholder="How much did you pay for it?", max_length=500,
-                              scale=4, elem_id="try-line")  # fmt: skip
-        try_plan = gr.Button("Plan the reply", scale=1, elem_id="try-plan")
-    plan_out = gr.Markdown(sanitize_html=True, elem_id="plan-out")
+    prompt = gr.Code(  # scrolls past 24 lines: the ~50-line prompt pushed the plan box below the fold
+        label="Rendered caller prompt (opening turn)", language="markdown", interactive=False, max_lines=24,
+        elem_id="designer-prompt",
+    )  # fmt: skip
+    with gr.Column(elem_id="designer-try"):
+        gr.Markdown("### What would the caller do?\nType a first trainee line: see the reply's plan, why, and the "
+                    "persona's own line for it.")  # fmt: skip
+        with gr.Row():
+            try_line = gr.Textbox(label="The trainee says", placeholder="How much did you pay for it?",
+                                  max_length=500, scale=4, elem_id="try-line")  # fmt: skip
+            try_plan = gr.Button("Plan the reply", scale=1, elem_id="try-plan")
+        plan_out = gr.Markdown(sanitize_html=True, elem_id="plan-out")
     gr.Markdown("### Lint a persona file\nPaste YAML; problems come back as `file:line:col: field: message`.")
     lint_name = gr.Textbox(label="File name (optional, e.g. dana_delayed_order.yaml)", max_length=64)
     lint_src = gr.Code(label="Persona YAML", language="yaml", interactive=True, elem_id="lint-src")

@@ -58,6 +58,7 @@ mark.ev-manipulative {background:#fecaca;color:#7f1d1d}
 .cd-transcript .ann {font-size:0.85em;opacity:0.85;margin-top:3px}
 .cd-transcript .ann.plan {border-left:3px solid var(--border-color-primary);padding-left:6px}
 .cd-transcript .ann.plan .by-line {font-style:italic}
+#debrief-text th, #debrief-text td, #history-text th, #history-text td {word-break:normal;overflow-wrap:break-word}
 .cd-cohort {border-collapse:collapse;width:100%;font-size:0.9em}
 .cd-cohort th, .cd-cohort td {border-bottom:1px solid var(--border-color-primary);padding:4px 8px;text-align:left}
 .cd-charts {display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:12px;margin:8px 0}
@@ -70,6 +71,10 @@ mark.ev-manipulative {background:#fecaca;color:#7f1d1d}
 .cd-chart .cd-axis {stroke:currentColor;stroke-opacity:0.6;stroke-width:1}
 .cd-chart .cd-line {fill:none;stroke-width:2;stroke-linejoin:round}
 """
+"""The page's styles. The debrief tables wrap long words only when they must (`overflow-wrap:break-word`):
+Gradio's Markdown (`word-break:break-word`, `overflow-wrap:anywhere`) lets a column shrink below its longest
+word and break its header and cells mid-word ("tur / n", "local:appraise / r"). No `:is(a, b)` here: Gradio
+scopes each comma-separated part of a selector, and splits inside one."""
 
 VARIABLE_LABELS = {"anger": "Anger", "trust": "Trust", "entrenchment": "Entrenchment"}
 OUTCOME_TEXT = {
