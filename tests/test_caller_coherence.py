@@ -6,7 +6,7 @@ import pytest
 
 from simulator.call.transcript import Utterance
 from simulator.caller.budget import LoggedTurn
-from simulator.caller.coherence import check_reply, holdings_of
+from simulator.caller.coherence import check_reply, holdings_of, repeats_earlier
 from simulator.caller.lines import candidates, fill, stand_in, unknown_slots
 from simulator.caller.plan import ReplyPlan
 from simulator.caller.voice import PersonaVoice
@@ -136,3 +136,17 @@ def test_without_lines_there_is_nothing_to_stand_in(name: str) -> None:
     assert bare.lines is None
     plan = ReplyPlan(act="restate_demand", mood="angry", demand="x")
     assert PersonaVoice(bare).stand_in(plan, []) is None
+
+
+def test_a_shortened_repeat_of_an_earlier_line_is_a_repeat() -> None:
+    """Seen in a browser call: the embedded model said one sentence of the opening line again as turn 2."""
+    opening = "Hello? I've got a 'delivered' email for a bench I have never seen. I want my money back."
+    assert repeats_earlier("I've got a delivered email for a bench I have never seen.", [opening])
+    assert not repeats_earlier("Look. I want my money back today, I've got a 'delivered' email for a bench I "
+                               "have never seen!", [opening])  # fmt: skip
+    assert repeats_earlier("No. I've got a 'delivered' email for a bench I have never seen.", [opening])
+    assert repeats_earlier("I want my money back.", [opening])
+    assert not repeats_earlier("I want my money back. Today, not next week.", [opening])  # adds something
+    earlier = ["Your tracking page says never seen."]
+    assert not repeats_earlier("Your tracking page says never seen. Write that down.", earlier)
+    assert not repeats_earlier("Where is my bench?", [opening])

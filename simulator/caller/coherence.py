@@ -350,10 +350,44 @@ def check_reply(
         if third:
             detail = f"talks about the caller in the third person: {third[0]!r}"
             failures.append(PlanCheckFailure(kind="agent_voice", detail=detail))
-    canon = canonical_line(text)
-    if any(canonical_line(line) == canon for line in earlier):
+    if repeats_earlier(text, earlier, whole_line_only=plan.act in RESTATING_ACTS):
         failures.append(PlanCheckFailure(kind="repeated", detail="already said in this call"))
     return failures
+
+
+REPEAT_MIN_WORDS = 3
+"""Sentences shorter than this ("No.", "Right then.") do not count when deciding a reply says nothing new."""
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_QUOTE = re.compile(r"(?<!\w)'|'(?!\w)")
+
+
+def _fold(text: str) -> str:
+    """`canonical_line` without quote marks (an apostrophe inside a word stays)."""
+    return _SPACE.sub(" ", _QUOTE.sub("", canonical_line(text))).strip()
+
+
+RESTATING_ACTS: frozenset[str] = frozenset({"answer", "restate_demand"})
+"""Acts that may say again what the caller said before (a fact when asked, the demand); only the very same
+line counts as a repeat for them."""
+
+
+def repeats_earlier(text: str, earlier: Sequence[str], *, whole_line_only: bool = False) -> bool:
+    """True when the reply says nothing new: the whole line, or every sentence of it of
+    `REPEAT_MIN_WORDS`+ words, was already said in the call.
+
+    Catches a shortened repeat (the opening line's sentence said again as a reply) while a reply that
+    quotes a fact it said before and adds something ("... Write that down.") is not a repeat.
+    """
+    canon = _fold(text)
+    if not canon:
+        return False
+    said = [_fold(line) for line in earlier]
+    if canon in said:
+        return True
+    if whole_line_only:
+        return False
+    mine = [s for s in (_fold(part) for part in _SENTENCE_END.split(text)) if len(s.split()) >= REPEAT_MIN_WORDS]
+    return bool(mine) and all(any(sentence in other for other in said) for sentence in mine)
 
 
 WHOLE_REPLY_KINDS: frozenset[str] = frozenset({"act", "fact", "repeated", "empty"})
