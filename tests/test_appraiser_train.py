@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -159,3 +160,38 @@ def test_a_setting_that_names_no_weights_fails_with_the_fix(tmp_path: Path, monk
     monkeypatch.setenv("COOLDOWN_APPRAISER_WEIGHTS", str(tmp_path / "nothing"))
     with pytest.raises(AppraiserWeightsError, match="COOLDOWN_APPRAISER_WEIGHTS"):
         local_grader()
+
+
+def test_pair_differences_take_flagged_minus_clean_for_disagreeing_pairs_only() -> None:
+    from scipy import sparse
+
+    from simulator.grading.appraiser.training import _pair_differences
+
+    rows = [[1.0, 0.0, 1.0], [1.0, 1.0, 1.0], [0.0, 1.0, 0.0], [0.0, 1.0, 1.0], [5.0, 5.0, 5.0]]
+    X = sparse.csr_matrix(np.array(rows))
+    y = np.array([0, 1, 1, 1, 0])
+    pair_id = np.array([0, 0, 1, 1, -1])  # pair 1 agrees on y, so it says nothing about the decision
+    diff = _pair_differences(X, y, pair_id)
+    assert diff is not None and diff.toarray().tolist() == [[0.0, 1.0, 0.0]]
+    assert _pair_differences(X, y, np.full(5, -1)) is None
+
+
+def test_pair_constraints_put_the_weight_on_the_clause_that_flips(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scipy import sparse
+
+    rng = np.random.default_rng(0)
+    # 20 pairs: the same shared words in both turns; the second turn adds the clause that makes it manipulative.
+    shared = np.repeat(rng.random(20) * 3, 2)[:, None]
+    flip = np.tile([[0.0], [1.0]], (20, 1))
+    # 40 unpaired turns where the shared words go with manipulation by accident of who wrote them.
+    loose = np.vstack([np.hstack([np.full((20, 1), 5.0), np.zeros((20, 1))]), np.zeros((20, 2))])
+    X = sparse.csr_matrix(np.vstack([np.hstack([shared, flip]), loose]))
+    y = np.concatenate([flip.ravel(), np.ones(20), np.zeros(20)]).astype(int)
+    pair_id = np.concatenate([np.repeat(np.arange(20), 2), np.full(40, -1)])
+    monkeypatch.setattr(training, "PAIR_WEIGHT", 3.0)
+    with_pairs, _ = training.fit_binary_with_pairs(X, y, pair_id)
+    monkeypatch.setattr(training, "PAIR_WEIGHT", 0.0)
+    without, b0 = training.fit_binary_with_pairs(X, y, pair_id)
+    plain, b1 = training.fit_binary(X, y)
+    assert np.allclose(without, plain) and b0 == b1  # off means exactly the old head
+    assert with_pairs[1] / abs(with_pairs[0]) > plain[1] / abs(plain[0])  # the flipping clause gains weight

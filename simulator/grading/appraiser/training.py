@@ -43,6 +43,18 @@ if TYPE_CHECKING:
 SEED = 20240607
 C_BINARY = 4.0
 C_SCORE = 2.0
+PAIR_WEIGHT = 0.0
+"""Weight of each counterfactual pair's difference row in the `manipulative` and `use:manipulative` heads
+(0 = off, as the shipped weights were trained).
+
+A pair is two turns of one `meta.group` with a `meta.pair_axis`, one manipulative and one not, that differ
+by one decision criterion. Besides the two turns themselves, the head then sees the difference of their
+feature vectors labelled 1 (and its negation labelled 0): a pairwise constraint that puts the weight on the
+clause that flips the decision rather than on the words both turns share. Measured on 450 turns by three
+authors the model never saw (data/pending, r9-r11): 3.0 against 0 moved `manipulative` F1 0.58 -> 0.61,
+pairs right 30% -> 33% and ethical uses called manipulative 23% -> 20%. Not switched on yet because the
+weights retrained with it call one shipped persona's acceptable offer manipulative (docs/grading-quality.md,
+"Pair constraints")."""
 NEGATIVE = ("fact_confrontation", "dismissal", "blame")
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 
@@ -105,7 +117,48 @@ def targets(cases: Sequence[LabelledTurn]) -> dict[str, np.ndarray]:
     out["has_technique"] = np.array([bool(g.techniques) for g in golds], dtype=int)
     out["manipulative"] = np.array([g.manipulative for g in golds], dtype=int)
     out["score"] = np.array([g.perspective_taking for g in golds], dtype=int)
+    pair_ids: dict[str, int] = {}
+    out["pair_id"] = np.array(
+        [pair_ids.setdefault(group_of(c), len(pair_ids)) if c.meta.get("pair_axis") else -1 for c in cases],
+        dtype=int,
+    )
     return out
+
+
+def _pair_differences(X: sparse.csr_matrix, y: np.ndarray, pair_id: np.ndarray) -> sparse.csr_matrix | None:
+    """Rows `x_flagged - x_clean` for every counterfactual pair in X whose two turns disagree on y."""
+    flagged: list[int] = []
+    clean: list[int] = []
+    for pid in np.unique(pair_id[pair_id >= 0]):
+        idx = np.flatnonzero(pair_id == pid)
+        if len(idx) != 2 or y[idx[0]] == y[idx[1]]:
+            continue
+        hi, lo = (idx[0], idx[1]) if y[idx[0]] else (idx[1], idx[0])
+        flagged.append(int(hi))
+        clean.append(int(lo))
+    if not flagged:
+        return None
+    diff: sparse.csr_matrix = (X[flagged] - X[clean]).tocsr()
+    return diff
+
+
+def fit_binary_with_pairs(X: sparse.csr_matrix, y: np.ndarray, pair_id: np.ndarray) -> tuple[np.ndarray, float]:
+    """`fit_binary`, plus each counterfactual pair's difference as a pairwise constraint (`PAIR_WEIGHT`)."""
+    from scipy import sparse
+    from sklearn.linear_model import LogisticRegression
+
+    diff = _pair_differences(X, y, pair_id)
+    if diff is None or y.min() == y.max() or PAIR_WEIGHT <= 0:
+        return fit_binary(X, y)
+    n = diff.shape[0]
+    X_aug = sparse.vstack([X, diff, -diff]).tocsr()
+    y_aug = np.concatenate([y, np.ones(n, dtype=int), np.zeros(n, dtype=int)])
+    positives = int(y.sum())
+    balanced = np.where(y == 1, len(y) / (2 * positives), len(y) / (2 * (len(y) - positives)))
+    weight = np.concatenate([balanced, np.full(2 * n, PAIR_WEIGHT)])
+    model = LogisticRegression(C=C_BINARY, solver="liblinear", random_state=SEED, max_iter=2000, tol=1e-3)
+    model.fit(X_aug, y_aug, sample_weight=weight)
+    return model.coef_[0], float(model.intercept_[0])
 
 
 def fit_binary(X: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float]:
@@ -154,10 +207,10 @@ def fit_all(X: sparse.csr_matrix, y: dict[str, np.ndarray]) -> tuple[np.ndarray,
         W[T_SLICE.start + i], b[T_SLICE.start + i] = fit_binary(X, y[f"technique:{t.value}"])
     mask = y["has_technique"] == 1
     if mask.sum() >= 2:
-        W[USE_ROW], b[USE_ROW] = fit_binary(X[mask], y["use:manipulative"][mask])
+        W[USE_ROW], b[USE_ROW] = fit_binary_with_pairs(X[mask], y["use:manipulative"][mask], y["pair_id"][mask])
     for i, x in enumerate(TACTICS):
         W[X_SLICE.start + i], b[X_SLICE.start + i] = fit_binary(X, y[f"tactic:{x.value}"])
-    W[M_ROW], b[M_ROW] = fit_binary(X, y["manipulative"])
+    W[M_ROW], b[M_ROW] = fit_binary_with_pairs(X, y["manipulative"], y["pair_id"])
     return W, b
 
 
@@ -256,6 +309,8 @@ def train_weights(train: Sequence[LabelledTurn], out: Path, meta: dict[str, Any]
     calib = calibrate(oof_logits, y)
     W, b = fit_all(Xc, y)
     full_meta = {"seed": SEED, "c_binary": C_BINARY, "c_score": C_SCORE, "train_items": len(train), **meta}
+    if PAIR_WEIGHT > 0:  # only then, so weights trained without pairs keep the same bytes (and version)
+        full_meta["pair_weight"] = PAIR_WEIGHT
     return save_weights(out, cols, W, b, thresholds, full_meta, calib)
 
 
