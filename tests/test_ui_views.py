@@ -74,7 +74,7 @@ def test_feedback_card_shows_score_behaviours_verdicts_tip_and_grader() -> None:
     llm = TurnGrade.ungraded("llm:gpt", "timed out")
     card = feedback_card(2, text, [grade, llm], pending=False)
     assert "Turn 2" in card and "Perspective-taking 0/4" in card
-    assert "−dismissal" in card and "loss_aversion: manipulative" in card
+    assert "− dismissal" in card and "data-label=\"dismissal\"" in card and "loss_aversion: manipulative" in card
     assert '<mark class="ev ev-manipulative">' in card and "Tip:" in card
     assert "graded by local:appraiser · llm:gpt: ungraded" in card
 
@@ -218,3 +218,11 @@ def test_the_debrief_is_titled_with_the_callers_name_not_the_persona_id() -> Non
     title = next(line for line in item.markdown.splitlines() if line.startswith("# Debrief"))
     assert title == "# Debrief: call with Brian Keller"
     store.close()
+
+
+def test_mood_reasons_read_as_words_not_label_ids() -> None:
+    from simulator.ui.panels import readable_reason
+
+    stored = "fact_confrontation: anger +10, trust -5 [grader unsure: 91% of the effect]"
+    wanted = "fact confrontation: anger +10, trust -5 (the grader was unsure: 91% of the effect)"
+    assert readable_reason(stored) == wanted

@@ -5,6 +5,7 @@ The classes used here are styled by `PAGE_CSS`; the browser tests find panels by
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from simulator.call.mood import MoodState
@@ -201,7 +202,7 @@ def mood_panel(
     )
     why = ""
     if reasons:
-        why = "<ul>" + "".join(f"<li>{esc(r)}</li>" for r in reasons[:6]) + "</ul>"
+        why = "<ul>" + "".join(f"<li>{esc(readable_reason(r))}</li>" for r in reasons[:6]) + "</ul>"
     return (
         f'<div class="cd-mood" data-mood="{esc(label)}" data-turn="{state.turn}">'
         f'<div>Caller mood: <span class="label">{esc(label)}</span> · turn {state.turn}{limit}</div>'
@@ -209,10 +210,19 @@ def mood_panel(
     )
 
 
+_UNSURE = re.compile(r"\[grader unsure: (\d+%) of the effect\]")
+
+
+def readable_reason(reason: str) -> str:
+    """A stored mood rule as a trainee reads it: words, not label ids ("fact confrontation: anger +10",
+    "(the grader was unsure: 91% of the effect)")."""
+    return _UNSURE.sub(r"(the grader was unsure: \1 of the effect)", reason).replace("_", " ")
+
+
 def _chip(behaviour: str) -> str:
     kind = "pos" if behaviour in POSITIVE_BEHAVIOURS else "neg" if behaviour in NEGATIVE_BEHAVIOURS else "neu"
-    sign = {"pos": "+", "neg": "−", "neu": ""}[kind]
-    return f'<span class="cd-chip {kind}">{sign}{esc(behaviour)}</span>'
+    sign = {"pos": "+ ", "neg": "− ", "neu": ""}[kind]
+    return f'<span class="cd-chip {kind}" data-label="{esc(behaviour)}">{sign}{esc(behaviour.replace("_", " "))}</span>'
 
 
 def primary_grade(grades: Sequence[TurnGrade]) -> TurnGrade | None:
