@@ -161,6 +161,12 @@ def test_an_unchanged_file_is_not_parsed_again_an_edited_one_is(
     assert len(parsed) == 2
     assert load_persona(copy).identity.name == "Bryan Keller"
     assert len(parsed) == 2
+    # the library listing on every page load shares the cache: a stat per unchanged file, no parse
+    assert loader.listing_of(copy).name == "Bryan Keller"
+    assert len(parsed) == 2
+    copy.write_text("id: [broken", encoding="utf-8")
+    assert loader.listing_of(copy).error
+    assert len(parsed) == 3
 
 
 def test_each_load_gets_its_own_persona(tmp_path: Path) -> None:

@@ -486,18 +486,25 @@ def load_persona(path: Path | str) -> Persona:
     Raises:
         PersonaError: With `location` `file:line:column` and the field path of the first problem.
     """
-    path = Path(path)
+    persona, problems = _parsed(Path(path))
+    if persona is None:
+        raise problems[0].to_error(more=len(problems) - 1)
+    return persona.model_copy(deep=True)
+
+
+def _parsed(path: Path) -> tuple[Persona | None, list[PersonaProblem]]:
+    """The file's persona, shared and cached by (mtime_ns, size), or None and its problems. Never mutate it."""
     key, stamp = path.absolute(), _stamp(path)
     cached = _LOADED.get(key)
     if stamp is not None and cached is not None and cached[0] == stamp:
-        return cached[1].model_copy(deep=True)
+        return cached[1], []
     persona, problems = check_persona_file(path)
     if persona is None:
         _LOADED.pop(key, None)
-        raise problems[0].to_error(more=len(problems) - 1)
+        return None, problems
     if stamp is not None and _stamp(path) == stamp:  # not changed while it was read
         _LOADED[key] = (stamp, persona)
-    return persona.model_copy(deep=True)
+    return persona, []
 
 
 def persona_files(directory: Path = PERSONAS_DIR) -> list[Path]:
@@ -506,8 +513,11 @@ def persona_files(directory: Path = PERSONAS_DIR) -> list[Path]:
 
 
 def listing_of(path: Path) -> PersonaListing:
-    """One persona file as a library entry; a file that does not load is listed with its first problem."""
-    persona, problems = check_persona_file(path)
+    """One persona file as a library entry; a file that does not load is listed with its first problem.
+
+    Uses the parse cache of `load_persona`, so listing the library on every page load costs a stat per
+    unchanged file, not a YAML parse."""
+    persona, problems = _parsed(path)
     if persona is None:
         return PersonaListing(id=path.stem, path=path, error=str(problems[0]))
     return PersonaListing(
