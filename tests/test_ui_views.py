@@ -74,7 +74,7 @@ def test_feedback_card_shows_score_behaviours_verdicts_tip_and_grader() -> None:
     llm = TurnGrade.ungraded("llm:gpt", "timed out")
     card = feedback_card(2, text, [grade, llm], pending=False)
     assert "Turn 2" in card and "Perspective-taking 0/4" in card
-    assert "− dismissal" in card and "data-label=\"dismissal\"" in card and "loss_aversion: manipulative" in card
+    assert "− dismissal" in card and "data-label=\"dismissal\"" in card and "loss aversion: manipulative" in card
     assert '<mark class="ev ev-manipulative">' in card and "Tip:" in card
     assert "graded by local:appraiser · llm:gpt: ungraded" in card
 

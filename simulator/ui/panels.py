@@ -260,9 +260,10 @@ def feedback_card(number: int, text: str, grades: Sequence[TurnGrade], *, pendin
             body.append("<div>" + "".join(_chip(str(b)) for b in v.behaviours) + "</div>")
         for t in v.techniques:
             quotes.append((t.evidence, t.use))
-            body.append(f'<div class="cd-tech {t.use}">{esc(t.technique.value)}: {t.use} — “{esc(t.evidence)}”</div>')
+            name = t.technique.value.replace("_", " ")
+            body.append(f'<div class="cd-tech {t.use}">{esc(name)}: {t.use} — “{esc(t.evidence)}”</div>')
         if v.manipulation_tactics:
-            tactics = ", ".join(t.value for t in v.manipulation_tactics)
+            tactics = ", ".join(t.value.replace("_", " ") for t in v.manipulation_tactics)
             body.append(f'<div class="cd-tech manipulative">Manipulation tactics: {esc(tactics)}</div>')
     if main.integrity_flags:
         body.append(f"<div>Integrity flags (for review): {esc(', '.join(main.integrity_flags))}</div>")
