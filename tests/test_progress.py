@@ -21,16 +21,20 @@ from simulator.storage.progress import IN_PROGRESS
 B = Behaviour
 
 
+def _database_url(backend: str, tmp_path: Path, *, migrated: bool) -> str:
+    """A fresh database on `backend`: a SQLite file, or a PostgreSQL database (migrated, or empty)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'cooldown.db'}"
+    try:
+        server = shared_postgres()
+        return server.migrated_database() if migrated else server.create_database()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"PostgreSQL parity tests need a local server: {exc}", pytrace=False)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cooldown.db'}"
-    else:
-        try:
-            url = shared_postgres().migrated_database()
-        except PostgresUnavailable as exc:
-            pytest.fail(f"PostgreSQL parity tests need a local server: {exc}", pytrace=False)
-    with Store.open(url) as s:
+    with Store.open(_database_url(request.param, tmp_path, migrated=True)) as s:
         yield s
 
 
@@ -170,13 +174,7 @@ def test_the_upgrade_rolls_up_calls_stored_before_it(backend: str, tmp_path: Pat
 
     from simulator.storage.engine import build_engine
 
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cooldown.db'}"
-    else:
-        try:
-            url = shared_postgres().create_database()
-        except PostgresUnavailable as exc:
-            pytest.fail(f"PostgreSQL parity tests need a local server: {exc}", pytrace=False)
+    url = _database_url(backend, tmp_path, migrated=False)
     with Store.open(url) as old:  # calls stored, then the database put back to before 0005
         call(old, "ann", [grade(1, [B.BLAME], manipulative=True), grade(3, [B.REFLECTION])])
         call(old, "ann", [grade(2, [B.REFLECTION]), grade(4, [B.PERSPECTIVE_TAKING], grader="llm:x")])
