@@ -1,8 +1,9 @@
-"""`appraise`: one trainee turn → a `TurnVerdict`, offline and deterministic, in well under a millisecond.
+"""`appraise`: one trainee turn → a `TurnVerdict`, offline and deterministic, in tens of milliseconds on one core.
 
 Pipeline: integrity view (invisible characters and injection payload spans removed, see
-`simulator.grading.integrity.strip_injection_spans`) → features (`features.extract`) → linear heads (`weights`)
-→ decoding under the rubric's rules (docs/rubric.md §4):
+`simulator.grading.integrity.strip_injection_spans`) → features (`features.extract`) → linear heads (`weights`),
+blended with the reading model over the caller's last line and the turn (`encoder`) → decoding under the
+rubric's rules (docs/rubric.md §4):
 
 * behaviours: one-vs-rest, each with its tuned threshold;
 * score 0-4: the softmax head, restricted to the scores the rubric allows for the predicted behaviours
@@ -146,7 +147,8 @@ def appraise_detailed(
     if not view.strip():
         return TurnVerdict(perspective_taking=EMPTY_TURN_SCORE), {}
     ctx = [(u.role, u.text) for u in context]
-    logits = weights.logits(extract(view, ctx, scenario))
+    customer = next((text for role, text in reversed(ctx) if role == "customer"), "")
+    logits = weights.turn_logits(extract(view, ctx, scenario), customer, view)
     verdict = _decode(weights, logits, view, turn)
     return verdict, _confidence(weights, logits, verdict)
 
@@ -214,7 +216,7 @@ def appraise(
     *,
     weights_path: Path = DEFAULT_WEIGHTS,
 ) -> TurnVerdict:
-    """Grade one trainee turn with the local appraiser (no LLM, deterministic, sub-millisecond typical).
+    """Grade one trainee turn with the local appraiser (no LLM, deterministic, numpy only).
 
     Used by the mood state machine on every turn, and as the offline grader.
 
