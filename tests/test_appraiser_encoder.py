@@ -72,13 +72,27 @@ def test_the_shipped_weights_blend_the_reading_model_they_were_tuned_with() -> N
     assert (np.delete(weights.blend, listening) == 0).all()  # techniques, tactics, the gate: linear alone
 
 
-def test_a_missing_reading_model_is_a_clear_error(tmp_path: Path) -> None:
+def test_weights_copied_elsewhere_use_the_shipped_reading_model_they_pin(tmp_path: Path) -> None:
     shutil.copy(DEFAULT_WEIGHTS, tmp_path / DEFAULT_WEIGHTS.name)
-    with pytest.raises(AppraiserWeightsError, match=r"reading model .* cannot be read"):
-        load_weights(tmp_path / DEFAULT_WEIGHTS.name)
+    weights = load_weights(tmp_path / DEFAULT_WEIGHTS.name)
+    assert weights.encoder is not None and weights.encoder.version == load_encoder().version
 
 
-def test_a_reading_model_of_another_version_is_refused(tmp_path: Path) -> None:
+def _weights_pinning(folder: Path, version: str) -> Path:
+    with np.load(DEFAULT_WEIGHTS) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    arrays["meta"] = np.array(json.dumps({**meta, "encoder": {**meta["encoder"], "version": version}}))
+    np.savez_compressed(folder / DEFAULT_WEIGHTS.name, **arrays)
+    return folder / DEFAULT_WEIGHTS.name
+
+
+def test_weights_pinning_a_reading_model_nobody_has_are_refused_with_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(AppraiserWeightsError, match=r"was tuned with reading model 0123456789ab.*beside it"):
+        load_weights(_weights_pinning(tmp_path, "0123456789ab"))
+
+
+def test_a_reading_model_of_another_version_beside_the_weights_is_refused(tmp_path: Path) -> None:
     shutil.copy(DEFAULT_WEIGHTS, tmp_path / DEFAULT_WEIGHTS.name)
     with np.load(DEFAULT_ENCODER) as npz:
         arrays = {k: npz[k] for k in npz.files}
@@ -86,6 +100,12 @@ def test_a_reading_model_of_another_version_is_refused(tmp_path: Path) -> None:
     np.savez_compressed(tmp_path / DEFAULT_ENCODER.name, **arrays)
     with pytest.raises(AppraiserWeightsError, match="was tuned with reading model"):
         load_weights(tmp_path / DEFAULT_WEIGHTS.name)
+
+
+def test_an_unreadable_reading_model_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "encoder.npz").write_bytes(b"not a numpy file")
+    with pytest.raises(AppraiserWeightsError, match=r"reading model .* cannot be read"):
+        load_encoder(tmp_path / "encoder.npz")
 
 
 def test_a_reading_model_for_other_heads_is_refused(tmp_path: Path) -> None:

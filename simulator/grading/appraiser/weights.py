@@ -215,19 +215,22 @@ def load_weights(path: Path = DEFAULT_WEIGHTS) -> Weights:
 
 
 def _blended_encoder(path: Path, meta: dict[str, Any]) -> tuple[Encoder | None, np.ndarray | None]:
-    """The reading model a weights file was tuned with (`meta["encoder"]`): its file sits beside the
-    weights file and must be the very version the blend, thresholds and calibration were fitted on."""
+    """The reading model a weights file was tuned with (`meta["encoder"]`): the file of that name beside
+    the weights file, else the shipped one (a copy of the shipped weights elsewhere keeps working). Either
+    way it must be the very version the blend, thresholds and calibration were fitted on."""
     spec = meta.get("encoder")
     if not spec:
         return None, None
-    from simulator.grading.appraiser.encoder import load_encoder
+    from simulator.grading.appraiser.encoder import DEFAULT_ENCODER, load_encoder
 
-    encoder = load_encoder(path.parent / str(spec["file"]))
+    beside = path.parent / str(spec["file"])
+    where = beside if beside.is_file() or not DEFAULT_ENCODER.is_file() else DEFAULT_ENCODER
+    encoder = load_encoder(where)
     if encoder.version != spec.get("version"):
         raise AppraiserWeightsError(
-            f"{path} was tuned with reading model {spec.get('version')}, but {path.parent / spec['file']} is "
-            f"{encoder.version}. Reinstall Cooldown, or retrain both with scripts/train_encoder.py and "
-            "scripts/train_appraiser.py."
+            f"{path} was tuned with reading model {spec.get('version')}, but {where} is {encoder.version}. "
+            f"Put the reading model it was tuned with beside it as {beside.name}, reinstall Cooldown, or "
+            "retrain both with scripts/train_encoder.py and scripts/train_appraiser.py."
         )
     shares = np.asarray(spec.get("blend"), dtype=np.float64)
     if shares.shape != (N_HEADS,) or not ((shares >= 0) & (shares <= 1)).all():
