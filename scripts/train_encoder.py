@@ -33,7 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simulator.grading.appraiser.dataset import LabelledTurn, load_many  # noqa: E402
-from simulator.grading.appraiser.encoder import CUSTOMER_PREFIX, DEFAULT_ENCODER, MAX_TOKENS  # noqa: E402
+from simulator.grading.appraiser.encoder import (  # noqa: E402
+    CUSTOMER_PREFIX,
+    DEFAULT_ENCODER,
+    MAX_TOKENS,
+    last_customer_line,
+)
 from simulator.grading.appraiser.training import (  # noqa: E402
     binary_rows,
     encoder_only_files,
@@ -52,7 +57,7 @@ LR_HEAD = 1e-3
 
 def pair_text(case: LabelledTurn) -> tuple[str, str]:
     """The two segments the model reads, exactly as `Weights.turn_logits` builds them at run time."""
-    customer = next((u.text for u in reversed(case.context) if u.role == "customer"), "")
+    customer = last_customer_line([(u.role, u.text) for u in case.context])
     return CUSTOMER_PREFIX + customer, strip_injection_spans(case.trainee_turn)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.call.transcript import Utterance
+from simulator.grading.appraiser.encoder import last_customer_line
 from simulator.grading.appraiser.features import extract, extract_light, sentences_with_spans
 from simulator.grading.appraiser.weights import (
     B_SLICE,
@@ -147,8 +148,7 @@ def appraise_detailed(
     if not view.strip():
         return TurnVerdict(perspective_taking=EMPTY_TURN_SCORE), {}
     ctx = [(u.role, u.text) for u in context]
-    customer = next((text for role, text in reversed(ctx) if role == "customer"), "")
-    logits = weights.turn_logits(extract(view, ctx, scenario), customer, view)
+    logits = weights.turn_logits(extract(view, ctx, scenario), last_customer_line(ctx), view)
     verdict = _decode(weights, logits, view, turn)
     return verdict, _confidence(weights, logits, verdict)
 

@@ -13,8 +13,10 @@ pass over int8 weights (per-row scales) in `encoder.npz`. About 10-40 ms per tur
 
 from __future__ import annotations
 
+import hashlib
 import json
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +34,11 @@ DEFAULT_VOCAB: Final = package_path("simulator.grading.appraiser", "data", VOCAB
 MAX_TOKENS: Final = 160
 """Longest input the model reads; longer inputs lose words from the longer segment first (as in training)."""
 CUSTOMER_PREFIX: Final = "customer: "
+
+
+def last_customer_line(context: Sequence[tuple[str, str]]) -> str:
+    """The caller's last line in `(role, text)` context, oldest first: the first segment the model reads."""
+    return next((text for role, text in reversed(context) if role == "customer"), "")
 
 
 # --- tokenizer (BERT uncased WordPiece, as the model was trained) ------------------------------------
@@ -230,8 +237,6 @@ def load_encoder(path: Path = DEFAULT_ENCODER, vocab_path: Path = DEFAULT_VOCAB)
     Raises:
         AppraiserWeightsError: The file is missing, damaged or was trained for other heads.
     """
-    import hashlib
-
     try:
         raw = path.read_bytes()
         with np.load(path, allow_pickle=False) as npz:

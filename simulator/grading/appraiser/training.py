@@ -432,7 +432,7 @@ def train_blended_weights(
     then the reading model's share of the `BLENDED_ROWS` heads, their thresholds and their calibration on
     `heldout` (authors neither model saw). `encoder_path` must sit in
     the folder of `out`: the weights file names it and pins its version. Returns the weights' version."""
-    from simulator.grading.appraiser.encoder import load_encoder
+    from simulator.grading.appraiser.encoder import last_customer_line, load_encoder
     from simulator.grading.integrity import strip_injection_spans
 
     _require_sklearn()
@@ -450,10 +450,12 @@ def train_blended_weights(
     W, b = fit_all(Xc, y)
     linear = featurise(heldout)[:, cols].tocsr() @ W.T + b
     encoder = load_encoder(encoder_path)
-    read = []
-    for case in heldout:
-        customer = next((u.text for u in reversed(case.context) if u.role == "customer"), "")
-        read.append(encoder.logits(customer, strip_injection_spans(case.trainee_turn)))
+    read = [
+        encoder.logits(
+            last_customer_line([(u.role, u.text) for u in case.context]), strip_injection_spans(case.trainee_turn)
+        )
+        for case in heldout
+    ]
     share, held_thresholds, held_calib = fit_blend(np.asarray(linear), np.array(read), targets(heldout))
     rows = list(BLENDED_ROWS)
     thresholds[rows], calib[rows] = held_thresholds[rows], held_calib[rows]
