@@ -46,7 +46,7 @@ from simulator.grading.appraiser.training import (  # noqa: E402
     targets,
 )
 from simulator.grading.appraiser.weights import N_HEADS, S_SLICE  # noqa: E402
-from simulator.grading.integrity import strip_injection_spans  # noqa: E402
+from simulator.grading.integrity import reading_view  # noqa: E402
 
 SEED = 20261203
 EPOCHS = 6
@@ -58,7 +58,7 @@ LR_HEAD = 1e-3
 def pair_text(case: LabelledTurn) -> tuple[str, str]:
     """The two segments the model reads, exactly as `Weights.turn_logits` builds them at run time."""
     customer = last_customer_line([(u.role, u.text) for u in case.context])
-    return CUSTOMER_PREFIX + customer, strip_injection_spans(case.trainee_turn)
+    return CUSTOMER_PREFIX + customer, reading_view(case.trainee_turn)
 
 
 def train(cases: list[LabelledTurn], base: Path, epochs: int) -> Any:

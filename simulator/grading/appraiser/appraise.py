@@ -42,7 +42,7 @@ from simulator.grading.appraiser.weights import (
     Weights,
     load_weights,
 )
-from simulator.grading.integrity import strip_injection_spans
+from simulator.grading.integrity import reading_view, strip_injection_spans
 from simulator.grading.labels import NEGATIVE_BEHAVIOURS, POSITIVE_BEHAVIOURS, Behaviour, TechniqueUse, TurnVerdict
 
 EMPTY_TURN_SCORE = 1
@@ -148,7 +148,8 @@ def appraise_detailed(
     if not view.strip():
         return TurnVerdict(perspective_taking=EMPTY_TURN_SCORE), {}
     ctx = [(u.role, u.text) for u in context]
-    logits = weights.turn_logits(extract(view, ctx, scenario), last_customer_line(ctx), view)
+    read = reading_view(turn, view) if weights.encoder is not None else view  # whole sentences said to the caller
+    logits = weights.turn_logits(extract(view, ctx, scenario), last_customer_line(ctx), read)
     verdict = _decode(weights, logits, view, turn)
     return verdict, _confidence(weights, logits, verdict)
 

@@ -433,7 +433,7 @@ def train_blended_weights(
     `heldout` (authors neither model saw). `encoder_path` must sit in
     the folder of `out`: the weights file names it and pins its version. Returns the weights' version."""
     from simulator.grading.appraiser.encoder import last_customer_line, load_encoder
-    from simulator.grading.integrity import strip_injection_spans
+    from simulator.grading.integrity import reading_view
 
     _require_sklearn()
     if encoder_path.parent.resolve() != out.parent.resolve():
@@ -451,9 +451,7 @@ def train_blended_weights(
     linear = featurise(heldout)[:, cols].tocsr() @ W.T + b
     encoder = load_encoder(encoder_path)
     read = [
-        encoder.logits(
-            last_customer_line([(u.role, u.text) for u in case.context]), strip_injection_spans(case.trainee_turn)
-        )
+        encoder.logits(last_customer_line([(u.role, u.text) for u in case.context]), reading_view(case.trainee_turn))
         for case in heldout
     ]
     share, held_thresholds, held_calib = fit_blend(np.asarray(linear), np.array(read), targets(heldout))
