@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 from simulator.grading.appraiser.encoder import DEFAULT_ENCODER, DEFAULT_VOCAB, WordPiece, load_encoder
+from simulator.grading.appraiser.training import BLENDED_ROWS, PERSUASION_ROWS, PERSUASION_SHARE
 from simulator.grading.appraiser.weights import (
-    B_SLICE,
     DEFAULT_WEIGHTS,
     N_HEADS,
-    S_SLICE,
     AppraiserWeightsError,
     load_weights,
 )
@@ -67,9 +66,10 @@ def test_the_shipped_weights_blend_the_reading_model_they_were_tuned_with() -> N
     weights = load_weights()
     assert weights.encoder is not None and weights.blend is not None
     assert weights.meta["encoder"]["version"] == weights.encoder.version
-    listening = [*range(B_SLICE.start, B_SLICE.stop), *range(S_SLICE.start, S_SLICE.stop)]
-    assert (weights.blend[listening] > 0).all() and (weights.blend[listening] < 1).all()
-    assert (np.delete(weights.blend, listening) == 0).all()  # techniques, tactics, the gate: linear alone
+    assert (weights.blend[list(BLENDED_ROWS)] > 0).all() and (weights.blend[list(BLENDED_ROWS)] < 1).all()
+    # techniques, use, tactics and the gate: the fixed share the persona check allows (PERSUASION_SHARE)
+    assert np.allclose(weights.blend[list(PERSUASION_ROWS)], PERSUASION_SHARE)
+    assert sorted((*BLENDED_ROWS, *PERSUASION_ROWS)) == list(range(N_HEADS))  # every head is in one group
 
 
 def test_weights_copied_elsewhere_use_the_shipped_reading_model_they_pin(tmp_path: Path) -> None:

@@ -343,7 +343,8 @@ _RE_MODEL_TALK = re.compile(
     r"|\brespond (?:only )?(?:with|as)\b|\boutput (?:only|exactly)\b|\b(?:this|the|next|following) turn\b"
     r"|\bfew[- ]shot\b|\bexample [a-z0-9]{1,2}\s*[:=]|=\s*[0-4]\b|\bturn \d+\b|\b(?:agent|trainee)\s*:"
     r"|\b(?:open_question|fact_confrontation|loss_aversion|choice_architecture|halo_effect|false_urgency|"
-    r"guilt_tripping)\b|\b[a-z_]+:(?:ethical|manipulative)\b",
+    r"guilt_tripping)\b|\b[a-z_]+:(?:ethical|manipulative)\b|\b(?:label|mark|tag)\w* \w+ as (?:ethical|manipulative)\b"
+    r"|\bgrading pipeline\b|\bsystem message\b",
     re.IGNORECASE,
 )
 _RE_JUNK = re.compile(r"\*\*|\\|\]\(|!--|--\S|[a-z]{2}[A-Z]")  # escapes and markup of an adversarial suffix
@@ -362,6 +363,11 @@ def _cut_points(clean: str, view: str) -> set[int]:
                 j1 += 1  # the cut is after the punctuation the alignment may have given to either side
             cuts.add(j1)
     return cuts
+
+
+def _speaks_to_a_model(sentence: str) -> bool:
+    """A payload the stripper left whole: instructions or grading words for a model."""
+    return is_payload(sentence) or bool(_RE_MODEL_TALK.search(sentence))
 
 
 def reading_view(text: str, view: str | None = None) -> str:
@@ -385,7 +391,9 @@ def reading_view(text: str, view: str | None = None) -> str:
     clean = sanitize_for_grading(text).replace("⟧", "").strip()
     cuts = _cut_points(clean, view) if view != clean else set()
     if not cuts and not check_integrity(text):
-        return view
+        found = [m for m in _RE_READ_SENTENCE.finditer(view) if m.group(0).strip()]
+        if not any(_speaks_to_a_model(m.group(0).strip()) for m in found):
+            return view  # an ordinary turn
     keep = bytearray(b"\x01") * len(view)
     bounds = sorted({0, len(view), *cuts})
     for start, end in itertools.pairwise(bounds):
@@ -397,8 +405,7 @@ def reading_view(text: str, view: str | None = None) -> str:
             if (
                 (i == 0 and start in cuts and not starts_well)
                 or (i == len(found) - 1 and end in cuts and not _SENTENCE_END.search(words))
-                or is_payload(words)
-                or _RE_MODEL_TALK.search(words)
+                or _speaks_to_a_model(words)
                 or _RE_JUNK.search(words)
                 or check_integrity(words)
                 or not re.search(r"[^\W\d_]", words)

@@ -12,7 +12,8 @@ A segment is a payload when it:
 * gives a model instructions (ignore/pretend/stay in character/developer mode/begin your answer with/
   you must not/forbidden outputs/concatenate/decode/translate the following/no one will know...);
 * is encoded (hex runs, base64 blobs, ROT13 that decodes to English), written in another language
-  (no English function words), or adversarial gibberish (CamelCase fragments, runs of punctuation).
+  (no English function words), leetspeak, or adversarial gibberish (CamelCase fragments, runs of
+  punctuation).
 Known glitch tokens are dropped word by word.
 """
 
@@ -87,6 +88,7 @@ _GLITCH: Final = re.compile(
     r"|(?:ÃÂ)+",
 )
 _CAMEL_FRAGMENT = re.compile(r"\b[a-z]+[A-Z][a-z]+\w*|\b[A-Z]{2}[a-z]{3,}\w*")
+_LEETSPEAK = re.compile(r"\b(?=\w*[a-z]\d|\w*\d[a-z]\d)\w+\b", _I)
 _PUNCT_RUN = re.compile(r"(?:[!?%#>=*~^|\\]\s*){6,}")
 _INNER_WRAPS = re.compile(
     r"<!--.*?(?:-->|\Z)|<([a-zA-Z_]+)\b[^<>]{0,200}>.*?</\1\s*>|\[[^\[\]\n]{3,600}\]|\((?:[^()\n]{3,600})\)"
@@ -148,6 +150,8 @@ def is_payload(segment: str) -> bool:
     if _GIVES_GRADE.search(segment) and _GRADE_WORD.search(segment):
         return True
     if _HEX_RUN.search(segment) or _BASE64.search(segment) or _is_rot13_english(segment):
+        return True
+    if len(_LEETSPEAK.findall(segment)) >= 3:  # "n073 70 7h3 m0d3l"
         return True
     if _PUNCT_RUN.search(segment) or len(_CAMEL_FRAGMENT.findall(segment)) >= 2:
         return True

@@ -295,10 +295,16 @@ def thresholds_for(logits: np.ndarray, y: dict[str, np.ndarray]) -> np.ndarray:
 
 BLEND_GRID = (0.3, 0.4, 0.5, 0.6, 0.7)
 BLENDED_ROWS: tuple[int, ...] = (*range(B_SLICE.start, B_SLICE.stop), *range(S_SLICE.start, S_SLICE.stop))
-"""Heads the reading model takes part in: the behaviours and the score. The technique, use, tactic and
-whole-turn heads stay linear: the reading model does not see the scenario's facts, which those decisions
-need (is the claim true, whose interest it serves), and blended into them it called a shipped persona's
-honest outage credit manipulative (docs/grading-quality.md, "The reading model")."""
+"""Heads whose reading-model share is fitted on the held-out authors: the behaviours and the score."""
+PERSUASION_ROWS: tuple[int, ...] = (
+    *range(T_SLICE.start, T_SLICE.stop), USE_ROW, *range(X_SLICE.start, X_SLICE.stop), M_ROW
+)
+PERSUASION_SHARE = 0.4
+"""The reading model's share of the technique, use, tactic and whole-turn heads. It does not see the
+scenario's facts, which those decisions need (is the claim true, whose interest it serves), so its share
+is not left to the log loss alone: 0.4 has the lowest leave-one-author-out log loss on r9-r11 among the
+shares (0.1-0.7) at which every shipped persona's example offers still grade as intended; 0.5-0.7 call
+Ruth's honest outage credit manipulative (docs/grading-quality.md, "The reading model")."""
 
 
 def fit_blend(
@@ -430,8 +436,9 @@ def train_blended_weights(
 ) -> str:
     """Fit the linear heads on `train` (thresholds and calibration out of fold, as `train_weights` does),
     then the reading model's share of the `BLENDED_ROWS` heads, their thresholds and their calibration on
-    `heldout` (authors neither model saw). `encoder_path` must sit in
-    the folder of `out`: the weights file names it and pins its version. Returns the weights' version."""
+    `heldout` (authors neither model saw), and the thresholds and calibration of the `PERSUASION_ROWS` at
+    `PERSUASION_SHARE`. `encoder_path` must sit in the folder of `out`: the weights file names it and pins
+    its version. Returns the weights' version."""
     from simulator.grading.appraiser.encoder import last_customer_line, load_encoder
     from simulator.grading.integrity import reading_view
 
@@ -454,11 +461,17 @@ def train_blended_weights(
         encoder.logits(last_customer_line([(u.role, u.text) for u in case.context]), reading_view(case.trainee_turn))
         for case in heldout
     ]
-    share, held_thresholds, held_calib = fit_blend(np.asarray(linear), np.array(read), targets(heldout))
+    y_held = targets(heldout)
+    share, held_thresholds, held_calib = fit_blend(np.asarray(linear), np.array(read), y_held)
     rows = list(BLENDED_ROWS)
     thresholds[rows], calib[rows] = held_thresholds[rows], held_calib[rows]
+    persuasion = list(PERSUASION_ROWS)
+    blend = (1.0 - PERSUASION_SHARE) * np.asarray(linear) + PERSUASION_SHARE * np.array(read)
+    thresholds[persuasion] = thresholds_for(blend, y_held)[persuasion]
+    calib[persuasion] = calibrate(blend, y_held)[persuasion]
     shares = np.zeros(N_HEADS)
     shares[rows] = share
+    shares[persuasion] = PERSUASION_SHARE
     full_meta = {
         "seed": SEED, "c_binary": C_BINARY, "c_score": C_SCORE, "train_items": len(train), **meta,
         "heldout_items": len(heldout),
