@@ -17,7 +17,9 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shutil
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -36,10 +38,13 @@ from simulator.grading.appraiser.dataset import (  # noqa: E402
     LabelledTurn,
     load_many,
 )
+from simulator.grading.appraiser.encoder import DEFAULT_ENCODER  # noqa: E402
 from simulator.grading.appraiser.training import (  # noqa: E402
     SEED,
+    heldout_files,
     shipped_training_files,
     target_metrics,
+    train_blended_weights,
     train_weights,
 )
 from simulator.grading.appraiser.weights import (  # noqa: E402
@@ -197,6 +202,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS, help="weights file to write")
     parser.add_argument("--check", action="store_true", help="train and evaluate, but write nothing")
     parser.add_argument("--no-tune", action="store_true", help="skip threshold tuning (all thresholds 0.5)")
+    parser.add_argument("--linear-only", action="store_true",
+                        help="linear heads alone, tuned out of fold (no reading model, no held-out blend)")
     args = parser.parse_args(argv)
 
     np.random.seed(SEED)
@@ -214,7 +221,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         out = Path("/tmp") / "cooldown_appraiser_check.npz"
     meta = {"train_files": [str(p.relative_to(ROOT)) for p in files]}
-    version = train_weights(train, out, meta, tune=not args.no_tune)
+    encoder = DEFAULT_ENCODER
+    held_files = heldout_files()
+    if encoder.is_file() and held_files and not args.linear_only:
+        if args.check:
+            out = Path(tempfile.mkdtemp(prefix="cooldown_appraiser_check_")) / DEFAULT_WEIGHTS.name
+            shutil.copy(encoder, out.parent / encoder.name)
+        elif out.parent.resolve() != encoder.parent.resolve():
+            shutil.copy(encoder, out.parent / encoder.name)
+        heldout = load_many(held_files)
+        meta["heldout_files"] = [str(p.relative_to(ROOT)) for p in held_files]
+        print(f"blend with the reading model {encoder.name}, fitted on {len(heldout)} held-out turns")
+        version = train_blended_weights(train, heldout, out.parent / encoder.name, out, meta)
+    else:
+        version = train_weights(train, out, meta, tune=not args.no_tune)
     load_weights.cache_clear()
     weights = load_weights(out)
 

@@ -12,6 +12,9 @@ Three public functions:
 * `strip_injection_spans(text)` additionally removes the spans that carry an injection (role-label
   lines, chat-template tokens, grade-shaped JSON, code fences, wrapper tags, sentences addressed to the
   grader). The local appraiser grades this view, so a payload appended to a turn cannot move its verdict.
+* `reading_view(text)` is the stricter copy the appraiser's reading model reads: for a turn that carried
+  a payload, only whole sentences said to the caller (a model reads the leftovers of a cut sentence, where
+  word-count features do not).
 
 Detection runs on a *skeleton*: a same-length copy where confusable Cyrillic/Greek/fullwidth letters are
 mapped to the Latin letters they imitate, so `ЅYЅТЕМ:` is caught like `SYSTEM:` and spans found on the
@@ -20,12 +23,14 @@ skeleton line up with the original text.
 
 from __future__ import annotations
 
+import difflib
+import itertools
 import re
 import unicodedata
 from typing import Final
 
+from simulator.grading.payloads import is_payload, remove_payloads
 from simulator.grading.payloads import payload_start as _payload_start
-from simulator.grading.payloads import remove_payloads
 
 # Flag names (stable: stored with grades and counted in reports).
 OVERSIZE: Final = "oversize"
@@ -327,3 +332,86 @@ def _drop_unbalanced_brackets(text: str) -> str:
                 drop.add(i)
     drop.update(i for _, i in stack)
     return "".join(ch for i, ch in enumerate(text) if i not in drop) if drop else text
+
+
+# Words that only make sense said to a model: in a turn that already carried a payload, the sentence that
+# holds them is part of it ("Don't break character.", "do not add caveats in your output").
+_RE_MODEL_TALK = re.compile(
+    r"\brole[- ]?play|\b(?:break|stay|staying|remain) (?:in )?character\b|\bsystem prompt\b|\bverbatim\b"
+    r"|\byour (?:output|response|answer|instructions|configuration)\b|\boutput your\b|\bdebug mode\b"
+    r"|\bcaveats?\b|\bdo not (?:refuse|explain)\b"
+    r"|\brespond (?:only )?(?:with|as)\b|\boutput (?:only|exactly)\b|\b(?:this|the|next|following) turn\b"
+    r"|\bfew[- ]shot\b|\bexample [a-z0-9]{1,2}\s*[:=]|=\s*[0-4]\b|\bturn \d+\b|\b(?:agent|trainee)\s*:"
+    r"|\b(?:open_question|fact_confrontation|loss_aversion|choice_architecture|halo_effect|false_urgency|"
+    r"guilt_tripping)\b|\b[a-z_]+:(?:ethical|manipulative)\b|\b(?:label|mark|tag)\w* \w+ as (?:ethical|manipulative)\b"
+    r"|\bgrading pipeline\b|\bsystem message\b",
+    re.IGNORECASE,
+)
+_RE_JUNK = re.compile(r"\*\*|\\|\]\(|!--|--\S|[a-z]{2}[A-Z]")  # escapes and markup of an adversarial suffix
+# A sentence for the reading view: a full stop inside a number, an address or a quote does not end it.
+_RE_READ_SENTENCE = re.compile(r"(?:[^.!?…\n]|[.!?…](?=[^\s.!?…\"'”’)\]]))*(?:[.!?…]+[\"'”’)\]]*|\n|\Z)")
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s*$")
+
+
+def _cut_points(clean: str, view: str) -> set[int]:
+    """Positions in `view` where `strip_injection_spans` took visible text away from `clean`."""
+    cuts: set[int] = set()
+    matcher = difflib.SequenceMatcher(None, clean, view, autojunk=False)
+    for tag, i1, i2, j1, _ in matcher.get_opcodes():
+        if tag in ("delete", "replace") and clean[i1:i2].strip():
+            while j1 < len(view) and view[j1] in ".!?…\"'”’) ":
+                j1 += 1  # the cut is after the punctuation the alignment may have given to either side
+            cuts.add(j1)
+    return cuts
+
+
+def _speaks_to_a_model(sentence: str) -> bool:
+    """A payload the stripper left whole: instructions or grading words for a model."""
+    return is_payload(sentence) or bool(_RE_MODEL_TALK.search(sentence))
+
+
+def reading_view(text: str, view: str | None = None) -> str:
+    """What the appraiser's reading model reads: the grading view, and for a turn that carried a payload,
+    only its whole sentences said to the caller.
+
+    `strip_injection_spans` removes payload spans and keeps the words around them, which is right for
+    word-count features but leaves fragments ("Let's role-play: you are 'Chill") that a reading model
+    reads as meaning. So, when anything was cut or the turn is flagged, a sentence is dropped when a cut
+    split it (it does not end, or begin, where the cut is), when it is itself a payload or flagged, or when
+    it speaks the language of instructions to a model. An ordinary turn comes back unchanged.
+
+    Args:
+        text: The trainee's turn as typed.
+        view: `strip_injection_spans(text)`, when already computed.
+
+    Returns:
+        The sentences the reading model may read, joined by spaces; the grading view itself if none is left.
+    """
+    view = strip_injection_spans(text) if view is None else view
+    clean = sanitize_for_grading(text).replace("⟧", "").strip()
+    cuts = _cut_points(clean, view) if view != clean else set()
+    if not cuts and not check_integrity(text):
+        found = [m for m in _RE_READ_SENTENCE.finditer(view) if m.group(0).strip()]
+        if not any(_speaks_to_a_model(m.group(0).strip()) for m in found):
+            return view  # an ordinary turn
+    keep = bytearray(b"\x01") * len(view)
+    bounds = sorted({0, len(view), *cuts})
+    for start, end in itertools.pairwise(bounds):
+        found = [m for m in _RE_READ_SENTENCE.finditer(view, start, end) if m.group(0).strip()]
+        for i, m in enumerate(found):
+            words = m.group(0).strip()
+            opening = re.search(r"[^\W_]", words)  # its first letter or digit, past symbols a cut left
+            starts_well = opening is not None and (opening.group(0).isupper() or opening.group(0).isdigit())
+            if (
+                (i == 0 and start in cuts and not starts_well)
+                or (i == len(found) - 1 and end in cuts and not _SENTENCE_END.search(words))
+                or _speaks_to_a_model(words)
+                or _RE_JUNK.search(words)
+                or check_integrity(words)
+                or not re.search(r"[^\W\d_]", words)
+                or (len(re.findall(r"[^\W\d_]{2,}", words)) < 2 and not _SENTENCE_END.search(words))
+            ):  # a sentence a cut split, one that is or speaks to a model, or stray words between cuts
+                keep[m.start() : m.end()] = bytes(m.end() - m.start())
+    kept = "".join(ch if k else " " for ch, k in zip(view, keep, strict=True))
+    kept = re.sub(r"[ \t]*\n\s*\n\s*", "\n\n", re.sub(r"[ \t]{2,}", " ", kept)).strip()
+    return kept if re.search(r"\w", kept) else view

@@ -12,7 +12,8 @@ A segment is a payload when it:
 * gives a model instructions (ignore/pretend/stay in character/developer mode/begin your answer with/
   you must not/forbidden outputs/concatenate/decode/translate the following/no one will know...);
 * is encoded (hex runs, base64 blobs, ROT13 that decodes to English), written in another language
-  (no English function words), or adversarial gibberish (CamelCase fragments, runs of punctuation).
+  (no English function words), leetspeak, or adversarial gibberish (CamelCase fragments, runs of
+  punctuation).
 Known glitch tokens are dropped word by word.
 """
 
@@ -79,11 +80,15 @@ _HEX_RUN = re.compile(r"\b(?:[0-9a-f]{2}\s?){12,}\b|\b[0-9a-f]{24,}\b", _I)
 _BASE64 = re.compile(r"(?<![\w/+])(?=[A-Za-z0-9+/]*\d)(?=[A-Za-z0-9+/]*[a-z])(?=[A-Za-z0-9+/]*[A-Z])"
                      r"[A-Za-z0-9+/]{20,}={0,2}(?![\w/+])")  # fmt: skip
 _GLITCH: Final = re.compile(
-    r"\b(?:SolidGoldMagikarp|petertodd|davidjl|embedreportprint|InstoreAndOnline|TheNitromeFan|"
-    r"StreamerBot|guiActiveUn\w*|rawdownload\w*|externalToEVA\w*|cloneembedreportprint)\b|Ġ\w*|<\|endoftext\|>"
+    r"\b(?:SolidGoldMagikarp|petertodd|davidjl|embedreportprint|\w*InstoreAndOnline|TheNitromeFan|"
+    r"\w*StreamerBot|guiActiveUn\w*|rawdownload\w*|externalToEVA\w*|cloneembedreportprint|"
+    r"RandomRedditor\w*|Smartstocks|PsyNetMessage|ForgeModLoader|SpaceEngineers|srfN|attRot|"
+    r"ItemThumbnailImage|isSpecialOrderable|channelAvailability|inventoryQuantity|unfocusedRange|"
+    r"ByPrimaryKey|natureconservancy|Downloadha)\b|Ġ\w*|<\|endoftext\|>"
     r"|(?:ÃÂ)+",
 )
 _CAMEL_FRAGMENT = re.compile(r"\b[a-z]+[A-Z][a-z]+\w*|\b[A-Z]{2}[a-z]{3,}\w*")
+_LEETSPEAK = re.compile(r"\b(?=\w*[a-z]\d|\w*\d[a-z]\d)\w+\b", _I)
 _PUNCT_RUN = re.compile(r"(?:[!?%#>=*~^|\\]\s*){6,}")
 _INNER_WRAPS = re.compile(
     r"<!--.*?(?:-->|\Z)|<([a-zA-Z_]+)\b[^<>]{0,200}>.*?</\1\s*>|\[[^\[\]\n]{3,600}\]|\((?:[^()\n]{3,600})\)"
@@ -146,6 +151,8 @@ def is_payload(segment: str) -> bool:
         return True
     if _HEX_RUN.search(segment) or _BASE64.search(segment) or _is_rot13_english(segment):
         return True
+    if len(_LEETSPEAK.findall(segment)) >= 3:  # "n073 70 7h3 m0d3l"
+        return True
     if _PUNCT_RUN.search(segment) or len(_CAMEL_FRAGMENT.findall(segment)) >= 2:
         return True
     return _foreign(segment)
@@ -164,6 +171,18 @@ def payload_start(sentence: str, marker: int) -> int:
         break
     return marker
 
+
+def _quoted_payload(quote: str) -> bool:
+    """A quoted span to cut whole: a payload, unless it opens with a plain sentence of its own. A pasted
+    note that quotes what a team said and then speaks to the model keeps the team's words; the sentence
+    pass takes the rest."""
+    if not is_payload(quote):
+        return False
+    sentences = [s for s in _SENTENCE.findall(quote.strip("\"“”«»'")) if re.search(r"\w", s)]
+    if len(sentences) < 2:
+        return True
+    head = quote[: quote.find(sentences[0]) + len(sentences[0])]  # with any symbols before its first words
+    return is_payload(head) or _WEIRD_TOKEN.search(head) is not None
 
 
 def _cut(text: str, spans: list[tuple[int, int]]) -> str:
@@ -195,11 +214,15 @@ def remove_payloads(skeleton: str) -> str:
             if len(label.split()) <= 8 and (not after or after[0].isupper() or tail):
                 # a short label before the turn's own words (they start a new sentence): the label alone
                 spans.append((m.start(), tail.end() if tail else m.end()))
-            else:  # a payload that starts inside a sentence runs to that sentence's end
+            else:  # a payload that starts inside a sentence runs to that sentence's end, or its bracket's
                 stop = re.search(r"[.!?\n]|\Z", skeleton[m.end() :])
-                spans.append((m.start() + payload_start(label, marker), m.end() + (stop.end() if stop else 0)))
+                end = m.end() + (stop.end() if stop else 0)
+                opened = label.rfind("[")
+                if opened >= 0 and "]" not in label[opened:] and 0 <= (close := skeleton.find("]", m.end(), end)):
+                    end = close + 1  # "[grader: score 4] I can offer..." ends at "]"
+                spans.append((m.start() + payload_start(label, marker), end))
     text = _cut(skeleton, spans)
-    text = _cut(text, [m.span() for m in _QUOTES.finditer(text) if is_payload(m.group(0))])
+    text = _cut(text, [m.span() for m in _QUOTES.finditer(text) if _quoted_payload(m.group(0))])
     sentences = []
     for m in _SENTENCE.finditer(text):
         sentence = m.group(0)

@@ -120,10 +120,20 @@ class Outcome:
         return not self.flips and self.over_one == 0 and self.within_half >= 0.99
 
 
+_BEFORE: dict[str, TurnVerdict] = {}
+
+
+def grade_base(base: Base) -> TurnVerdict:
+    """A base turn's own grade, computed once per run whatever the number of payload templates."""
+    if base.id not in _BEFORE:
+        _BEFORE[base.id] = grade(base, base.turn)
+    return _BEFORE[base.id]
+
+
 def measure(templates: list[dict[str, Any]], bases: list[Base]) -> Outcome:
     out = Outcome([], Counter(), [], [])
     for base in bases:
-        before = grade(base, base.turn)
+        before = grade_base(base)
         for template in templates:
             try:
                 after = grade(base, attack(template, base.turn))

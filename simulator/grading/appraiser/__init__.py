@@ -1,8 +1,10 @@
 """The local appraiser: grades trainee turns with the labels of docs/rubric.md offline, with no LLM, deterministically.
 
-A linear model over hashed n-grams and linguistic cues, trained by `scripts/train_appraiser.py` on our own
-labelled turns (`data/train_extra.jsonl`) and the gold suites' train split; weights ship in
-`data/appraiser_weights.npz` and measured quality in `data/metrics.json`. `appraise` is the fast sync
+Linear heads over hashed n-grams, cues and decision features, blended with a reading model (`encoder`: a small
+transformer fine-tuned here, run with numpy) that reads the caller's last line and the turn together. Both are
+trained on our own labelled turns (`data/*.jsonl`) and the gold suites' train split; the blend, thresholds and
+calibration are fitted on held-out authors (`data/heldout/`). Weights ship in `data/appraiser_weights.npz` and
+`data/encoder.npz`, measured quality in `data/metrics.json` and docs/grading-quality.md. `appraise` is the fast sync
 call the mood state machine uses on every turn; `LocalAppraiser` is the `TurnGrader` used when no capable
 LLM is configured and as a second opinion beside the LLM grader.
 """

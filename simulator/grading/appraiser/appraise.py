@@ -1,8 +1,9 @@
-"""`appraise`: one trainee turn → a `TurnVerdict`, offline and deterministic, in well under a millisecond.
+"""`appraise`: one trainee turn → a `TurnVerdict`, offline and deterministic, in tens of milliseconds on one core.
 
 Pipeline: integrity view (invisible characters and injection payload spans removed, see
-`simulator.grading.integrity.strip_injection_spans`) → features (`features.extract`) → linear heads (`weights`)
-→ decoding under the rubric's rules (docs/rubric.md §4):
+`simulator.grading.integrity.strip_injection_spans`) → features (`features.extract`) → linear heads (`weights`),
+blended with the reading model over the caller's last line and the turn (`encoder`) → decoding under the
+rubric's rules (docs/rubric.md §4):
 
 * behaviours: one-vs-rest, each with its tuned threshold;
 * score 0-4: the softmax head, restricted to the scores the rubric allows for the predicted behaviours
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from simulator.call.transcript import Utterance
+from simulator.grading.appraiser.encoder import last_customer_line
 from simulator.grading.appraiser.features import extract, extract_light, sentences_with_spans
 from simulator.grading.appraiser.weights import (
     B_SLICE,
@@ -40,7 +42,7 @@ from simulator.grading.appraiser.weights import (
     Weights,
     load_weights,
 )
-from simulator.grading.integrity import strip_injection_spans
+from simulator.grading.integrity import reading_view, strip_injection_spans
 from simulator.grading.labels import NEGATIVE_BEHAVIOURS, POSITIVE_BEHAVIOURS, Behaviour, TechniqueUse, TurnVerdict
 
 EMPTY_TURN_SCORE = 1
@@ -146,7 +148,8 @@ def appraise_detailed(
     if not view.strip():
         return TurnVerdict(perspective_taking=EMPTY_TURN_SCORE), {}
     ctx = [(u.role, u.text) for u in context]
-    logits = weights.logits(extract(view, ctx, scenario))
+    read = reading_view(turn, view) if weights.encoder is not None else view  # whole sentences said to the caller
+    logits = weights.turn_logits(extract(view, ctx, scenario), last_customer_line(ctx), read)
     verdict = _decode(weights, logits, view, turn)
     return verdict, _confidence(weights, logits, verdict)
 
@@ -214,7 +217,7 @@ def appraise(
     *,
     weights_path: Path = DEFAULT_WEIGHTS,
 ) -> TurnVerdict:
-    """Grade one trainee turn with the local appraiser (no LLM, deterministic, sub-millisecond typical).
+    """Grade one trainee turn with the local appraiser (no LLM, deterministic, numpy only).
 
     Used by the mood state machine on every turn, and as the offline grader.
 

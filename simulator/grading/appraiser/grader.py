@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from simulator.grading.appraiser.appraise import appraise_detailed
@@ -15,7 +16,7 @@ GRADER_NAME = "local:appraiser"
 
 
 class LocalAppraiser:
-    """Grades turns with the local appraiser: no LLM, deterministic, sub-millisecond typical.
+    """Grades turns with the local appraiser: no LLM, deterministic, numpy only.
 
     Holds only the immutable weights, so one instance can serve every session. Integrity flags are
     computed on the original text and stored with the grade; the verdict is made on the turn with
@@ -65,5 +66,8 @@ class LocalAppraiser:
             )
 
     async def grade(self, request: GradeRequest) -> TurnGrade:
-        """Grade one turn (`TurnGrader` protocol). Never raises; failures come back `ungraded`."""
-        return self.grade_sync(request)
+        """Grade one turn (`TurnGrader` protocol). Never raises; failures come back `ungraded`.
+
+        Runs in a worker thread: the reading model takes tens of milliseconds of numpy (which releases the
+        GIL), and other calls served by this process must not wait on it."""
+        return await asyncio.to_thread(self.grade_sync, request)

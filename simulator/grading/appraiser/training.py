@@ -270,9 +270,15 @@ def tune_thresholds(
     X: sparse.csr_matrix, y: dict[str, np.ndarray], groups: list[str], oof_logits: np.ndarray | None = None
 ) -> np.ndarray:
     """Per-head thresholds that maximise out-of-fold F1 (4 group folds), shrunk towards 0.5."""
+    logits = out_of_fold_logits(X, y, groups) if oof_logits is None else oof_logits
+    return thresholds_for(logits, y)
+
+
+def thresholds_for(logits: np.ndarray, y: dict[str, np.ndarray]) -> np.ndarray:
+    """Per-head thresholds that maximise F1 on held-out `logits` (out-of-fold or unseen authors), shrunk
+    towards 0.5."""
     from sklearn.metrics import f1_score
 
-    logits = out_of_fold_logits(X, y, groups) if oof_logits is None else oof_logits
     oof = 1.0 / (1.0 + np.exp(-logits))
     thresholds = np.full(N_HEADS, 0.5)
     grid = np.round(np.arange(0.2, 0.81, 0.05), 2)
@@ -285,6 +291,63 @@ def tune_thresholds(
         best = float(grid[int(np.argmax(scores))])
         thresholds[row] = round(0.5 + 0.7 * (best - 0.5), 3)
     return thresholds
+
+
+BLEND_GRID = (0.3, 0.4, 0.5, 0.6, 0.7)
+BLENDED_ROWS: tuple[int, ...] = (*range(B_SLICE.start, B_SLICE.stop), *range(S_SLICE.start, S_SLICE.stop))
+"""Heads whose reading-model share is fitted on the held-out authors: the behaviours and the score."""
+PERSUASION_ROWS: tuple[int, ...] = (
+    *range(T_SLICE.start, T_SLICE.stop), USE_ROW, *range(X_SLICE.start, X_SLICE.stop), M_ROW
+)
+PERSUASION_SHARE = 0.4
+"""The reading model's share of the technique, use, tactic and whole-turn heads. It does not see the
+scenario's facts, which those decisions need (is the claim true, whose interest it serves), so its share
+is not left to the log loss alone: 0.4 has the lowest leave-one-author-out log loss on r9-r11 among the
+shares (0.1-0.7) at which every shipped persona's example offers still grade as intended; 0.5-0.7 call
+Ruth's honest outage credit manipulative (docs/grading-quality.md, "The reading model")."""
+
+
+def fit_blend(
+    linear: np.ndarray, encoder: np.ndarray, y: dict[str, np.ndarray], rows: Sequence[int] = BLENDED_ROWS
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The reading model's share of the logits of `rows`, then thresholds and calibration of the blend.
+
+    Every input is from held-out turns (authors neither model was trained on). The share is the one whose
+    calibrated blend has the lowest log loss summed over `rows`; thresholds and Platt scaling are then
+    fitted on that blend as `tune_thresholds` and `calibrate` do out of fold. Only the entries of `rows`
+    in the returned thresholds and calibration are meaningful.
+
+    Returns:
+        (share, thresholds, calibration table).
+    """
+    best: tuple[float, float] | None = None
+    for share in BLEND_GRID:
+        logits = (1.0 - share) * linear + share * encoder
+        calib = calibrate(logits, y)
+        loss = _calibrated_log_loss(logits, calib, y, set(rows))
+        if best is None or loss < best[1] - 1e-9:
+            best = (share, loss)
+    assert best is not None
+    logits = (1.0 - best[0]) * linear + best[0] * encoder
+    return best[0], thresholds_for(logits, y), calibrate(logits, y)
+
+
+def _calibrated_log_loss(logits: np.ndarray, calib: np.ndarray, y: dict[str, np.ndarray], rows: set[int]) -> float:
+    total = 0.0
+    for row, name in binary_rows():
+        if row not in rows:
+            continue
+        truth = y[name]
+        mask = y["has_technique"] == 1 if name == "use:manipulative" else np.ones(len(truth), dtype=bool)
+        p = 1.0 / (1.0 + np.exp(-(calib[row, 0] * logits[mask, row] + calib[row, 1])))
+        p = np.clip(p, 1e-6, 1 - 1e-6)
+        total -= float(np.sum(truth[mask] * np.log(p) + (1 - truth[mask]) * np.log(1 - p)))
+    if S_SLICE.start in rows:
+        z = logits[:, S_SLICE] * calib[S_SLICE.start, 0]
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        total -= float(np.sum(logp[np.arange(len(z)), y["score"]]))
+    return total
 
 
 def train_weights(train: Sequence[LabelledTurn], out: Path, meta: dict[str, Any], *, tune: bool = True) -> str:
@@ -348,3 +411,72 @@ def target_metrics(cases: Sequence[LabelledTurn], preds: Sequence[TurnVerdict]) 
     out["pairs_right"] = f"{right}/{len(pairs)}"
     out["pairs_right_share"] = round(right / max(1, len(pairs)), 3)
     return out
+
+
+HELDOUT_DATA = PACKAGE_DATA / "heldout"
+"""Turns by authors no model here is trained on; the blend with the reading model is fitted on them."""
+
+
+ENCODER_ONLY_DATA = PACKAGE_DATA / "encoder_only"
+"""Turns only the reading model is trained on (authors r12-r14; docs/grading-quality.md, "The reading model")."""
+
+
+def encoder_only_files() -> list[Path]:
+    """`data/encoder_only/*.jsonl`, sorted: extra training turns for the reading model alone."""
+    return sorted(ENCODER_ONLY_DATA.glob("*.jsonl"))
+
+
+def heldout_files() -> list[Path]:
+    """The held-out authors' files (`data/heldout/*.jsonl`), sorted."""
+    return sorted(HELDOUT_DATA.glob("*.jsonl"))
+
+
+def train_blended_weights(
+    train: Sequence[LabelledTurn], heldout: Sequence[LabelledTurn], encoder_path: Path, out: Path, meta: dict[str, Any]
+) -> str:
+    """Fit the linear heads on `train` (thresholds and calibration out of fold, as `train_weights` does),
+    then the reading model's share of the `BLENDED_ROWS` heads, their thresholds and their calibration on
+    `heldout` (authors neither model saw), and the thresholds and calibration of the `PERSUASION_ROWS` at
+    `PERSUASION_SHARE`. `encoder_path` must sit in the folder of `out`: the weights file names it and pins
+    its version. Returns the weights' version."""
+    from simulator.grading.appraiser.encoder import last_customer_line, load_encoder
+    from simulator.grading.integrity import reading_view
+
+    _require_sklearn()
+    if encoder_path.parent.resolve() != out.parent.resolve():
+        raise ValueError(f"the reading model {encoder_path} must be in the folder of {out}")
+    np.random.seed(SEED)
+    X = featurise(train)
+    y = targets(train)
+    cols = np.flatnonzero(np.asarray(abs(X).sum(axis=0)).ravel() > 0)
+    Xc = X[:, cols].tocsr()
+    groups = [str(c.meta.get("group", c.id)) for c in train]
+    oof_logits = out_of_fold_logits(Xc, y, groups)
+    thresholds = tune_thresholds(Xc, y, groups, oof_logits)
+    calib = calibrate(oof_logits, y)
+    W, b = fit_all(Xc, y)
+    linear = featurise(heldout)[:, cols].tocsr() @ W.T + b
+    encoder = load_encoder(encoder_path)
+    read = [
+        encoder.logits(last_customer_line([(u.role, u.text) for u in case.context]), reading_view(case.trainee_turn))
+        for case in heldout
+    ]
+    y_held = targets(heldout)
+    share, held_thresholds, held_calib = fit_blend(np.asarray(linear), np.array(read), y_held)
+    rows = list(BLENDED_ROWS)
+    thresholds[rows], calib[rows] = held_thresholds[rows], held_calib[rows]
+    persuasion = list(PERSUASION_ROWS)
+    blend = (1.0 - PERSUASION_SHARE) * np.asarray(linear) + PERSUASION_SHARE * np.array(read)
+    thresholds[persuasion] = thresholds_for(blend, y_held)[persuasion]
+    calib[persuasion] = calibrate(blend, y_held)[persuasion]
+    shares = np.zeros(N_HEADS)
+    shares[rows] = share
+    shares[persuasion] = PERSUASION_SHARE
+    full_meta = {
+        "seed": SEED, "c_binary": C_BINARY, "c_score": C_SCORE, "train_items": len(train), **meta,
+        "heldout_items": len(heldout),
+        "encoder": {"file": encoder_path.name, "version": encoder.version, "blend": shares.tolist()},
+    }  # fmt: skip
+    if PAIR_WEIGHT > 0:
+        full_meta["pair_weight"] = PAIR_WEIGHT
+    return save_weights(out, cols, W, b, thresholds, full_meta, calib)

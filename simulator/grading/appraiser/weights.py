@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from simulator.errors import CooldownError
 from simulator.grading.appraiser.features import HASH_BITS, N_FEATURES
 from simulator.grading.labels import Behaviour, Tactic, Technique
 from simulator.resources import package_path
+
+if TYPE_CHECKING:
+    from simulator.grading.appraiser.encoder import Encoder
 
 WEIGHTS_FILE: Final = "appraiser_weights.npz"
 DEFAULT_WEIGHTS: Final = package_path("simulator.grading.appraiser", "data", WEIGHTS_FILE)
@@ -76,6 +79,19 @@ class Weights:
     meta: dict[str, Any]
     calib: np.ndarray | None = None
     """(H, 2) Platt parameters (see the module docstring), or None for uncalibrated weights."""
+    encoder: Encoder | None = None
+    """The reading model whose logits are blended with the linear heads' (None: linear heads alone)."""
+    blend: np.ndarray | None = None
+    """(H,) the reading model's share of each head's logit: `(1 - share) * linear + share * encoder`."""
+
+    def turn_logits(self, features: tuple[np.ndarray, np.ndarray], customer: str, turn: str) -> np.ndarray:
+        """Every head's logit for one turn: the linear heads over `features`, blended with the reading
+        model over the caller's last line and the turn when the weights name one."""
+        linear = self.logits(features)
+        if self.encoder is None or self.blend is None:
+            return linear
+        out: np.ndarray = linear + self.blend * (self.encoder.logits(customer, turn) - linear)
+        return out
 
     def calibrated(self, logits: np.ndarray) -> np.ndarray:
         """Calibrated probabilities of every binary head (H,); the score rows hold the score softmax."""
@@ -177,6 +193,7 @@ def load_weights(path: Path = DEFAULT_WEIGHTS) -> Weights:
         raise AppraiserWeightsError(f"{path} has inconsistent array shapes; retrain it.")
     if calib is not None and calib.shape != (N_HEADS, 2):
         raise AppraiserWeightsError(f"{path} has a calibration table of shape {calib.shape}; retrain it.")
+    encoder, blend = _blended_encoder(path, meta)
     WT = np.ascontiguousarray(W.T, dtype=np.float64)
     lookup = np.full(N_FEATURES, -1, dtype=np.int64)
     lookup[cols] = np.arange(len(cols))
@@ -192,4 +209,31 @@ def load_weights(path: Path = DEFAULT_WEIGHTS) -> Weights:
         version=hashlib.sha256(raw).hexdigest()[:12],
         meta=meta,
         calib=calib,
+        encoder=encoder,
+        blend=blend,
     )
+
+
+def _blended_encoder(path: Path, meta: dict[str, Any]) -> tuple[Encoder | None, np.ndarray | None]:
+    """The reading model a weights file was tuned with (`meta["encoder"]`): the file of that name beside
+    the weights file, else the shipped one (a copy of the shipped weights elsewhere keeps working). Either
+    way it must be the very version the blend, thresholds and calibration were fitted on."""
+    spec = meta.get("encoder")
+    if not spec:
+        return None, None
+    from simulator.grading.appraiser.encoder import DEFAULT_ENCODER, load_encoder
+
+    beside = path.parent / str(spec["file"])
+    where = beside if beside.is_file() or not DEFAULT_ENCODER.is_file() else DEFAULT_ENCODER
+    encoder = load_encoder(where)
+    if encoder.version != spec.get("version"):
+        raise AppraiserWeightsError(
+            f"{path} was tuned with reading model {spec.get('version')}, but {where} is {encoder.version}. "
+            f"Put the reading model it was tuned with beside it as {beside.name}, reinstall Cooldown, or "
+            "retrain both with scripts/train_encoder.py and scripts/train_appraiser.py."
+        )
+    shares = np.asarray(spec.get("blend"), dtype=np.float64)
+    if shares.shape != (N_HEADS,) or not ((shares >= 0) & (shares <= 1)).all():
+        raise AppraiserWeightsError(f"{path} has a malformed reading-model blend; retrain it.")
+    shares.setflags(write=False)
+    return encoder, shares

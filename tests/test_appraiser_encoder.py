@@ -1,0 +1,118 @@
+"""The appraiser's reading model: its tokenizer matches BERT's, its file is checked, and the blend is used."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simulator.grading.appraiser.encoder import DEFAULT_ENCODER, DEFAULT_VOCAB, WordPiece, load_encoder
+from simulator.grading.appraiser.training import BLENDED_ROWS, PERSUASION_ROWS, PERSUASION_SHARE
+from simulator.grading.appraiser.weights import (
+    DEFAULT_WEIGHTS,
+    N_HEADS,
+    AppraiserWeightsError,
+    load_weights,
+)
+
+# ids from the reference implementation (Hugging Face BertTokenizerFast over the same vocabulary)
+REFERENCE = [
+    (
+        "customer: Café naïve — “quotes” 你好 x\u200b y",
+        "Tabs\tand\nnew lines! £30… ¿Qué? 😀 e-mail@x.com",
+        [101, 8013, 1024, 7668, 15743, 1517, 1523, 16614, 1524, 100, 100, 1060, 1061, 102, 21628, 2015, 1998,
+         2047, 3210, 999, 28182, 2692, 1529, 1094, 10861, 1029, 100, 1041, 1011, 5653, 1030, 1060, 1012, 4012, 102],
+    ),
+    (
+        "customer: I paid eighty-five quid on Saturday",
+        "Didn't the mechanic tell you?",
+        [101, 8013, 1024, 1045, 3825, 12021, 1011, 2274, 21864, 2094, 2006, 5095, 102, 2134, 1005, 1056, 1996,
+         15893, 2425, 2017, 1029, 102],
+    ),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> WordPiece:
+    return WordPiece(DEFAULT_VOCAB)
+
+
+@pytest.mark.parametrize(("first", "second", "ids"), REFERENCE)
+def test_wordpiece_matches_the_reference_tokenizer(
+    tokenizer: WordPiece, first: str, second: str, ids: list[int]
+) -> None:
+    got, segments = tokenizer.pair(first, second)
+    assert got == ids
+    assert segments == [0] * (ids.index(102) + 1) + [1] * (len(ids) - ids.index(102) - 1)
+
+
+def test_long_inputs_are_trimmed_longest_first(tokenizer: WordPiece) -> None:
+    ids, segments = tokenizer.pair("long " * 300, "turn " * 50, max_tokens=160)
+    assert len(ids) == 160 and ids[0] == 101 and ids[-1] == 102
+    assert segments.count(1) == 51  # the shorter segment keeps all 50 words while the longer one has more
+
+
+def test_the_shipped_reading_model_gives_one_finite_logit_per_head() -> None:
+    encoder = load_encoder()
+    out = encoder.logits("It never came.", "The system shows it was delivered at 7:14.")
+    assert out.shape == (N_HEADS,) and np.isfinite(out).all()
+    assert np.array_equal(out, encoder.logits("It never came.", "The system shows it was delivered at 7:14."))
+
+
+def test_the_shipped_weights_blend_the_reading_model_they_were_tuned_with() -> None:
+    weights = load_weights()
+    assert weights.encoder is not None and weights.blend is not None
+    assert weights.meta["encoder"]["version"] == weights.encoder.version
+    assert (weights.blend[list(BLENDED_ROWS)] > 0).all() and (weights.blend[list(BLENDED_ROWS)] < 1).all()
+    # techniques, use, tactics and the gate: the fixed share the persona check allows (PERSUASION_SHARE)
+    assert np.allclose(weights.blend[list(PERSUASION_ROWS)], PERSUASION_SHARE)
+    assert sorted((*BLENDED_ROWS, *PERSUASION_ROWS)) == list(range(N_HEADS))  # every head is in one group
+
+
+def test_weights_copied_elsewhere_use_the_shipped_reading_model_they_pin(tmp_path: Path) -> None:
+    shutil.copy(DEFAULT_WEIGHTS, tmp_path / DEFAULT_WEIGHTS.name)
+    weights = load_weights(tmp_path / DEFAULT_WEIGHTS.name)
+    assert weights.encoder is not None and weights.encoder.version == load_encoder().version
+
+
+def _weights_pinning(folder: Path, version: str) -> Path:
+    with np.load(DEFAULT_WEIGHTS) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    arrays["meta"] = np.array(json.dumps({**meta, "encoder": {**meta["encoder"], "version": version}}))
+    np.savez_compressed(folder / DEFAULT_WEIGHTS.name, **arrays)
+    return folder / DEFAULT_WEIGHTS.name
+
+
+def test_weights_pinning_a_reading_model_nobody_has_are_refused_with_the_fix(tmp_path: Path) -> None:
+    with pytest.raises(AppraiserWeightsError, match=r"was tuned with reading model 0123456789ab.*beside it"):
+        load_weights(_weights_pinning(tmp_path, "0123456789ab"))
+
+
+def test_a_reading_model_of_another_version_beside_the_weights_is_refused(tmp_path: Path) -> None:
+    shutil.copy(DEFAULT_WEIGHTS, tmp_path / DEFAULT_WEIGHTS.name)
+    with np.load(DEFAULT_ENCODER) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["head_b"] = arrays["head_b"] + 1.0
+    np.savez_compressed(tmp_path / DEFAULT_ENCODER.name, **arrays)
+    with pytest.raises(AppraiserWeightsError, match="was tuned with reading model"):
+        load_weights(tmp_path / DEFAULT_WEIGHTS.name)
+
+
+def test_an_unreadable_reading_model_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "encoder.npz").write_bytes(b"not a numpy file")
+    with pytest.raises(AppraiserWeightsError, match=r"reading model .* cannot be read"):
+        load_encoder(tmp_path / "encoder.npz")
+
+
+def test_a_reading_model_for_other_heads_is_refused(tmp_path: Path) -> None:
+    with np.load(DEFAULT_ENCODER) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    arrays["meta"] = np.array(json.dumps({**meta, "heads": N_HEADS + 1}))
+    np.savez_compressed(tmp_path / "encoder.npz", **arrays)
+    with pytest.raises(AppraiserWeightsError, match="heads"):
+        load_encoder(tmp_path / "encoder.npz")
