@@ -135,9 +135,13 @@ class PageHandlers:
             return None
         return (trainee, found) if found is not None else None
 
+    def caller_names(self) -> dict[str, str]:
+        """Persona id -> the caller's name (identity.name), for the library as last read."""
+        return {p.id: p.identity.name for p in self.library.personas()}
+
     def _offer(self, found: SessionSummary) -> str:
-        names = {p.id: p.identity.name for p in self.library.personas()}
-        return OPEN_CALL.format(caller=names.get(found.persona_name, found.persona_name), turns=found.trainee_turns)
+        caller = self.caller_names().get(found.persona_name, found.persona_name)
+        return OPEN_CALL.format(caller=caller, turns=found.trainee_turns)
 
     # -- page load -------------------------------------------------------------------------------
 
@@ -411,9 +415,10 @@ class PageHandlers:
         except CooldownError as exc:
             return {view.status: warn(str(exc))}
         note = f"{len(sessions)} call(s) for {trainee}." if sessions else f"No calls yet for {trainee}."
+        names = self.caller_names()
         return {
-            view.table: history_rows(sessions),
-            view.picker: gr.Dropdown(choices=history_choices(sessions), value=None),
+            view.table: history_rows(sessions, names),
+            view.picker: gr.Dropdown(choices=history_choices(sessions, names), value=None),
             view.status: note,
         }
 

@@ -237,10 +237,10 @@ def _review(prefix: str) -> ReviewView:
 
 def _history() -> HistoryView:
     gr.Markdown("Your past calls (under the name you gave, or your sign-in).")
-    with gr.Row():
-        refresh = gr.Button("Refresh list", elem_id="history-refresh")
-        picker = gr.Dropdown(label="Open a call", choices=[], elem_id="history-pick")
-        open_btn = gr.Button("Open", elem_id="history-open")
+    with gr.Row(equal_height=True):  # the picker gets the room: its labels are date · caller · outcome · id
+        refresh = gr.Button("Refresh list", scale=1, elem_id="history-refresh")
+        picker = gr.Dropdown(label="Open a call", choices=[], scale=3, elem_id="history-pick")
+        open_btn = gr.Button("Open", scale=1, elem_id="history-open")
     table = gr.Dataframe(
         headers=["started", "caller", "difficulty", "mode", "messages", "outcome", "id"], interactive=False,
         elem_id="history-table",
