@@ -92,6 +92,19 @@ def test_a_trainee_sees_their_own_progress(signed_in: tuple[Page, ProgressHandle
     assert sum(totals) == 4  # the bars' end labels: calls per caller and difficulty
 
 
+def test_the_charts_name_the_callers_and_the_csv_keeps_their_ids(
+    signed_in: tuple[Page, ProgressHandlers],
+) -> None:
+    layout, h = signed_in
+    charts = h.my_progress(None, _request("ana"))[layout.my_progress.view.charts]
+    assert "Brian Keller · " in charts and "Dana Okafor · " in charts  # ana's calls include both
+    assert "backfire_brian" not in charts and "dana_delayed_order" not in charts
+    assert "polite_priya · " in charts  # a persona not in the library shows by its id
+    shown = h.trainer_show("ana", None, _request("tom"))
+    assert "Brian Keller · " in shown[layout.trainer.view.charts]
+    assert "backfire_brian" in Path(shown[layout.trainer.download].value["path"]).read_text(encoding="utf-8")
+
+
 def _charts(html: str) -> dict[str, ET.Element]:
     """The figures of a view's charts HTML (which must be well-formed XML), by their data-chart name."""
     root = ET.fromstring(html.replace("<svg ", '<svg xmlns="http://www.w3.org/2000/svg" '))

@@ -13,6 +13,7 @@ All figures come from `Store.progress` (aggregated in SQL); this module lays out
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -139,9 +140,20 @@ def summary_markdown(progress: Progress) -> str:
     return " · ".join(parts) + "."
 
 
-def view_updates(view: ProgressView, progress: Progress) -> Updates:
-    """The summary and the charts of `view` showing `progress`."""
-    return {view.summary: summary_markdown(progress), view.charts: charts_html(progress)}
+def with_caller_names(progress: Progress, names: Mapping[str, str]) -> Progress:
+    """`progress` with each persona id replaced by the caller's name (`names`; unknown ids stay), for display.
+
+    The CSV download keeps the ids: it is read by spreadsheets and scripts, not by a trainee.
+    """
+    calls = [c.model_copy(update={"persona": names.get(c.persona, c.persona)}) for c in progress.calls]
+    outcomes = [o.model_copy(update={"persona": names.get(o.persona, o.persona)}) for o in progress.outcomes]
+    return progress.model_copy(update={"calls": calls, "outcomes": outcomes})
+
+
+def view_updates(view: ProgressView, progress: Progress, names: Mapping[str, str] | None = None) -> Updates:
+    """The summary and the charts of `view` showing `progress` (callers by name when `names` maps their ids)."""
+    shown = with_caller_names(progress, names) if names else progress
+    return {view.summary: summary_markdown(shown), view.charts: charts_html(shown)}
 
 
 def table_html(progress: Progress) -> str:
@@ -179,7 +191,7 @@ class ProgressHandlers:
         view = self.page.my_progress.view
         try:
             trainee = self.base.trainee_of(name, request)
-            return view_updates(view, self.store.progress(trainee))
+            return view_updates(view, self.store.progress(trainee), self.base.caller_names())
         except CooldownError as exc:
             return {view.summary: _warn(str(exc))}
 
@@ -211,7 +223,7 @@ class ProgressHandlers:
             return {trainer.status: _warn(str(exc))}
         cohort = scope is None
         label = "Download cohort CSV" if cohort else f"Download {scope}'s calls CSV"
-        return view_updates(trainer.view, progress) | {
+        return view_updates(trainer.view, progress, self.base.caller_names()) | {
             trainer.table: table_html(progress) if cohort else "",
             trainer.download: gr.DownloadButton(value=str(path), visible=True, label=label),
             trainer.status: "",
