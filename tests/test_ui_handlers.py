@@ -131,3 +131,23 @@ def test_signed_in_the_offer_names_the_open_call(page: tuple[Page, PageHandlers]
         no_call = _run(signed_in.send("hello", None, request))
     assert "Brian Keller" in no_call[0][layout.call.status] and no_call[0][layout.call.resume].visible
     assert asyncio.run(signed_in.offer_continue(None, None, request))[layout.setup.resume].visible
+
+
+def test_the_history_tab_fills_itself_as_it_opens(tmp_path: Any) -> None:
+    """Opening History draws the trainee's progress: no empty frames waiting for a button."""
+    from simulator.ui.app import build
+
+    settings = load_settings(llm_grading=False, data_dir=tmp_path)
+    store = Store.open(settings.database_url, settings.data_dir)
+    demo = build(settings, AppDeps(FakeChatModel(), local_grader(), None, store))
+    assert ("tab history", "select") in _triggers(demo, "my_progress_on_open")
+    store.close()
+
+
+def _triggers(demo: gr.Blocks, handler: str) -> set[tuple[str, str]]:
+    """(what fires it, event) for every event wired to `handler`: a tab by its id, a component by its label."""
+    def name(block: Any) -> str:
+        return f"tab {block.id}" if isinstance(block, gr.Tab) else str(getattr(block, "label", block))
+
+    return {(name(demo.blocks[block]), event) for fn in demo.fns.values()
+            if getattr(fn.fn, "__name__", "") == handler for block, event in fn.targets}  # fmt: skip

@@ -86,6 +86,8 @@ class ReviewView:
 class HistoryView:
     """History tab: the trainee's past calls and the one opened."""
 
+    tab: gr.Tab
+    """Opening it draws the trainee's progress (`simulator.ui.progress`)."""
     refresh: gr.Button
     picker: gr.Dropdown
     open: gr.Button
@@ -159,8 +161,8 @@ def page_layout(
             call = _call(max_turn_chars)
         with gr.Tab("Debrief", id="debrief"):
             debrief = _review("debrief")
-        with gr.Tab("History", id="history"):
-            history = _history()
+        with gr.Tab("History", id="history") as history_tab:
+            history = _history(history_tab)
             my_progress = my_progress_layout()
         with gr.Tab("Persona designer", id="designer"):
             designer = _designer(library)
@@ -235,7 +237,7 @@ def _review(prefix: str) -> ReviewView:
     return ReviewView(outcome, mood, scores, md, transcript, dl_md, dl_json)
 
 
-def _history() -> HistoryView:
+def _history(tab: gr.Tab) -> HistoryView:
     gr.Markdown("Your past calls (under the name you gave, or your sign-in).")
     with gr.Row(equal_height=True):  # the picker gets the room: its labels are date · caller · outcome · id
         refresh = gr.Button("Refresh list", scale=1, elem_id="history-refresh")
@@ -246,7 +248,7 @@ def _history() -> HistoryView:
         elem_id="history-table",
     )  # fmt: skip
     status = gr.Markdown()
-    return HistoryView(refresh, picker, open_btn, table, status, _review("history"))
+    return HistoryView(tab, refresh, picker, open_btn, table, status, _review("history"))
 
 
 def _designer(library: CallerLibrary) -> DesignerView:
@@ -274,5 +276,6 @@ def _designer(library: CallerLibrary) -> DesignerView:
     lint = gr.Button("Lint", elem_id="lint")
     lint_out = gr.Textbox(label="Problems", lines=6, interactive=False, elem_id="lint-out")
     return DesignerView(
-        persona, level, show, tokens, facts, prompt, try_line, try_plan, plan_out, lint_name, lint_src, lint, lint_out
+        persona, level, show, tokens, facts, prompt, try_line, try_plan, plan_out, lint_name, lint_src, lint,
+        lint_out,
     )

@@ -40,6 +40,11 @@ COHORT = "*cohort*"
 TABLE_HEADERS = ["trainee", "calls", "graded turns", "mean perspective-taking", "manipulative per call",
                  "resolved", "last call"]  # fmt: skip
 NOT_TRAINER = "Only trainers can see the cohort. Ask whoever runs Cooldown to give you the trainer role."
+NO_TRAINEE_YET = (
+    "Your progress across calls shows here once Cooldown knows who you are: type your name in the Call tab "
+    "(the one your calls are kept under), then come back to this tab."
+)
+"""What "My progress" says, instead of empty charts, when the History tab opens before a name is typed."""
 TREND_CALLS = 5
 """The summary compares the mean score of the first and the last this many calls."""
 
@@ -88,7 +93,7 @@ def progress_view(prefix: str) -> ProgressView:
 def my_progress_layout() -> MyProgressView:
     """The History tab's "My progress" section."""
     with gr.Accordion("My progress across calls", open=True, elem_id="my-progress"):
-        show = gr.Button("Show my progress", elem_id="my-progress-show")
+        show = gr.Button("Refresh my progress", elem_id="my-progress-show")
         view = progress_view("my-progress")
     return MyProgressView(show, view)
 
@@ -195,6 +200,18 @@ class ProgressHandlers:
         except CooldownError as exc:
             return {view.summary: _warn(str(exc))}
 
+    def my_progress_on_open(self, name: Any, request: gr.Request) -> Updates:
+        """The History tab was opened: the trainee's progress drawn at once, or what to do when nobody is named.
+
+        Quiet where `my_progress` warns: opening a tab before typing a name is no mistake.
+        """
+        view = self.page.my_progress.view
+        try:
+            self.base.trainee_of(name, request)
+        except InputRejected:
+            return {view.summary: NO_TRAINEE_YET, view.charts: ""}
+        return self.my_progress(name, request)
+
     def trainer_load(self, request: gr.Request) -> Updates:
         """On page load: the Trainer tab shows for trainers only, with the trainees to pick from."""
         if not self.is_trainer(request):
@@ -246,6 +263,10 @@ def wire_progress(page: Page, handlers: ProgressHandlers, demo: gr.Blocks) -> No
     """Connect the progress views' events (and the Trainer tab's page-load check)."""
     mine, trainer = page.my_progress, page.trainer
     mine.show.click(handlers.my_progress, [page.setup.name], mine.view.components(), api_visibility="private")
+    page.history.tab.select(  # drawn as the tab opens: no empty charts waiting for "Show my progress"
+        handlers.my_progress_on_open, [page.setup.name], mine.view.components(), api_visibility="private",
+        show_progress="hidden",
+    )  # fmt: skip
     trainer.show.click(
         handlers.trainer_show, [trainer.pick, page.downloads],
         [*trainer.view.components(), trainer.table, trainer.download, trainer.status, page.downloads],
