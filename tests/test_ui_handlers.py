@@ -133,13 +133,17 @@ def test_signed_in_the_offer_names_the_open_call(page: tuple[Page, PageHandlers]
     assert asyncio.run(signed_in.offer_continue(None, None, request))[layout.setup.resume].visible
 
 
-def test_the_history_tab_fills_itself_as_it_opens(tmp_path: Any) -> None:
-    """Opening History draws the trainee's progress: no empty frames waiting for a button."""
+def test_the_history_and_designer_tabs_fill_themselves_as_they_open(tmp_path: Any) -> None:
+    """Opening History draws the trainee's progress, opening the designer shows the picked persona (and so
+    does picking another persona or difficulty): no empty frames waiting for a button."""
     from simulator.ui.app import build
 
     settings = load_settings(llm_grading=False, data_dir=tmp_path)
     store = Store.open(settings.database_url, settings.data_dir)
     demo = build(settings, AppDeps(FakeChatModel(), local_grader(), None, store))
+    assert {("tab designer", "select"), ("Persona", "input"), ("Difficulty", "input")} <= _triggers(
+        demo, "show_persona"
+    )
     assert ("tab history", "select") in _triggers(demo, "my_progress_on_open")
     store.close()
 

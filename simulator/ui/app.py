@@ -137,10 +137,10 @@ def _wire(page: Page, h: PageHandlers) -> None:
         [*history.review.components(), page.downloads, history.status], api_visibility="private",
     )  # fmt: skip
 
-    designer.show.click(
-        h.show_persona, [designer.persona, designer.level], [designer.facts, designer.prompt, designer.tokens],
-        api_visibility="private",
-    )  # fmt: skip
+    # The picked persona shows as the tab opens and on every pick: no blank tab waiting for a click.
+    preview_out = [designer.facts, designer.prompt, designer.tokens]
+    for trigger in (designer.tab.select, designer.persona.input, designer.level.input, designer.show.click):
+        trigger(h.show_persona, [designer.persona, designer.level], preview_out, api_visibility="private")
     designer.try_plan.click(
         h.plan_reply, [designer.persona, designer.level, designer.try_line], [designer.plan_out],
         api_visibility="private",

@@ -23,6 +23,8 @@ from simulator.ui.progress import MyProgressView, TrainerView, my_progress_layou
 TURN_PLACEHOLDER = "Type what you say to the caller, then Enter"
 WAIT_PLACEHOLDER = "The caller is answering… you can reply when they finish."
 RESUME_LABEL = "Continue your call"
+DESIGNER_HINT = "Pick a persona and a difficulty: its facts, emotional model and caller prompt show here."
+"""What the designer says until the picked persona's preview arrives (it is drawn as the tab opens)."""
 MODES = [("Coach: feedback after every turn", "coach"), ("Exam: feedback at the end", "exam")]
 
 
@@ -100,6 +102,8 @@ class HistoryView:
 class DesignerView:
     """Persona designer tab: a persona's preview and rendered prompt, and lint for pasted YAML."""
 
+    tab: gr.Tab
+    """Opening it shows the picked persona (so does picking another persona or difficulty)."""
     persona: gr.Dropdown
     level: gr.Radio
     show: gr.Button
@@ -164,8 +168,8 @@ def page_layout(
         with gr.Tab("History", id="history") as history_tab:
             history = _history(history_tab)
             my_progress = my_progress_layout()
-        with gr.Tab("Persona designer", id="designer"):
-            designer = _designer(library)
+        with gr.Tab("Persona designer", id="designer") as designer_tab:
+            designer = _designer(library, designer_tab)
         # With sign-in on (no name box), the Label tab shows only for trainers and raters (on page load).
         with gr.Tab("Label", id="label", visible=ask_name, elem_id="label-tab") as label_box:
             label = label_tab(label_dir or Path("labelling"), ask_name=ask_name, tab=label_box)
@@ -251,12 +255,12 @@ def _history(tab: gr.Tab) -> HistoryView:
     return HistoryView(tab, refresh, picker, open_btn, table, status, _review("history"))
 
 
-def _designer(library: CallerLibrary) -> DesignerView:
+def _designer(library: CallerLibrary, tab: gr.Tab) -> DesignerView:
     with gr.Row():
         persona = gr.Dropdown(library.choices(), value=library.pick(), label="Persona")
         level = gr.Radio(list(DIFFICULTIES), value="normal", label="Difficulty")
-        show = gr.Button("Show")
-    tokens = gr.Markdown()
+        show = gr.Button("Show again", elem_id="designer-show")  # re-reads a persona file edited meanwhile
+    tokens = gr.Markdown(DESIGNER_HINT, elem_id="designer-tokens")
     facts = gr.Markdown(sanitize_html=True)
     prompt = gr.Code(  # scrolls past 24 lines: the ~50-line prompt pushed the plan box below the fold
         label="Rendered caller prompt (opening turn)", language="markdown", interactive=False, max_lines=24,
@@ -276,6 +280,6 @@ def _designer(library: CallerLibrary) -> DesignerView:
     lint = gr.Button("Lint", elem_id="lint")
     lint_out = gr.Textbox(label="Problems", lines=6, interactive=False, elem_id="lint-out")
     return DesignerView(
-        persona, level, show, tokens, facts, prompt, try_line, try_plan, plan_out, lint_name, lint_src, lint,
+        tab, persona, level, show, tokens, facts, prompt, try_line, try_plan, plan_out, lint_name, lint_src, lint,
         lint_out,
     )
