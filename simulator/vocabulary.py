@@ -7,6 +7,7 @@ a name is defined once and a type checker sees every use. Labels of the rubric l
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 Speaker = Literal["agent", "customer"]
@@ -50,3 +51,13 @@ GuardEventKind = Literal[
     "mood_regraded",
 ]
 """Everything stored as a guard event: the guard's findings and what the call did about them."""
+
+
+_UNSURE = re.compile(r"\[grader unsure: (\d+%) of the effect\]")
+
+
+def readable_reason(reason: str) -> str:
+    """A label id or a stored mood rule as a trainee reads it: words, not ids ("fact confrontation: anger +10",
+    "(the grader was unsure: 91% of the effect)"). For the page, the debrief and the Markdown exports; JSON
+    keeps the ids."""
+    return _UNSURE.sub(r"(the grader was unsure: \1 of the effect)", reason).replace("_", " ")
