@@ -57,6 +57,9 @@ def test_a_call_start_to_end_through_named_updates(page: tuple[Page, PageHandler
     ended = asyncio.run(h.end_call(live, None))
     assert ended[layout.tabs].selected == "debrief"
     assert "Debrief" in ended[layout.debrief.markdown] and ended[layout.downloads]
+    # the plots show with a call: before one, the tab had two empty plot frames
+    assert layout.debrief.mood_plot.visible is False and layout.history.review.score_plot.visible is False
+    assert ended[layout.debrief.mood_plot].visible and ended[layout.debrief.score_plot].value is not None
 
 
 def test_refusals_only_touch_the_status_line(page: tuple[Page, PageHandlers]) -> None:

@@ -106,8 +106,8 @@ class PageHandlers:
         md_path, json_path = write_downloads(self.deps.store, item, folder)
         return {
             view.outcome: item.outcome_html,
-            view.mood_plot: item.mood_plot,
-            view.score_plot: item.score_plot,
+            view.mood_plot: gr.Plot(value=item.mood_plot, visible=True),
+            view.score_plot: gr.Plot(value=item.score_plot, visible=True),
             view.markdown: item.markdown,
             view.transcript: item.transcript_html,
             view.download_md: gr.DownloadButton(value=str(md_path), visible=True),

@@ -229,9 +229,9 @@ def _call(max_turn_chars: int) -> CallView:
 
 def _review(prefix: str) -> ReviewView:
     outcome = gr.HTML(elem_id=f"{prefix}-outcome", js_on_load=None)
-    with gr.Row():
-        mood = gr.Plot(label="The caller's mood", show_label=False, elem_id=f"{prefix}-mood-plot")
-        scores = gr.Plot(label="Your scores", show_label=False, elem_id=f"{prefix}-score-plot")
+    with gr.Row():  # hidden until a call is shown: empty plot frames read as "something failed to load"
+        mood = gr.Plot(label="The caller's mood", show_label=False, visible=False, elem_id=f"{prefix}-mood-plot")
+        scores = gr.Plot(label="Your scores", show_label=False, visible=False, elem_id=f"{prefix}-score-plot")
     with gr.Row():
         dl_md = gr.DownloadButton("Download Markdown", visible=False, elem_id=f"{prefix}-dl-md")
         dl_json = gr.DownloadButton("Download JSON", visible=False, elem_id=f"{prefix}-dl-json")
