@@ -16,7 +16,7 @@ from simulator.llm.fake import FakeChatModel
 from simulator.persona.library import default_library
 from simulator.storage import Store
 from simulator.ui.deps import AppDeps, local_grader
-from simulator.ui.handlers import NO_OPEN_CALL_OFFER, PageHandlers
+from simulator.ui.handlers import NO_NAME_FOR_HISTORY, NO_OPEN_CALL_OFFER, PageHandlers
 from simulator.ui.layout import Page, page_layout
 from simulator.ui.library import CallerLibrary
 
@@ -136,6 +136,22 @@ def test_signed_in_the_offer_names_the_open_call(page: tuple[Page, PageHandlers]
     assert asyncio.run(signed_in.offer_continue(None, None, request))[layout.setup.resume].visible
 
 
+def test_history_lists_the_calls_as_it_opens_and_keeps_the_pick(page: tuple[Page, PageHandlers]) -> None:
+    layout, h = page
+    history = layout.history
+    live = asyncio.run(h.start_call("Uma", "backfire_brian", "normal", "coach", None, None))[layout.live]
+    asyncio.run(h.end_call(live, None))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # opening History before typing a name is no mistake: no toast
+        assert h.history_on_open("", None, None) == {history.status: NO_NAME_FOR_HISTORY}
+    opened = h.history_on_open("Uma", None, None)
+    assert opened[history.status] == "1 call(s) for Uma." and opened[history.table][0][1] == "Brian Keller"
+    assert opened[history.picker].value is None
+    again = h.history_on_open("Uma", live.session.id, None)  # back to the tab: the call picked stays picked
+    assert again[history.picker].value == live.session.id
+    assert h.history_on_open("Uma", "not-a-listed-id", None)[history.picker].value is None
+
+
 def test_the_history_and_designer_tabs_fill_themselves_as_they_open(tmp_path: Any) -> None:
     """Opening History draws the trainee's progress, opening the designer shows the picked persona (and so
     does picking another persona or difficulty): no empty frames waiting for a button."""
@@ -148,6 +164,7 @@ def test_the_history_and_designer_tabs_fill_themselves_as_they_open(tmp_path: An
         demo, "show_persona"
     )
     assert ("tab history", "select") in _triggers(demo, "my_progress_on_open")
+    assert ("tab history", "select") in _triggers(demo, "history_on_open")
     store.close()
 
 

@@ -129,9 +129,10 @@ def _wire(page: Page, h: PageHandlers) -> None:
     call.again.click(h.new_call, None, [setup.column, call.column, call.status], api_visibility="private")
     page.timer.tick(h.poll_grades, [page.live], [call.feedback], api_visibility="private", show_progress="hidden")
 
-    history.refresh.click(
-        h.list_history, [setup.name], [history.table, history.picker, history.status], api_visibility="private"
-    )
+    listed = [history.table, history.picker, history.status]
+    history.refresh.click(h.list_history, [setup.name], listed, api_visibility="private")
+    # listed as the tab opens (the progress below is drawn then too): no empty table waiting for a click
+    history.tab.select(h.history_on_open, [setup.name, history.picker], listed, api_visibility="private")
     history.open.click(
         h.open_past, [history.picker, setup.name, page.downloads],
         [*history.review.components(), page.downloads, history.status], api_visibility="private",
