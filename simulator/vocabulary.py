@@ -2,7 +2,8 @@
 
 One home for vocabulary that crosses package lines (the call, the caller, storage, the UI, the CLI), so
 a name is defined once and a type checker sees every use. Labels of the rubric live in
-`simulator.grading.labels`; this module holds the rest. It imports nothing from Cooldown.
+`simulator.grading.labels`; this module holds the rest, and `readable_reason`, which turns those ids into
+the words a trainee reads. It imports nothing from Cooldown.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ class HistoryView:
     """History tab: the trainee's past calls and the one opened."""
 
     tab: gr.Tab
-    """Opening it draws the trainee's progress (`simulator.ui.progress`)."""
+    """Opening it lists the trainee's calls and draws their progress (`simulator.ui.progress`)."""
     refresh: gr.Button
     picker: gr.Dropdown
     open: gr.Button
