@@ -25,7 +25,8 @@ from simulator.ui.progress_charts import CHARTS
 TURNS = 100_000
 UTTERANCES_PER_CALL = 12
 TRAINEES = 40
-PERSONAS = ("backfire_brian", "dana_delayed_order", "polite_priya", "furious_frank", "silent_sam")
+PERSONAS = ("backfire_brian", "dana_delayed_order", "grace_grieving", "kofi_roaming_bill", "omar_out_of_stock")
+"""Built-in personas: the charts (and their screenshots) name them as a trainee reads them."""
 DIFFICULTIES = ("easy", "normal", "hard")
 OUTCOMES = ("resolved", "hung_up", "escalated", "out_of_turns", "abandoned")
 BEHAVIOURS = ("open_question", "reflection", "validation", "perspective_taking", "needs_check",
