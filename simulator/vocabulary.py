@@ -2,11 +2,13 @@
 
 One home for vocabulary that crosses package lines (the call, the caller, storage, the UI, the CLI), so
 a name is defined once and a type checker sees every use. Labels of the rubric live in
-`simulator.grading.labels`; this module holds the rest. It imports nothing from Cooldown.
+`simulator.grading.labels`; this module holds the rest, and `readable_reason`, which turns those ids into
+the words a trainee reads. It imports nothing from Cooldown.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 Speaker = Literal["agent", "customer"]
@@ -50,3 +52,13 @@ GuardEventKind = Literal[
     "mood_regraded",
 ]
 """Everything stored as a guard event: the guard's findings and what the call did about them."""
+
+
+_UNSURE = re.compile(r"\[grader unsure: (\d+%) of the effect\]")
+
+
+def readable_reason(reason: str) -> str:
+    """A label id or a stored mood rule as a trainee reads it: words, not ids ("fact confrontation: anger +10",
+    "(the grader was unsure: 91% of the effect)"). For the page, the debrief and the Markdown exports; JSON
+    keeps the ids."""
+    return _UNSURE.sub(r"(the grader was unsure: \1 of the effect)", reason).replace("_", " ")

@@ -76,8 +76,7 @@ def test_a_trainee_sees_their_progress_and_no_trainer_view(browser: Any, page_ur
     expect(_tab(page, "History")).to_be_visible()
     assert _tab(page, "Trainer").count() == 0 or not _tab(page, "Trainer").is_visible()
     assert _tab(page, "Label").count() == 0 or not _tab(page, "Label").is_visible()  # trainers and raters only
-    _tab(page, "History").click()
-    page.locator("#my-progress-show").click()
+    _tab(page, "History").click()  # opening the tab draws the progress: no click on "Refresh my progress"
     summary = page.locator("#my-progress-summary")
     expect(summary).to_contain_text("ana", timeout=30_000)
     expect(summary).to_contain_text("20 call(s)")

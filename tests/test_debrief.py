@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -145,7 +146,7 @@ def test_top_changes_rank_manipulation_first_with_phrasings_from_this_call() -> 
         changes[0].better_phrasing == "I'm sorry. The voucher is yours."
         and changes[0].source == "llm:gpt-test"
     )
-    assert "loss_aversion manipulatively" in changes[0].problem and PUSH in changes[0].problem
+    assert "loss aversion manipulatively" in changes[0].problem and PUSH in changes[0].problem
     assert changes[1].better_phrasing == "What happened when you got home?"
     assert "digs in" in changes[1].problem
     assert changes[2].better_phrasing is None and changes[2].tip == "Say what you're sorry for."
@@ -180,6 +181,26 @@ def test_markdown_has_every_section_and_escapes_table_cells() -> None:
     assert "**Outcome:** resolved: trust 70" in md
     assert "Sorry \\| about that." in md
     assert "⚠ manipulative" in md and "Try instead: “What happened when you got home?”" in md
+
+
+def test_markdown_names_rules_and_labels_in_words_and_the_record_keeps_the_ids() -> None:
+    """The Markdown (page, CLI and the downloaded file) reads as words, as the call page's chips do."""
+    d = build_debrief(CALL.model_copy(update={"outcome": "hung_up"}))
+    md = d.to_markdown()
+    assert re.findall(r"\b[a-z]+_[a-z_]+\b", md) == []  # no snake_case id anywhere
+    for words in (
+        "**Outcome:** hung up",
+        "Rules over the call: apology ×2, fact confrontation ×1",
+        "| fact confrontation: entrenchment +15 |",
+        "| fact confrontation | ",
+        "needs check",
+        "loss aversion (manipulative)",
+        "You used loss aversion manipulatively",
+        "Manipulation tactics: false urgency ×1",
+        "Listening moves: needs check ×1, reflection ×1",
+    ):
+        assert words in md, words
+    assert d.tactics == {"false_urgency": 1} and d.rule_counts["fact_confrontation"] == 1  # data keeps ids
 
 
 def test_empty_call_still_renders() -> None:

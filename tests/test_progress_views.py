@@ -29,7 +29,7 @@ from simulator.ui.deps import Account, AppDeps, local_grader, parse_accounts, pa
 from simulator.ui.handlers import PageHandlers
 from simulator.ui.layout import Page, page_layout
 from simulator.ui.library import CallerLibrary
-from simulator.ui.progress import COHORT, NOT_TRAINER, ProgressHandlers, table_rows
+from simulator.ui.progress import COHORT, NO_TRAINEE_YET, NOT_TRAINER, ProgressHandlers, table_rows, with_caller_names
 from simulator.ui.progress_charts import CHARTS, charts_html
 
 AUTH = "ana:ana-pw,tom@trainer:tom-pw"
@@ -90,6 +90,35 @@ def test_a_trainee_sees_their_own_progress(signed_in: tuple[Page, ProgressHandle
     totals = [int(t.text or "") for t in charts["outcomes"].iter("{http://www.w3.org/2000/svg}text")
               if (t.text or "").isdigit() and t.get("x", "0") != "0"]  # fmt: skip
     assert sum(totals) == 4  # the bars' end labels: calls per caller and difficulty
+
+
+def test_opening_the_history_tab_draws_the_progress_or_says_what_to_do(tmp_path: Path) -> None:
+    gen = _handlers(None, tmp_path)  # no sign-in: the trainee is the name typed in the Call tab
+    layout, h = next(gen)
+    view = layout.my_progress.view
+    drawn = h.my_progress_on_open("ana", None)
+    assert "**ana**: 4 call(s)" in drawn[view.summary] and list(_charts(drawn[view.charts])) == list(CHARTS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no name yet is no mistake: no warning toast
+        nobody = h.my_progress_on_open("", None)
+    assert nobody == {view.summary: NO_TRAINEE_YET, view.charts: ""}
+    assert "type your name in the Call tab" in NO_TRAINEE_YET
+    assert "no calls yet" in h.my_progress_on_open("Newcomer", None)[view.summary]
+    gen.close()
+
+
+def test_the_charts_name_the_callers_and_the_csv_keeps_their_ids(
+    signed_in: tuple[Page, ProgressHandlers],
+) -> None:
+    layout, h = signed_in
+    charts = h.my_progress(None, _request("ana"))[layout.my_progress.view.charts]
+    assert "Brian Keller · " in charts and "Dana Okafor · " in charts  # ana's calls include both
+    assert "backfire_brian" not in charts and "dana_delayed_order" not in charts
+    left = with_caller_names(h.store.progress("ana"), {"backfire_brian": "Brian Keller"})
+    assert "dana_delayed_order" in {o.persona for o in left.outcomes}  # an id the map lacks stays as it is
+    shown = h.trainer_show("ana", None, _request("tom"))
+    assert "Brian Keller · " in shown[layout.trainer.view.charts]
+    assert "backfire_brian" in Path(shown[layout.trainer.download].value["path"]).read_text(encoding="utf-8")
 
 
 def _charts(html: str) -> dict[str, ET.Element]:

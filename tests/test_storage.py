@@ -336,7 +336,10 @@ def test_exports_markdown_and_round_trippable_json(store: Store, tmp_path: Path)
         turn.id, TurnGrade(status="graded", verdict=manipulative, grader="llm:x", better_phrasing="Try asking.")
     )
     store.add_grade(turn.id, TurnGrade.ungraded("local:appraiser", "timed out"))
-    store.add_mood(turn.id, anger=0.9, trust=0.1, entrenchment=0.8, label="furious", fired_rules=["pressure"])
+    store.add_mood(
+        turn.id, anger=0.9, trust=0.1, entrenchment=0.8, label="furious",
+        fired_rules=["pressure", "fact_confrontation: anger +10"],
+    )  # fmt: skip
     store.add_turn(sid, "customer", "No.", status="interrupted")
     store.add_guard_event(sid, "integrity_flag", "zero-width characters", turn_id=turn.id)
     store.end_session(sid, "hung_up", "pressured")
@@ -351,6 +354,7 @@ def test_exports_markdown_and_round_trippable_json(store: Store, tmp_path: Path)
         "perspective-taking 0/4",
         "reciprocity (manipulative): “free shipping”",
         "manipulation tactics: pressure",
+        "  - rules: pressure, fact confrontation: anger +10",  # read by people: words, not ids
         "ungraded — timed out",
         "better phrasing: Try asking.",
         "**integrity_flag** (turn 1): zero-width characters",

@@ -16,7 +16,7 @@ from simulator.llm.fake import FakeChatModel
 from simulator.persona.library import default_library
 from simulator.storage import Store
 from simulator.ui.deps import AppDeps, local_grader
-from simulator.ui.handlers import NO_OPEN_CALL_OFFER, PageHandlers
+from simulator.ui.handlers import NO_NAME_FOR_HISTORY, NO_OPEN_CALL_OFFER, PageHandlers
 from simulator.ui.layout import Page, page_layout
 from simulator.ui.library import CallerLibrary
 
@@ -57,6 +57,9 @@ def test_a_call_start_to_end_through_named_updates(page: tuple[Page, PageHandler
     ended = asyncio.run(h.end_call(live, None))
     assert ended[layout.tabs].selected == "debrief"
     assert "Debrief" in ended[layout.debrief.markdown] and ended[layout.downloads]
+    # the plots show with a call: before one, the tab had two empty plot frames
+    assert layout.debrief.mood_plot.visible is False and layout.history.review.score_plot.visible is False
+    assert ended[layout.debrief.mood_plot].visible and ended[layout.debrief.score_plot].value is not None
 
 
 def test_refusals_only_touch_the_status_line(page: tuple[Page, PageHandlers]) -> None:
@@ -131,3 +134,44 @@ def test_signed_in_the_offer_names_the_open_call(page: tuple[Page, PageHandlers]
         no_call = _run(signed_in.send("hello", None, request))
     assert "Brian Keller" in no_call[0][layout.call.status] and no_call[0][layout.call.resume].visible
     assert asyncio.run(signed_in.offer_continue(None, None, request))[layout.setup.resume].visible
+
+
+def test_history_lists_the_calls_as_it_opens_and_keeps_the_pick(page: tuple[Page, PageHandlers]) -> None:
+    layout, h = page
+    history = layout.history
+    live = asyncio.run(h.start_call("Uma", "backfire_brian", "normal", "coach", None, None))[layout.live]
+    asyncio.run(h.end_call(live, None))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # opening History before typing a name is no mistake: no toast
+        assert h.history_on_open("", None, None) == {history.status: NO_NAME_FOR_HISTORY}
+    opened = h.history_on_open("Uma", None, None)
+    assert opened[history.status] == "1 call(s) for Uma." and opened[history.table][0][1] == "Brian Keller"
+    assert opened[history.picker].value is None
+    again = h.history_on_open("Uma", live.session.id, None)  # back to the tab: the call picked stays picked
+    assert again[history.picker].value == live.session.id
+    assert h.history_on_open("Uma", "not-a-listed-id", None)[history.picker].value is None
+
+
+def test_the_history_and_designer_tabs_fill_themselves_as_they_open(tmp_path: Any) -> None:
+    """Opening History draws the trainee's progress, opening the designer shows the picked persona (and so
+    does picking another persona or difficulty): no empty frames waiting for a button."""
+    from simulator.ui.app import build
+
+    settings = load_settings(llm_grading=False, data_dir=tmp_path)
+    store = Store.open(settings.database_url, settings.data_dir)
+    demo = build(settings, AppDeps(FakeChatModel(), local_grader(), None, store))
+    assert {("tab designer", "select"), ("Persona", "input"), ("Difficulty", "input")} <= _triggers(
+        demo, "show_persona"
+    )
+    assert ("tab history", "select") in _triggers(demo, "my_progress_on_open")
+    assert ("tab history", "select") in _triggers(demo, "history_on_open")
+    store.close()
+
+
+def _triggers(demo: gr.Blocks, handler: str) -> set[tuple[str, str]]:
+    """(what fires it, event) for every event wired to `handler`: a tab by its id, a component by its label."""
+    def name(block: Any) -> str:
+        return f"tab {block.id}" if isinstance(block, gr.Tab) else str(getattr(block, "label", block))
+
+    return {(name(demo.blocks[block]), event) for fn in demo.fns.values()
+            if getattr(fn.fn, "__name__", "") == handler for block, event in fn.targets}  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,13 +16,15 @@ from simulator.errors import ConfigError, InputRejected
 from simulator.grading.labels import Behaviour, Technique, TechniqueUse, TurnGrade, TurnVerdict
 from simulator.llm.fake import FakeChatModel
 from simulator.persona.loader import PERSONAS_DIR, find_persona, load_persona
-from simulator.storage import Store
+from simulator.storage import SessionSummary, Store
+from simulator.storage.records import SessionId
 from simulator.ui.deps import clean_name, local_grader, parse_auth
 from simulator.ui.designer import lint_text, preview
 from simulator.ui.live import LiveCall, abandon_on_close
 from simulator.ui.panels import feedback_card, models_banner, mood_panel, outcome_banner, persona_cards
-from simulator.ui.review import history_rows, new_download_dir, review, write_downloads
+from simulator.ui.review import history_choices, history_rows, new_download_dir, review, write_downloads
 from simulator.ui.text import find_spans, highlight, md_text, safe_markdown
+from simulator.vocabulary import CallOutcome
 
 ATTACK = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
 
@@ -193,8 +196,8 @@ def test_live_calls_are_isolated_and_review_belongs_to_its_trainee(tmp_path: Pat
     folder = new_download_dir(tmp_path)
     md, js = write_downloads(store, item, folder)
     assert "BEN: calm down." in md.read_text(encoding="utf-8") and js.suffix == ".json"
-    rows = history_rows(store.list_sessions("ben"))
-    assert len(rows) == 1 and rows[0][1] == "backfire_brian"
+    rows = history_rows(store.list_sessions("ben"), {"backfire_brian": "Brian Keller"})
+    assert len(rows) == 1 and rows[0][1] == "Brian Keller"
     store.close()
 
 
@@ -226,3 +229,30 @@ def test_mood_reasons_read_as_words_not_label_ids() -> None:
     stored = "fact_confrontation: anger +10, trust -5 [grader unsure: 91% of the effect]"
     wanted = "fact confrontation: anger +10, trust -5 (the grader was unsure: 91% of the effect)"
     assert readable_reason(stored) == wanted
+
+
+def _summary(sid: str, persona: str, minute: int, outcome: CallOutcome | None) -> SessionSummary:
+    ended = None if outcome is None else datetime(2026, 12, 3, 6, minute + 5, tzinfo=UTC)
+    return SessionSummary(
+        id=SessionId(sid), trainee="ana", persona_name=persona, persona_hash="sha256:0", difficulty="normal",
+        caller_model="fake", grader="local:appraiser", mode="coach",
+        created_at=datetime(2026, 12, 3, 6, minute, tzinfo=UTC), ended_at=ended, outcome=outcome,
+    )  # fmt: skip
+
+
+def test_history_names_the_caller_and_tells_calls_apart() -> None:
+    """A trainee reads the caller's name, not the persona id; each pick says when, who, how it ended, which."""
+    sessions = [
+        _summary("536d2a31-aaaa-4000-8000-000000000001", "backfire_brian", 12, "hung_up"),
+        _summary("7c1e55b0-bbbb-4000-8000-000000000002", "backfire_brian", 12, None),
+        _summary("9f00c0de-cccc-4000-8000-000000000003", "gone_persona", 40, "resolved"),
+    ]
+    names = {"backfire_brian": "Brian Keller"}
+    rows = history_rows(sessions, names)
+    assert [r[1] for r in rows] == ["Brian Keller", "Brian Keller", "gone_persona"]  # removed: its id, not blank
+    choices = history_choices(sessions, names)
+    assert [value for _, value in choices] == [s.id for s in sessions]  # the full id stays the value
+    labels = [label for label, _ in choices]
+    assert labels[0] == "2026-12-03 06:12 · Brian Keller · hung up · 536d2a31"
+    assert labels[1] == "2026-12-03 06:12 · Brian Keller · in progress · 7c1e55b0"
+    assert "backfire_brian" not in " ".join(labels) and "_" not in labels[0]

@@ -29,6 +29,7 @@ from simulator.grading.labels import (
     TechniqueUse,
     TurnGrade,
 )
+from simulator.vocabulary import readable_reason as words
 
 TOP_CHANGES = 3
 UNSURE_BELOW = 0.6
@@ -313,12 +314,12 @@ def _mood_delta(before: MoodPoint | None, after: MoodPoint | None) -> float:
 
 def _problem(score: TurnScore) -> str:
     parts = [
-        f"You used {t.technique.value} manipulatively: “{t.evidence}”."
+        f"You used {words(t.technique.value)} manipulatively: “{t.evidence}”."
         for t in score.techniques
         if t.use == "manipulative"
     ]
     if score.manipulation_tactics:
-        parts.append("Manipulation tactics: " + ", ".join(t.value for t in score.manipulation_tactics) + ".")
+        parts.append("Manipulation tactics: " + ", ".join(words(t.value) for t in score.manipulation_tactics) + ".")
     parts += [_PROBLEMS[b] for b in score.behaviours if b in _PROBLEMS]
     if not parts and score.perspective_taking is not None:
         parts.append(
@@ -363,11 +364,11 @@ def _strengths(scores: list[TurnScore], call: CallRecord, moods: list[tuple[int,
         found.append(f"Turn {s.turn} ({pt}/4, {SCORE_MEANINGS[pt]}): “{_excerpt(s.text)}”")
     listening = Counter(b.value for s in graded for b in s.behaviours if b in POSITIVE_BEHAVIOURS)
     if listening:
-        found.append("Listening moves: " + ", ".join(f"{name} ×{n}" for name, n in sorted(listening.items())))
+        found.append("Listening moves: " + ", ".join(f"{words(name)} ×{n}" for name, n in sorted(listening.items())))
     for s in graded:
         for t in s.techniques:
             if t.use == "ethical" and len(found) < 6:
-                found.append(f"Ethical {t.technique.value} on turn {s.turn}: “{t.evidence}”")
+                found.append(f"Ethical {words(t.technique.value)} on turn {s.turn}: “{t.evidence}”")
     if graded and not any(s.manipulative for s in graded):
         found.append("No manipulative moves in the whole call.")
     if len(moods) >= 2:
@@ -442,12 +443,12 @@ def _cell(text: str) -> str:
 def _markdown(d: Debrief) -> str:
     out = [f"# Debrief: call with {d.caller_name or d.persona_name}", ""]
     out.append(
-        f"**Outcome:** {d.outcome or 'not finished'}" + (f": {d.outcome_reason}" if d.outcome_reason else "")
+        f"**Outcome:** {words(d.outcome or 'not finished')}" + (f": {d.outcome_reason}" if d.outcome_reason else "")
     )
     if d.decisive_rules:
-        out += ["", "Rules that fired on the last turn:", *[f"- {r}" for r in d.decisive_rules]]
+        out += ["", "Rules that fired on the last turn:", *[f"- {words(r)}" for r in d.decisive_rules]]
     if d.rule_counts:
-        out += ["", "Rules over the call: " + ", ".join(f"{k} ×{n}" for k, n in d.rule_counts.items())]
+        out += ["", "Rules over the call: " + ", ".join(f"{words(k)} ×{n}" for k, n in d.rule_counts.items())]
     avg = "n/a" if d.average_perspective_taking is None else f"{d.average_perspective_taking:.2f}/4"
     out += ["", f"Average perspective-taking: {avg}; ungraded turns: {d.ungraded_turns}", ""]
     if d.mood_trajectory:
@@ -458,7 +459,7 @@ def _markdown(d: Debrief) -> str:
             "|---|---|---|---|---|---|",
         ]
         for n, m in d.mood_trajectory:
-            rules = "; ".join(m.fired_rules) or "-"
+            rules = "; ".join(words(r) for r in m.fired_rules) or "-"
             out.append(
                 f"| {n or 'start'} | {m.anger:g} | {m.trust:g} | {m.entrenchment:g} | {m.label} "
                 f"| {_cell(rules)} |"
@@ -491,8 +492,8 @@ def _markdown(d: Debrief) -> str:
             score += " (unsure)"
         if s.manipulative:
             score += " ⚠ manipulative" + (" (unsure)" if "manipulative" in s.unsure else "")
-        techniques = "; ".join(f"{t.technique.value} ({t.use}): “{t.evidence}”" for t in s.techniques) or "-"
-        behaviours = ", ".join(b.value for b in s.behaviours) or "-"
+        techniques = "; ".join(f"{words(t.technique.value)} ({t.use}): “{t.evidence}”" for t in s.techniques) or "-"
+        behaviours = ", ".join(words(b.value) for b in s.behaviours) or "-"
         out.append(
             f"| {s.turn} | {_cell(s.text)} | {score} | {behaviours} | {_cell(techniques)} "
             f"| {s.grader or '-'} |"
@@ -518,10 +519,10 @@ def _markdown(d: Debrief) -> str:
     if not d.techniques and not d.tactics:
         out.append("- No persuasion techniques or manipulation tactics detected.")
     for t in d.techniques:
-        out.append(f"- **{t.technique.value}**: {t.ethical} ethical, {t.manipulative} manipulative")
+        out.append(f"- **{words(t.technique.value)}**: {t.ethical} ethical, {t.manipulative} manipulative")
         out += [f"  - {e}" for e in t.evidence]
     if d.tactics:
-        out.append("- Manipulation tactics: " + ", ".join(f"{k} ×{n}" for k, n in sorted(d.tactics.items())))
+        out.append("- Manipulation tactics: " + ", ".join(f"{words(k)} ×{n}" for k, n in sorted(d.tactics.items())))
     return "\n".join(out) + "\n"
 
 

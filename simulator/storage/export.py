@@ -1,5 +1,7 @@
 """Session exports: a Markdown transcript with moods and grades, and round-trippable JSON.
 
+The Markdown is read by people: rules and labels show in words ("fact confrontation"); the JSON keeps the ids.
+
 `write_export_file` writes either atomically (temp file, fsync, rename, fsync the directory), so a crash
 never leaves a half-written export behind. `render(record, fmt, redact=True)` (and `redact_record`) first
 replace personal data in every free-text field with `[KIND]` placeholders (`simulator.redact`), for exports
@@ -18,6 +20,7 @@ from typing import Any, Literal
 from simulator.grading.labels import TurnGrade
 from simulator.storage.records import SessionRecord, TurnRecord
 from simulator.storage.text import persona_content_hash
+from simulator.vocabulary import readable_reason as words
 
 ExportFormat = Literal["md", "json"]
 
@@ -38,11 +41,11 @@ def _grade_lines(grade: TurnGrade) -> list[str]:
     v = grade.verdict
     lines = [f"{head}: perspective-taking {v.perspective_taking}/4"]
     if v.behaviours:
-        lines.append("  - behaviours: " + ", ".join(b.value for b in v.behaviours))
+        lines.append("  - behaviours: " + ", ".join(words(b.value) for b in v.behaviours))
     for t in v.techniques:
-        lines.append(f"  - {t.technique.value} ({t.use}): “{t.evidence}”")
+        lines.append(f"  - {words(t.technique.value)} ({t.use}): “{t.evidence}”")
     if v.manipulation_tactics:
-        lines.append("  - manipulation tactics: " + ", ".join(t.value for t in v.manipulation_tactics))
+        lines.append("  - manipulation tactics: " + ", ".join(words(t.value) for t in v.manipulation_tactics))
     if v.manipulative:
         lines.append("  - **manipulative**")
     if grade.integrity_flags:
@@ -63,7 +66,8 @@ def _turn_lines(turn: TurnRecord) -> list[str]:
         m = turn.mood
         extra.append(f"- **Mood**: {m.label} (anger {m.anger:g}, trust {m.trust:g}, entrenchment {m.entrenchment:g})")
         if m.fired_rules:
-            extra.append("  - rules: " + ", ".join(r if isinstance(r, str) else json.dumps(r) for r in m.fired_rules))
+            rules = (words(r) if isinstance(r, str) else json.dumps(r) for r in m.fired_rules)
+            extra.append("  - rules: " + ", ".join(rules))
     for grade in turn.grades:
         extra.extend(_grade_lines(grade))
     return lines + ([*extra, ""] if extra else [])

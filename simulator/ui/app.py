@@ -129,18 +129,19 @@ def _wire(page: Page, h: PageHandlers) -> None:
     call.again.click(h.new_call, None, [setup.column, call.column, call.status], api_visibility="private")
     page.timer.tick(h.poll_grades, [page.live], [call.feedback], api_visibility="private", show_progress="hidden")
 
-    history.refresh.click(
-        h.list_history, [setup.name], [history.table, history.picker, history.status], api_visibility="private"
-    )
+    listed = [history.table, history.picker, history.status]
+    history.refresh.click(h.list_history, [setup.name], listed, api_visibility="private")
+    # listed as the tab opens (the progress below is drawn then too): no empty table waiting for a click
+    history.tab.select(h.history_on_open, [setup.name, history.picker], listed, api_visibility="private")
     history.open.click(
         h.open_past, [history.picker, setup.name, page.downloads],
         [*history.review.components(), page.downloads, history.status], api_visibility="private",
     )  # fmt: skip
 
-    designer.show.click(
-        h.show_persona, [designer.persona, designer.level], [designer.facts, designer.prompt, designer.tokens],
-        api_visibility="private",
-    )  # fmt: skip
+    # The picked persona shows as the tab opens and on every pick: no blank tab waiting for a click.
+    preview_out = [designer.facts, designer.prompt, designer.tokens]
+    for trigger in (designer.tab.select, designer.persona.input, designer.level.input, designer.show.click):
+        trigger(h.show_persona, [designer.persona, designer.level], preview_out, api_visibility="private")
     designer.try_plan.click(
         h.plan_reply, [designer.persona, designer.level, designer.try_line], [designer.plan_out],
         api_visibility="private",

@@ -52,6 +52,8 @@ OPEN_CALL = (
     "call** to pick it up where you left off; anything you typed stays in the box."
 )
 """Offered when this tab holds no call but the trainee has one open (another tab, or a server that stopped)."""
+NO_NAME_FOR_HISTORY = "Type your name in the Call tab to see the calls kept under it."
+"""What History's list says when the tab opens before a name is typed (no warning: it is no mistake)."""
 
 
 def no_change() -> Updates:
@@ -106,8 +108,8 @@ class PageHandlers:
         md_path, json_path = write_downloads(self.deps.store, item, folder)
         return {
             view.outcome: item.outcome_html,
-            view.mood_plot: item.mood_plot,
-            view.score_plot: item.score_plot,
+            view.mood_plot: gr.Plot(value=item.mood_plot, visible=True),
+            view.score_plot: gr.Plot(value=item.score_plot, visible=True),
             view.markdown: item.markdown,
             view.transcript: item.transcript_html,
             view.download_md: gr.DownloadButton(value=str(md_path), visible=True),
@@ -135,9 +137,13 @@ class PageHandlers:
             return None
         return (trainee, found) if found is not None else None
 
+    def caller_names(self) -> dict[str, str]:
+        """Persona id -> the caller's name (identity.name), for the library as last read."""
+        return {p.id: p.identity.name for p in self.library.personas()}
+
     def _offer(self, found: SessionSummary) -> str:
-        names = {p.id: p.identity.name for p in self.library.personas()}
-        return OPEN_CALL.format(caller=names.get(found.persona_name, found.persona_name), turns=found.trainee_turns)
+        caller = self.caller_names().get(found.persona_name, found.persona_name)
+        return OPEN_CALL.format(caller=caller, turns=found.trainee_turns)
 
     # -- page load -------------------------------------------------------------------------------
 
@@ -402,8 +408,8 @@ class PageHandlers:
 
     # -- history ---------------------------------------------------------------------------------
 
-    def list_history(self, name: Any, request: gr.Request) -> Updates:
-        """The trainee's past calls, newest first."""
+    def list_history(self, name: Any, request: gr.Request, picked: Any = None) -> Updates:
+        """The trainee's past calls, newest first (`picked` stays picked while it is still listed)."""
         view = self.page.history
         try:
             trainee = self.trainee_of(name, request)
@@ -411,11 +417,21 @@ class PageHandlers:
         except CooldownError as exc:
             return {view.status: warn(str(exc))}
         note = f"{len(sessions)} call(s) for {trainee}." if sessions else f"No calls yet for {trainee}."
+        names = self.caller_names()
+        keep = picked if any(s.id == picked for s in sessions) else None
         return {
-            view.table: history_rows(sessions),
-            view.picker: gr.Dropdown(choices=history_choices(sessions), value=None),
+            view.table: history_rows(sessions, names),
+            view.picker: gr.Dropdown(choices=history_choices(sessions, names), value=keep),
             view.status: note,
         }
+
+    def history_on_open(self, name: Any, picked: Any, request: gr.Request) -> Updates:
+        """The History tab was opened: the list as it is now, or (quietly) where to type a name first."""
+        try:
+            self.trainee_of(name, request)
+        except InputRejected:
+            return {self.page.history.status: NO_NAME_FOR_HISTORY}
+        return self.list_history(name, request, picked)
 
     def open_past(self, session_id: Any, name: Any, downloads: Any, request: gr.Request) -> Updates:
         """One of the trainee's past calls, reviewed as the debrief shows it."""

@@ -23,6 +23,8 @@ from simulator.ui.progress import MyProgressView, TrainerView, my_progress_layou
 TURN_PLACEHOLDER = "Type what you say to the caller, then Enter"
 WAIT_PLACEHOLDER = "The caller is answering… you can reply when they finish."
 RESUME_LABEL = "Continue your call"
+DESIGNER_HINT = "Pick a persona and a difficulty: its facts, emotional model and caller prompt show here."
+"""What the designer says until the picked persona's preview arrives (it is drawn as the tab opens)."""
 MODES = [("Coach: feedback after every turn", "coach"), ("Exam: feedback at the end", "exam")]
 
 
@@ -86,6 +88,8 @@ class ReviewView:
 class HistoryView:
     """History tab: the trainee's past calls and the one opened."""
 
+    tab: gr.Tab
+    """Opening it lists the trainee's calls and draws their progress (`simulator.ui.progress`)."""
     refresh: gr.Button
     picker: gr.Dropdown
     open: gr.Button
@@ -98,6 +102,8 @@ class HistoryView:
 class DesignerView:
     """Persona designer tab: a persona's preview and rendered prompt, and lint for pasted YAML."""
 
+    tab: gr.Tab
+    """Opening it shows the picked persona (so does picking another persona or difficulty)."""
     persona: gr.Dropdown
     level: gr.Radio
     show: gr.Button
@@ -159,11 +165,11 @@ def page_layout(
             call = _call(max_turn_chars)
         with gr.Tab("Debrief", id="debrief"):
             debrief = _review("debrief")
-        with gr.Tab("History", id="history"):
-            history = _history()
+        with gr.Tab("History", id="history") as history_tab:
+            history = _history(history_tab)
             my_progress = my_progress_layout()
-        with gr.Tab("Persona designer", id="designer"):
-            designer = _designer(library)
+        with gr.Tab("Persona designer", id="designer") as designer_tab:
+            designer = _designer(library, designer_tab)
         # With sign-in on (no name box), the Label tab shows only for trainers and raters (on page load).
         with gr.Tab("Label", id="label", visible=ask_name, elem_id="label-tab") as label_box:
             label = label_tab(label_dir or Path("labelling"), ask_name=ask_name, tab=label_box)
@@ -223,9 +229,9 @@ def _call(max_turn_chars: int) -> CallView:
 
 def _review(prefix: str) -> ReviewView:
     outcome = gr.HTML(elem_id=f"{prefix}-outcome", js_on_load=None)
-    with gr.Row():
-        mood = gr.Plot(label="The caller's mood", show_label=False, elem_id=f"{prefix}-mood-plot")
-        scores = gr.Plot(label="Your scores", show_label=False, elem_id=f"{prefix}-score-plot")
+    with gr.Row():  # hidden until a call is shown: empty plot frames read as "something failed to load"
+        mood = gr.Plot(label="The caller's mood", show_label=False, visible=False, elem_id=f"{prefix}-mood-plot")
+        scores = gr.Plot(label="Your scores", show_label=False, visible=False, elem_id=f"{prefix}-score-plot")
     with gr.Row():
         dl_md = gr.DownloadButton("Download Markdown", visible=False, elem_id=f"{prefix}-dl-md")
         dl_json = gr.DownloadButton("Download JSON", visible=False, elem_id=f"{prefix}-dl-json")
@@ -235,26 +241,26 @@ def _review(prefix: str) -> ReviewView:
     return ReviewView(outcome, mood, scores, md, transcript, dl_md, dl_json)
 
 
-def _history() -> HistoryView:
+def _history(tab: gr.Tab) -> HistoryView:
     gr.Markdown("Your past calls (under the name you gave, or your sign-in).")
-    with gr.Row():
-        refresh = gr.Button("Refresh list", elem_id="history-refresh")
-        picker = gr.Dropdown(label="Open a call", choices=[], elem_id="history-pick")
-        open_btn = gr.Button("Open", elem_id="history-open")
+    with gr.Row(equal_height=True):  # the picker gets the room: its labels are date · caller · outcome · id
+        refresh = gr.Button("Refresh list", scale=1, elem_id="history-refresh")
+        picker = gr.Dropdown(label="Open a call", choices=[], scale=3, elem_id="history-pick")
+        open_btn = gr.Button("Open", scale=1, elem_id="history-open")
     table = gr.Dataframe(
         headers=["started", "caller", "difficulty", "mode", "messages", "outcome", "id"], interactive=False,
         elem_id="history-table",
     )  # fmt: skip
     status = gr.Markdown()
-    return HistoryView(refresh, picker, open_btn, table, status, _review("history"))
+    return HistoryView(tab, refresh, picker, open_btn, table, status, _review("history"))
 
 
-def _designer(library: CallerLibrary) -> DesignerView:
+def _designer(library: CallerLibrary, tab: gr.Tab) -> DesignerView:
     with gr.Row():
         persona = gr.Dropdown(library.choices(), value=library.pick(), label="Persona")
         level = gr.Radio(list(DIFFICULTIES), value="normal", label="Difficulty")
-        show = gr.Button("Show")
-    tokens = gr.Markdown()
+        show = gr.Button("Show again", elem_id="designer-show")  # re-reads a persona file edited meanwhile
+    tokens = gr.Markdown(DESIGNER_HINT, elem_id="designer-tokens")
     facts = gr.Markdown(sanitize_html=True)
     prompt = gr.Code(  # scrolls past 24 lines: the ~50-line prompt pushed the plan box below the fold
         label="Rendered caller prompt (opening turn)", language="markdown", interactive=False, max_lines=24,
@@ -274,5 +280,6 @@ def _designer(library: CallerLibrary) -> DesignerView:
     lint = gr.Button("Lint", elem_id="lint")
     lint_out = gr.Textbox(label="Problems", lines=6, interactive=False, elem_id="lint-out")
     return DesignerView(
-        persona, level, show, tokens, facts, prompt, try_line, try_plan, plan_out, lint_name, lint_src, lint, lint_out
+        tab, persona, level, show, tokens, facts, prompt, try_line, try_plan, plan_out, lint_name, lint_src, lint,
+        lint_out,
     )

@@ -5,7 +5,6 @@ The classes used here are styled by `PAGE_CSS`; the browser tests find panels by
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from simulator.call.mood import MoodState
@@ -13,6 +12,7 @@ from simulator.grading.labels import NEGATIVE_BEHAVIOURS, POSITIVE_BEHAVIOURS, S
 from simulator.llm.base import ModelInfo
 from simulator.persona.schema import Persona
 from simulator.ui.text import esc, highlight
+from simulator.vocabulary import readable_reason
 
 PAGE_CSS = """
 .cd-banner {padding:8px 12px;border-radius:8px;background:var(--block-background-fill);
@@ -208,15 +208,6 @@ def mood_panel(
         f'<div>Caller mood: <span class="label">{esc(label)}</span> · turn {state.turn}{limit}</div>'
         f"{rows}{why}</div>"
     )
-
-
-_UNSURE = re.compile(r"\[grader unsure: (\d+%) of the effect\]")
-
-
-def readable_reason(reason: str) -> str:
-    """A stored mood rule as a trainee reads it: words, not label ids ("fact confrontation: anger +10",
-    "(the grader was unsure: 91% of the effect)")."""
-    return _UNSURE.sub(r"(the grader was unsure: \1 of the effect)", reason).replace("_", " ")
 
 
 def _chip(behaviour: str) -> str:

@@ -13,6 +13,7 @@ All figures come from `Store.progress` (aggregated in SQL); this module lays out
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,11 @@ COHORT = "*cohort*"
 TABLE_HEADERS = ["trainee", "calls", "graded turns", "mean perspective-taking", "manipulative per call",
                  "resolved", "last call"]  # fmt: skip
 NOT_TRAINER = "Only trainers can see the cohort. Ask whoever runs Cooldown to give you the trainer role."
+NO_TRAINEE_YET = (
+    "Your progress across calls shows here once Cooldown knows who you are: type your name in the Call tab "
+    "(the one your calls are kept under), then come back to this tab."
+)
+"""What "My progress" says, instead of empty charts, when the History tab opens before a name is typed."""
 TREND_CALLS = 5
 """The summary compares the mean score of the first and the last this many calls."""
 
@@ -87,7 +93,7 @@ def progress_view(prefix: str) -> ProgressView:
 def my_progress_layout() -> MyProgressView:
     """The History tab's "My progress" section."""
     with gr.Accordion("My progress across calls", open=True, elem_id="my-progress"):
-        show = gr.Button("Show my progress", elem_id="my-progress-show")
+        show = gr.Button("Refresh my progress", elem_id="my-progress-show")
         view = progress_view("my-progress")
     return MyProgressView(show, view)
 
@@ -139,9 +145,20 @@ def summary_markdown(progress: Progress) -> str:
     return " · ".join(parts) + "."
 
 
-def view_updates(view: ProgressView, progress: Progress) -> Updates:
-    """The summary and the charts of `view` showing `progress`."""
-    return {view.summary: summary_markdown(progress), view.charts: charts_html(progress)}
+def with_caller_names(progress: Progress, names: Mapping[str, str]) -> Progress:
+    """`progress` with each persona id replaced by the caller's name (`names`; unknown ids stay), for display.
+
+    The CSV download keeps the ids: it is read by spreadsheets and scripts, not by a trainee.
+    """
+    calls = [c.model_copy(update={"persona": names.get(c.persona, c.persona)}) for c in progress.calls]
+    outcomes = [o.model_copy(update={"persona": names.get(o.persona, o.persona)}) for o in progress.outcomes]
+    return progress.model_copy(update={"calls": calls, "outcomes": outcomes})
+
+
+def view_updates(view: ProgressView, progress: Progress, names: Mapping[str, str] | None = None) -> Updates:
+    """The summary and the charts of `view` showing `progress` (callers by name when `names` maps their ids)."""
+    shown = with_caller_names(progress, names) if names else progress
+    return {view.summary: summary_markdown(shown), view.charts: charts_html(shown)}
 
 
 def table_html(progress: Progress) -> str:
@@ -179,9 +196,21 @@ class ProgressHandlers:
         view = self.page.my_progress.view
         try:
             trainee = self.base.trainee_of(name, request)
-            return view_updates(view, self.store.progress(trainee))
+            return view_updates(view, self.store.progress(trainee), self.base.caller_names())
         except CooldownError as exc:
             return {view.summary: _warn(str(exc))}
+
+    def my_progress_on_open(self, name: Any, request: gr.Request) -> Updates:
+        """The History tab was opened: the trainee's progress drawn at once, or what to do when nobody is named.
+
+        Quiet where `my_progress` warns: opening a tab before typing a name is no mistake.
+        """
+        view = self.page.my_progress.view
+        try:
+            self.base.trainee_of(name, request)
+        except InputRejected:
+            return {view.summary: NO_TRAINEE_YET, view.charts: ""}
+        return self.my_progress(name, request)
 
     def trainer_load(self, request: gr.Request) -> Updates:
         """On page load: the Trainer tab shows for trainers only, with the trainees to pick from."""
@@ -211,7 +240,7 @@ class ProgressHandlers:
             return {trainer.status: _warn(str(exc))}
         cohort = scope is None
         label = "Download cohort CSV" if cohort else f"Download {scope}'s calls CSV"
-        return view_updates(trainer.view, progress) | {
+        return view_updates(trainer.view, progress, self.base.caller_names()) | {
             trainer.table: table_html(progress) if cohort else "",
             trainer.download: gr.DownloadButton(value=str(path), visible=True, label=label),
             trainer.status: "",
@@ -234,6 +263,10 @@ def wire_progress(page: Page, handlers: ProgressHandlers, demo: gr.Blocks) -> No
     """Connect the progress views' events (and the Trainer tab's page-load check)."""
     mine, trainer = page.my_progress, page.trainer
     mine.show.click(handlers.my_progress, [page.setup.name], mine.view.components(), api_visibility="private")
+    page.history.tab.select(  # drawn as the tab opens: no empty charts waiting for "Show my progress"
+        handlers.my_progress_on_open, [page.setup.name], mine.view.components(), api_visibility="private",
+        show_progress="hidden",
+    )  # fmt: skip
     trainer.show.click(
         handlers.trainer_show, [trainer.pick, page.downloads],
         [*trainer.view.components(), trainer.table, trainer.download, trainer.status, page.downloads],

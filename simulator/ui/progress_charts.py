@@ -196,7 +196,8 @@ def outcomes_chart(progress: Progress) -> str:
     """Calls per caller and difficulty, each bar split by how the calls ended."""
     groups: dict[tuple[str, str], dict[str, int]] = {}
     for o in progress.outcomes:
-        groups.setdefault((o.persona, o.difficulty), {})[o.outcome.replace("_", " ")] = o.calls
+        counts = groups.setdefault((o.persona, o.difficulty), {})
+        counts[o.outcome.replace("_", " ")] = counts.get(o.outcome.replace("_", " "), 0) + o.calls  # names may merge
     order = sorted(groups, key=lambda g: (g[0], DIFFICULTY_ORDER.get(g[1], 9), g[1]))
     scale = max((sum(c.values()) for c in groups.values()), default=1)
     rows = []

@@ -7,6 +7,7 @@ tampered request can never open someone else's call.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,21 +139,28 @@ def write_downloads(store: Store, item: Review, directory: Path) -> tuple[Path, 
     return md_path, json_path
 
 
-def history_rows(sessions: list[SessionSummary]) -> list[list[str]]:
-    """Rows for the History table, newest first."""
+def history_rows(sessions: list[SessionSummary], names: Mapping[str, str] | None = None) -> list[list[str]]:
+    """Rows for the History table, newest first; the caller by name (`names`: persona id -> name)."""
+    names = names or {}
     rows = []
     for s in sessions:
         outcome = s.outcome or ("in progress" if s.ended_at is None else "ended")
         rows.append([
-            s.created_at.strftime("%Y-%m-%d %H:%M"), s.persona_name, s.difficulty, s.mode,
+            s.created_at.strftime("%Y-%m-%d %H:%M"), names.get(s.persona_name, s.persona_name), s.difficulty, s.mode,
             str(s.turn_count), OUTCOME_TEXT.get(outcome, outcome).split(":")[0], s.id[:8],
         ])  # fmt: skip
     return rows
 
 
-def history_choices(sessions: list[SessionSummary]) -> list[tuple[str, str]]:
-    """(label, session id) pairs for the History picker."""
+def history_choices(sessions: list[SessionSummary], names: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+    """(label, session id) pairs for the History picker: "2026-12-03 06:12 · Brian Keller · hung up · 536d2a31".
+
+    The label tells calls apart (when, with whom, how it ended, and the short id the table shows); the full id
+    stays the value. A caller no longer in the library shows by its persona id.
+    """
+    names = names or {}
     return [
-        (f"{s.created_at:%Y-%m-%d %H:%M} · {s.persona_name} · {s.outcome or 'in progress'} · {s.id[:8]}", s.id)
+        (f"{s.created_at:%Y-%m-%d %H:%M} · {names.get(s.persona_name, s.persona_name)} · "
+         f"{(s.outcome or ('in progress' if s.ended_at is None else 'ended')).replace('_', ' ')} · {s.id[:8]}", s.id)
         for s in sessions
-    ]
+    ]  # fmt: skip
