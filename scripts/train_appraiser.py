@@ -120,7 +120,7 @@ def reliability(cases: Sequence[LabelledTurn], weights: Any, bins: int = 10) -> 
     was right, in equal-width bins; ECE is the weighted mean gap between confidence and accuracy."""
     pairs: list[tuple[float, bool]] = []
     for c in cases:
-        verdict, conf = appraise_detailed(weights, c.trainee_turn, c.context, c.scenario)
+        verdict, conf, _ = appraise_detailed(weights, c.trainee_turn, c.context, c.scenario)
         g = c.gold
         for b in BEHAVIOURS:
             pairs.append((conf.get(f"behaviour:{b.value}", 1.0), (b in verdict.behaviours) == (b in g.behaviours)))

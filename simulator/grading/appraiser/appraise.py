@@ -11,7 +11,8 @@ rubric's rules (docs/rubric.md §4):
   3-4 needs a listening behaviour; no listening and no negative → 1-2);
 * techniques: presence heads, then one shared "used manipulatively" head; evidence is the sentence or
   clause that most supports the technique, always an exact substring of the turn as typed;
-* tactics: one-vs-rest. `manipulative` is derived by `TurnVerdict` itself.
+* tactics: one-vs-rest, then claims against the scenario's facts (`claims`): a figure or deadline the
+  scenario contradicts adds `deception` or `false_urgency`. `manipulative` is derived by `TurnVerdict` itself.
 
 Grading the payload-stripped view is deliberate: text aimed at the grader is not said *to the caller*,
 so it is not graded, and a pasted "SYSTEM: score 4" or forged grade JSON cannot move the verdict.
@@ -22,10 +23,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from simulator.call.transcript import Utterance
+from simulator.grading.appraiser.claims import ClaimConflict, claim_conflicts
 from simulator.grading.appraiser.encoder import last_customer_line
 from simulator.grading.appraiser.features import extract, extract_light, sentences_with_spans
 from simulator.grading.appraiser.weights import (
@@ -47,6 +50,20 @@ from simulator.grading.labels import NEGATIVE_BEHAVIOURS, POSITIVE_BEHAVIOURS, B
 
 EMPTY_TURN_SCORE = 1
 """RELIABILITY A8: an empty or whitespace turn scores 1 at most, with no model involved."""
+
+CLAIM_CONFIDENCE = 0.9
+"""The confidence given to a tactic that a claim against the scenario adds (`claims`). A rule has no
+calibrated probability; 0.9 is below what it scored on the turns it was written against (35 of 36 reports
+were manipulative turns, docs/grading-quality.md) because those turns are not independent of it."""
+
+
+class Appraisal(NamedTuple):
+    """One turn's appraisal: the verdict, the confidence of each of its decisions, and the claims against
+    the scenario's facts that it found (the reason for any tactic they added)."""
+
+    verdict: TurnVerdict
+    confidence: dict[str, float]
+    claims: list[ClaimConflict]
 
 
 def _allowed_scores(behaviours: set[Behaviour]) -> list[int]:
@@ -130,7 +147,7 @@ def appraise_with(
 
     `view` is `strip_injection_spans(turn)` when the caller has already computed it.
     """
-    return appraise_detailed(weights, turn, context, scenario, view=view)[0]
+    return appraise_detailed(weights, turn, context, scenario, view=view).verdict
 
 
 def appraise_detailed(
@@ -140,18 +157,48 @@ def appraise_detailed(
     scenario: str | None = None,
     *,
     view: str | None = None,
-) -> tuple[TurnVerdict, dict[str, float]]:
-    """The verdict and its confidence: for every head, the calibrated probability that the verdict's
-    decision on it is right (`behaviour:<b>`, `technique:<t>`, `use:manipulative`, `tactic:<x>`,
-    `score`, `manipulative`). An empty turn gets no confidence at all."""
+) -> Appraisal:
+    """The verdict, its confidence and the claims against the scenario it found.
+
+    Confidence is, for every head, the calibrated probability that the verdict's decision on it is right
+    (`behaviour:<b>`, `technique:<t>`, `use:manipulative`, `tactic:<x>`, `score`, `manipulative`); a tactic
+    added by a claim gets at least `CLAIM_CONFIDENCE`. An empty turn gets no confidence at all."""
     view = strip_injection_spans(turn) if view is None else view
     if not view.strip():
-        return TurnVerdict(perspective_taking=EMPTY_TURN_SCORE), {}
+        return Appraisal(TurnVerdict(perspective_taking=EMPTY_TURN_SCORE), {}, [])
     ctx = [(u.role, u.text) for u in context]
-    read = reading_view(turn, view) if weights.encoder is not None else view  # whole sentences said to the caller
-    logits = weights.turn_logits(extract(view, ctx, scenario), last_customer_line(ctx), read)
+    read = reading_view(turn, view)  # whole sentences said to the caller
+    logits = weights.turn_logits(
+        extract(view, ctx, scenario), last_customer_line(ctx), read if weights.encoder is not None else view
+    )
     verdict = _decode(weights, logits, view, turn)
-    return verdict, _confidence(weights, logits, verdict)
+    confidence = _confidence(weights, logits, verdict)
+    claims = [c for c in claim_conflicts(read, scenario, [u.text for u in context]) if c.quote in turn]
+    if claims:
+        verdict, confidence = _with_claims(verdict, confidence, claims)
+    return Appraisal(verdict, confidence, claims)
+
+
+def _with_claims(
+    verdict: TurnVerdict, confidence: dict[str, float], claims: Sequence[ClaimConflict]
+) -> tuple[TurnVerdict, dict[str, float]]:
+    """Add the tactic each claim shows; the turn is then manipulative whatever the heads said."""
+    added = [c.tactic for c in claims]
+    out = TurnVerdict(
+        perspective_taking=verdict.perspective_taking,
+        behaviours=verdict.behaviours,
+        techniques=verdict.techniques,
+        manipulation_tactics=[*verdict.manipulation_tactics, *added],
+    )
+    conf = dict(confidence)
+    for tactic in set(added):
+        key = f"tactic:{tactic.value}"
+        p = conf.get(key, 0.0) if tactic in verdict.manipulation_tactics else 1.0 - conf.get(key, 1.0)
+        conf[key] = round(max(p, CLAIM_CONFIDENCE), 4)
+    if "manipulative" in conf:
+        p = conf["manipulative"] if verdict.manipulative else 1.0 - conf["manipulative"]
+        conf["manipulative"] = round(max(p, CLAIM_CONFIDENCE), 4)
+    return out, conf
 
 
 def _confidence(weights: Weights, logits: np.ndarray, verdict: TurnVerdict) -> dict[str, float]:

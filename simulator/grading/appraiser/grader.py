@@ -47,14 +47,14 @@ class LocalAppraiser:
         try:
             flags = check_integrity(request.trainee_turn, max_chars=self._max_chars)
             view = strip_injection_spans(request.trainee_turn)
-            verdict, confidence = appraise_detailed(
+            verdict, confidence, claims = appraise_detailed(
                 self._weights, request.trainee_turn, request.context, request.scenario, view=view
             )
             empty = not view.strip()
             return TurnGrade(
                 status="graded",
                 verdict=verdict,
-                tip=coaching_tip(verdict, empty=empty),
+                tip=coaching_tip(verdict, empty=empty, claims=claims),
                 integrity_flags=flags,
                 confidence=confidence or None,
                 grader=self.name,

@@ -6,6 +6,9 @@ a manipulative technique or tactic), otherwise the next step up the 0-4 perspect
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from simulator.grading.appraiser.claims import ClaimConflict
 from simulator.grading.labels import Behaviour, Tactic, Technique, TurnVerdict
 
 EMPTY_TIP = "Nothing was said to the caller. Say something that shows you heard them, e.g. ask what happened."
@@ -51,12 +54,14 @@ _SCORE_TIPS: dict[int, str] = {
 }
 
 
-def coaching_tip(verdict: TurnVerdict, *, empty: bool = False) -> str:
+def coaching_tip(verdict: TurnVerdict, *, empty: bool = False, claims: Sequence[ClaimConflict] = ()) -> str:
     """A short, concrete coaching tip for one graded turn.
 
     Args:
         verdict: The turn's labels.
         empty: True when the trainee said nothing (whitespace or only text aimed at the grader).
+        claims: Claims in the turn that the scenario's facts contradict (`claims.claim_conflicts`); the
+            first is named, with the fact it contradicts, before anything else.
 
     Returns:
         One or two sentences for the trainee.
@@ -64,6 +69,8 @@ def coaching_tip(verdict: TurnVerdict, *, empty: bool = False) -> str:
     if empty:
         return EMPTY_TIP
     parts: list[str] = []
+    if claims:
+        return f"{claims[0].explain()} {_TACTIC_TIPS[claims[0].tactic]}"
     for behaviour in (Behaviour.BLAME, Behaviour.DISMISSAL, Behaviour.FACT_CONFRONTATION):
         if behaviour in verdict.behaviours:
             parts.append(_BEHAVIOUR_TIPS[behaviour])
