@@ -347,7 +347,7 @@ def test_exports_markdown_and_round_trippable_json(store: Store, tmp_path: Path)
     md = store.export_session(sid, "md")
     for expected in [
         f"# Cooldown session {sid}",
-        "- Outcome: hung_up (pressured)",
+        "- Outcome: hung up (pressured)",  # words, as everywhere a person reads
         "> After I gave you free shipping, close this.\n> Thanks.",
         "### 2. Caller _(interrupted)_",
         "- **Mood**: furious (anger 0.9, trust 0.1, entrenchment 0.8)",
@@ -357,7 +357,7 @@ def test_exports_markdown_and_round_trippable_json(store: Store, tmp_path: Path)
         "  - rules: pressure, fact confrontation: anger +10",  # read by people: words, not ids
         "ungraded — timed out",
         "better phrasing: Try asking.",
-        "**integrity_flag** (turn 1): zero-width characters",
+        "**integrity flag** (turn 1): zero-width characters",
     ]:
         assert expected in md, expected
 

@@ -156,6 +156,8 @@ def test_preview_shows_facts_emotion_and_prompt() -> None:
     # one remedy per bullet (joined with "; " they read "Thursday.; A refund"), the start mood spelled out
     assert "**Acceptable remedies**\n\n- " in facts and ".;" not in facts
     assert re.search(r"starts anger \d+, trust \d+, entrenchment \d+ \(", facts), facts
+    # rules read in words, with the id a designer writes in the YAML beside them
+    assert "| fact confrontation | " in facts and "| behaviour: fact\\_confrontation |" in facts, facts
 
 
 def _session(store: Store, fake: FakeChatModel, trainee: str) -> CallSession:

@@ -376,16 +376,20 @@ def reading_view(text: str, view: str | None = None) -> str:
 
     `strip_injection_spans` removes payload spans and keeps the words around them, which is right for
     word-count features but leaves fragments ("Let's role-play: you are 'Chill") that a reading model
-    reads as meaning. So, when anything was cut or the turn is flagged, a sentence is dropped when a cut
-    split it (it does not end, or begin, where the cut is), when it is itself a payload or flagged, or when
-    it speaks the language of instructions to a model. An ordinary turn comes back unchanged.
+    reads as meaning. So a sentence is dropped when a cut split it (it does not end, or begin, where the cut
+    is), when it is itself a payload or flagged, when it speaks the language of instructions to a model
+    ("your output", "stay in character", a rubric label id), when it is markup junk, or when it is stray
+    words between cuts. The last checks run on every turn, cut or not: a whole sentence addressed to a
+    model is not said to the caller. An ordinary turn (nothing cut, nothing flagged, no sentence for a
+    model) comes back unchanged.
 
     Args:
         text: The trainee's turn as typed.
         view: `strip_injection_spans(text)`, when already computed.
 
     Returns:
-        The sentences the reading model may read, joined by spaces; the grading view itself if none is left.
+        The view with the dropped sentences blanked out: what is kept keeps the view's own line breaks,
+        with runs of spaces closed up. The grading view itself if nothing with a letter is left.
     """
     view = strip_injection_spans(text) if view is None else view
     clean = sanitize_for_grading(text).replace("⟧", "").strip()

@@ -83,7 +83,8 @@ def to_markdown(record: SessionRecord) -> str:
         f"- Persona: {record.persona_name} ({record.persona_hash}), difficulty {record.difficulty}",
         f"- Mode: {record.mode}; caller model: {record.caller_model}; grader: {record.grader}",
         f"- Started: {record.created_at.isoformat()}; ended: {ended}",
-        f"- Outcome: {record.outcome or '—'}" + (f" ({record.outcome_reason})" if record.outcome_reason else ""),
+        f"- Outcome: {words(record.outcome) if record.outcome else '—'}"
+        + (f" ({words(record.outcome_reason)})" if record.outcome_reason else ""),
         "",
         "## Transcript",
         "",
@@ -91,11 +92,12 @@ def to_markdown(record: SessionRecord) -> str:
     for turn in record.turns:
         lines.extend(_turn_lines(turn))
     if record.guard_events:
-        lines += ["## Guard events", ""]
+        lines += ["## Guard events", "", "_For trainers: what the in-character guard caught in the caller's replies, "
+                  "and what the call did about it._", ""]
         by_id = {t.id: t.index + 1 for t in record.turns}
         for e in record.guard_events:
             where = f" (turn {by_id[e.turn_id]})" if e.turn_id in by_id else ""
-            lines.append(f"- {e.created_at.isoformat()} **{e.kind}**{where}: {e.detail}")
+            lines.append(f"- {e.created_at.isoformat()} **{words(e.kind)}**{where}: {e.detail}")
         lines.append("")
     return "\n".join(lines).rstrip("\n") + "\n"
 

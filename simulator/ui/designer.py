@@ -15,6 +15,7 @@ from simulator.grading.base import TurnGrader
 from simulator.persona.loader import MAX_FILE_BYTES, load_persona
 from simulator.persona.schema import DifficultyName, Persona
 from simulator.ui.text import md_text
+from simulator.vocabulary import readable_reason
 
 _ID_LINE = re.compile(r"^id:\s*['\"]?([a-z][a-z0-9_]{1,47})['\"]?\s*(#.*)?$", re.MULTILINE)
 _NAME = re.compile(r"[A-Za-z0-9_.-]{1,60}")
@@ -47,12 +48,16 @@ def preview_markdown(persona: Persona, difficulty: DifficultyName) -> str:
         f"**Emotional model at {difficulty}**: starts {mood_words(state)} ({mood_label(state)}), "
         f"at most ±{emotion.max_change_per_turn} per turn, {persona.turn_limit(difficulty)} turns",
         "",
-        "| when | change | reason |",
-        "|---|---|---|",
+        "| when the trainee's turn shows | change | reason | `when:` in the YAML |",
+        "|---|---|---|---|",
     ]
     for rule in emotion.rules:
         moves = ", ".join(f"{k} {v:+d}" for k, v in rule.change.model_dump().items() if v)
-        out.append(f"| {md_text(rule.when.label())} | {moves} | {md_text(rule.reason or '')} |")
+        written = ", ".join(f"{k}: {v}" for k, v in rule.when.model_dump(mode="json", exclude_none=True).items())
+        out.append(
+            f"| {md_text(readable_reason(rule.when.label()))} | {moves} | {md_text(rule.reason or '')} "
+            f"| {md_text(written)} |"
+        )
     out.append("")
     for key in ("resolved", "hung_up", "escalated"):
         threshold = getattr(emotion.outcomes, key)
