@@ -74,6 +74,7 @@ def test_figures_the_scenario_states_otherwise_are_conflicts(turn: str, kind: st
 def test_a_deadline_the_scenario_does_not_set_is_false_urgency(turn: str) -> None:
     [conflict] = claim_conflicts(turn, GYM)
     assert conflict.kind == "deadline" and conflict.tactic is Tactic.FALSE_URGENCY and conflict.quote in turn
+    assert conflict.quote.endswith(("call ends", "only", "phone"))  # the whole claim, quoted as said
 
 
 def test_a_deadline_the_scenario_sets_is_not_a_conflict() -> None:
@@ -147,3 +148,9 @@ def test_a_fee_the_scenario_rules_out_is_a_conflict() -> None:
 def test_a_length_that_dates_the_story_is_not_a_term_to_contradict() -> None:
     scenario = "Her $100 gift card expired a week ago. The company can reinstate an expired card once."
     assert kinds("Gift cards expire after 12 months, it's on the back.", scenario) == []
+
+
+def test_a_scenario_that_only_mentions_the_call_sets_no_call_deadline() -> None:
+    scenario = "The call is on Sunday 9 March. A retention offer is valid only on this call."
+    assert kinds("The price only holds while we're on the phone.", "The call is on Sunday 9 March.") == ["deadline"]
+    assert kinds("The price only holds while we're on the phone.", scenario) == []

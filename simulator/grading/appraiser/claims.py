@@ -98,8 +98,10 @@ _DEADLINE = re.compile(
     r"(?:will\s+|would\s+)?(?:end|expire|disappear|close|shut|lock|lapse)|"
     r"ends|expires|disappears|closes|shuts|locks|lapses|(?:is|be|'s|are) gone|goes up|"
     r"only (?:holds?|stands?|valid|available|good|lasts?))"
-    r"\b[^.?!]{0,30}?\b(?:today|tonight|midnight|(?:when|once|after|before) (?:this|the|we) (?:call|phone)|"
-    r"(?:end|close) of (?:this|the) call|while (?:we'?re|you'?re) on|in the next (?:\w+ )?(?:minutes?|hour)))",
+    r"\b[^.?!]{0,30}?\b(?:today|tonight|midnight|(?:when|once|after|before) (?:this|the|we) (?:call|phone)"
+    r"(?: (?:ends|is over|finishes|hangs? up))?|"
+    r"(?:end|close) of (?:this|the) call|while (?:we'?re|you'?re) on(?: (?:the|this) (?:phone|call|line))?|"
+    r"in the next (?:\w+ )?(?:minutes?|hour)))",
     re.IGNORECASE,
 )
 # "leaving does carry an exit fee" where the scenario says "customers may leave with no fee".
@@ -117,6 +119,11 @@ _NO_FEE = re.compile(
 _FEE_EXISTS = re.compile(
     r"\b(?:fee|charge|penalty)\s+(?:of\s+)?[£$€]\d|[£$€][\d,.]+\s+(?:\w+[- ]){0,2}?(?:fee|charge|penalty)\b|"
     r"\b(?:costs?|pays?|charged?)\b[^.;]{0,20}[£$€]\d",
+    re.IGNORECASE,
+)
+_CALL_DEADLINE = re.compile(
+    r"\b(?:only|valid|available|ends?|expires?|lapses?|holds?)\b[^.;]{0,30}\b(?:on|during|end of) (?:this|the) call\b|"
+    r"\bwhile on the (?:phone|line)\b",
     re.IGNORECASE,
 )
 _CALL_BOUND = re.compile(r"call|phone|line|minutes?|hour|never", re.IGNORECASE)
@@ -371,7 +378,7 @@ def _supported(figure: _Figure, support: _Support) -> bool:
 
 def _deadline_set_by(phrase: str, scenario: str) -> bool:
     if _CALL_BOUND.search(phrase):
-        return bool(re.search(r"\b(?:this|the) call\b|\bwhile on the (?:phone|line)\b", scenario, re.IGNORECASE))
+        return bool(_CALL_DEADLINE.search(scenario))
     word = re.search(r"today|tonight|midnight", phrase, re.IGNORECASE)
     return bool(word) and bool(re.search(
         r"\b(?:by|until|till|before|ends?|closes?|expires?|lapses?|deadline)\b[^.;]{0,25}\b" + word.group(0),  # type: ignore[union-attr]
