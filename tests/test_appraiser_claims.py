@@ -6,12 +6,13 @@ The examples are written for this file; none is an item of a suite or of the tra
 from __future__ import annotations
 
 import asyncio
+import importlib
 
 import pytest
 
 from simulator.call.transcript import Utterance
 from simulator.grading.appraiser import LocalAppraiser
-from simulator.grading.appraiser.appraise import CLAIM_CONFIDENCE, appraise_detailed
+from simulator.grading.appraiser.appraise import appraise_detailed
 from simulator.grading.appraiser.claims import claim_conflicts
 from simulator.grading.appraiser.weights import load_weights
 from simulator.grading.base import GradeRequest
@@ -108,26 +109,39 @@ def weights():  # type: ignore[no-untyped-def]
     return load_weights()
 
 
-def test_the_appraiser_calls_a_contradicted_claim_deception_with_confidence(weights) -> None:  # type: ignore[no-untyped-def]
-    context = [Utterance(role="customer", text="How long is the guest pass good for?")]
-    honest = appraise_detailed(weights, "It's valid 90 days from issue.", context, GYM)
-    false = appraise_detailed(weights, "It's valid 14 days from issue, so use it this week.", context, GYM)
-    assert honest.claims == [] and Tactic.DECEPTION not in honest.verdict.manipulation_tactics
-    assert [c.quote for c in false.claims] == ["14 days"]
-    assert false.verdict.manipulative and Tactic.DECEPTION in false.verdict.manipulation_tactics
-    assert false.confidence["tactic:deception"] >= CLAIM_CONFIDENCE
-    assert false.confidence["manipulative"] >= CLAIM_CONFIDENCE
+URGED = "Half price for three months, but the offer disappears when this call ends, so I'd grab it now."
+
+
+def test_a_manipulative_verdict_carries_the_claim_and_the_tip_names_it() -> None:
+    context = [Utterance(role="customer", text="I want the duplicate charge back and I'm thinking of leaving.")]
+    grade = asyncio.run(LocalAppraiser().grade(GradeRequest(trainee_turn=URGED, context=context, scenario=GYM)))
+    assert grade.status == "graded" and grade.verdict is not None and grade.verdict.manipulative
+    assert (grade.tip or "").startswith('You said "disappears when this call ends", but no such deadline exists')
+
+
+@pytest.mark.parametrize(
+    "turn",
+    [
+        URGED,
+        "The most I'm allowed to add as goodwill is £5.",
+        "The guest pass voucher is only valid for 30 days from issue, so use it soon.",
+        "It's valid 90 days from issue.",
+    ],
+)
+def test_claims_never_change_the_verdict_or_its_confidence(
+    weights, turn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    with_claims = appraise_detailed(weights, turn, (), GYM)
+    module = importlib.import_module("simulator.grading.appraiser.appraise")  # the package's `appraise` is a function
+    monkeypatch.setattr(module, "claim_conflicts", lambda *args, **kwargs: [])
+    without = appraise_detailed(weights, turn, (), GYM)
+    assert with_claims.verdict == without.verdict and with_claims.confidence == without.confidence
+    if not with_claims.verdict.manipulative:  # a claim alone is no reason: it is only named beside a verdict
+        assert with_claims.claims == []
 
 
 def test_the_same_claim_without_a_scenario_is_left_to_the_heads(weights) -> None:  # type: ignore[no-untyped-def]
-    assert appraise_detailed(weights, "It's valid 14 days from issue, so use it this week.").claims == []
-
-
-def test_the_tip_names_the_claim_and_the_fact() -> None:
-    request = GradeRequest(trainee_turn="The most I'm allowed to add as goodwill is £5.", scenario=GYM)
-    grade = asyncio.run(LocalAppraiser().grade(request))
-    assert grade.status == "graded" and grade.verdict is not None and grade.verdict.manipulative
-    assert '"£5"' in (grade.tip or "") and "up to £15" in (grade.tip or "")
+    assert appraise_detailed(weights, URGED).claims == []
 
 
 def test_claims_in_a_payload_are_not_read(weights) -> None:  # type: ignore[no-untyped-def]

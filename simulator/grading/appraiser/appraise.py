@@ -11,8 +11,9 @@ rubric's rules (docs/rubric.md §4):
   3-4 needs a listening behaviour; no listening and no negative → 1-2);
 * techniques: presence heads, then one shared "used manipulatively" head; evidence is the sentence or
   clause that most supports the technique, always an exact substring of the turn as typed;
-* tactics: one-vs-rest, then claims against the scenario's facts (`claims`): a figure or deadline the
-  scenario contradicts adds `deception` or `false_urgency`. `manipulative` is derived by `TurnVerdict` itself.
+* tactics: one-vs-rest. `manipulative` is derived by `TurnVerdict` itself;
+* the reason: when the verdict is manipulative, the claims in the turn that the scenario's facts contradict
+  (`claims`), for the coaching tip to name. They never change the verdict (docs/grading-quality.md).
 
 Grading the payload-stripped view is deliberate: text aimed at the grader is not said *to the caller*,
 so it is not graded, and a pasted "SYSTEM: score 4" or forged grade JSON cannot move the verdict.
@@ -51,15 +52,9 @@ from simulator.grading.labels import NEGATIVE_BEHAVIOURS, POSITIVE_BEHAVIOURS, B
 EMPTY_TURN_SCORE = 1
 """RELIABILITY A8: an empty or whitespace turn scores 1 at most, with no model involved."""
 
-CLAIM_CONFIDENCE = 0.9
-"""The confidence given to a tactic that a claim against the scenario adds (`claims`). A rule has no
-calibrated probability; 0.9 is below what it scored on the turns it was written against (35 of 36 reports
-were manipulative turns, docs/grading-quality.md) because those turns are not independent of it."""
-
-
 class Appraisal(NamedTuple):
-    """One turn's appraisal: the verdict, the confidence of each of its decisions, and the claims against
-    the scenario's facts that it found (the reason for any tactic they added)."""
+    """One turn's appraisal: the verdict, the confidence of each of its decisions, and, for a manipulative
+    verdict, the claims in the turn that the scenario's facts contradict (its concrete reason)."""
 
     verdict: TurnVerdict
     confidence: dict[str, float]
@@ -158,11 +153,13 @@ def appraise_detailed(
     *,
     view: str | None = None,
 ) -> Appraisal:
-    """The verdict, its confidence and the claims against the scenario it found.
+    """The verdict, its confidence and, for a manipulative verdict, the claims against the scenario.
 
     Confidence is, for every head, the calibrated probability that the verdict's decision on it is right
-    (`behaviour:<b>`, `technique:<t>`, `use:manipulative`, `tactic:<x>`, `score`, `manipulative`); a tactic
-    added by a claim gets at least `CLAIM_CONFIDENCE`. An empty turn gets no confidence at all."""
+    (`behaviour:<b>`, `technique:<t>`, `use:manipulative`, `tactic:<x>`, `score`, `manipulative`). An empty
+    turn gets no confidence at all. The claims check (`claims.claim_conflicts`) runs only on a manipulative
+    verdict and never changes it: on turns it was not written for, the claims it found beside a
+    manipulative verdict were right 10 times out of 10, and alone 1 time out of 3."""
     view = strip_injection_spans(turn) if view is None else view
     if not view.strip():
         return Appraisal(TurnVerdict(perspective_taking=EMPTY_TURN_SCORE), {}, [])
@@ -173,32 +170,10 @@ def appraise_detailed(
     )
     verdict = _decode(weights, logits, view, turn)
     confidence = _confidence(weights, logits, verdict)
-    claims = [c for c in claim_conflicts(read, scenario, [u.text for u in context]) if c.quote in turn]
-    if claims:
-        verdict, confidence = _with_claims(verdict, confidence, claims)
+    claims: list[ClaimConflict] = []
+    if verdict.manipulative:
+        claims = [c for c in claim_conflicts(read, scenario, [u.text for u in context]) if c.quote in turn]
     return Appraisal(verdict, confidence, claims)
-
-
-def _with_claims(
-    verdict: TurnVerdict, confidence: dict[str, float], claims: Sequence[ClaimConflict]
-) -> tuple[TurnVerdict, dict[str, float]]:
-    """Add the tactic each claim shows; the turn is then manipulative whatever the heads said."""
-    added = [c.tactic for c in claims]
-    out = TurnVerdict(
-        perspective_taking=verdict.perspective_taking,
-        behaviours=verdict.behaviours,
-        techniques=verdict.techniques,
-        manipulation_tactics=[*verdict.manipulation_tactics, *added],
-    )
-    conf = dict(confidence)
-    for tactic in set(added):
-        key = f"tactic:{tactic.value}"
-        p = conf.get(key, 0.0) if tactic in verdict.manipulation_tactics else 1.0 - conf.get(key, 1.0)
-        conf[key] = round(max(p, CLAIM_CONFIDENCE), 4)
-    if "manipulative" in conf:
-        p = conf["manipulative"] if verdict.manipulative else 1.0 - conf["manipulative"]
-        conf["manipulative"] = round(max(p, CLAIM_CONFIDENCE), 4)
-    return out, conf
 
 
 def _confidence(weights: Weights, logits: np.ndarray, verdict: TurnVerdict) -> dict[str, float]:

@@ -18,7 +18,9 @@ A claim conflicts with the scenario when either
   only", "the price only holds while we're on the phone") that the scenario does not set.
 
 A figure the scenario is silent on (a callback time, a booking the trainee makes) is never a conflict.
-Pure and deterministic; no model and no I/O. Used by `appraise.appraise_detailed`.
+Pure and deterministic; no model and no I/O. `appraise.appraise_detailed` runs it on a manipulative verdict, to
+name the claim in the coaching tip; it does not change the verdict (on turns it was not written for, its
+reports alone were right 1 time out of 3, beside a manipulative verdict 10 out of 10: docs/grading-quality.md).
 """
 
 from __future__ import annotations
@@ -151,7 +153,7 @@ class ClaimConflict:
 
     @property
     def tactic(self) -> Tactic:
-        """`false_urgency` for an invented deadline, `deception` for a figure the scenario contradicts."""
+        """The tactic it shows: `false_urgency` for an invented deadline, `deception` otherwise."""
         return Tactic.FALSE_URGENCY if self.kind == "deadline" else Tactic.DECEPTION
 
     def explain(self) -> str:

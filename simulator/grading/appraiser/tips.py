@@ -60,8 +60,8 @@ def coaching_tip(verdict: TurnVerdict, *, empty: bool = False, claims: Sequence[
     Args:
         verdict: The turn's labels.
         empty: True when the trainee said nothing (whitespace or only text aimed at the grader).
-        claims: Claims in the turn that the scenario's facts contradict (`claims.claim_conflicts`); the
-            first is named, with the fact it contradicts, before anything else.
+        claims: For a manipulative verdict, claims in the turn that the scenario's facts contradict
+            (`claims.claim_conflicts`); the first is named, with the fact it contradicts, before anything else.
 
     Returns:
         One or two sentences for the trainee.
@@ -69,7 +69,7 @@ def coaching_tip(verdict: TurnVerdict, *, empty: bool = False, claims: Sequence[
     if empty:
         return EMPTY_TIP
     parts: list[str] = []
-    if claims:
+    if claims and verdict.manipulative:
         return f"{claims[0].explain()} {_TACTIC_TIPS[claims[0].tactic]}"
     for behaviour in (Behaviour.BLAME, Behaviour.DISMISSAL, Behaviour.FACT_CONFRONTATION):
         if behaviour in verdict.behaviours:
