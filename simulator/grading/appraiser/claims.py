@@ -9,9 +9,10 @@ A claim conflicts with the scenario when either
 
 * the turn states a sum of money, a percentage, a term (how long a guarantee, voucher or window lasts), a
   date or a year that no figure of the scenario or the call so far gives or derives (a sum, difference,
-  product, ratio or share of two of them; a date plus a term), that is not hedged ("about", "around"),
-  and that the scenario states differently for the same thing (the scenario sentence nearest in words
-  holds a figure of the same kind; for a term, the scenario gives a term in the same unit); or
+  product, ratio or share of two sums; a sum times a count; a date plus a term; for a claimed ceiling,
+  only the ceiling itself), that is not hedged ("about", "max") nor an offer the trainee makes ("I'll put
+  £10 on"), and that the scenario states differently for the same thing: the scenario sentence nearest
+  in words holds a figure of the same kind, as a term of the deal (a window counts for a date); or
 * the turn says a fee or charge applies where the scenario says there is none ("no exit fee") and names
   no fee that does apply; or
 * the turn sets a call-bound or same-day deadline ("the offer disappears when this call ends", "today
@@ -142,7 +143,7 @@ class ClaimConflict:
     """One claim in the turn that the scenario contradicts.
 
     Attributes:
-        kind: What was claimed: `money`, `percent`, `term`, `date`, `year` or a `deadline`.
+        kind: What was claimed: `money`, `percent`, `term`, `date`, `year`, a `deadline` or a `fee`.
         quote: The claim, verbatim from the turn.
         fact: The scenario sentence that states it otherwise ("" for a deadline the scenario never sets).
     """
