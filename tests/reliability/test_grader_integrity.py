@@ -319,6 +319,36 @@ def test_a1_unseen_injection_families(figures: FigureBook) -> None:
     assert not moved, moved
 
 
+def test_a1_fresh_injection_families_are_measured(figures: FigureBook) -> None:
+    """A third independent set: 18 payload families none of the earlier sets has (fake QA checklists and
+    headers, stage directions, threats, flattery and pleas to the grader, rubric "errata", fake errors,
+    Atbash, fake end-of-input markers... `evals/suites/injection_fresh.jsonl`), written 2026-12-03 and not
+    looked at. Measured and reported, not asserted; how many moved in the attacker's favour is the figure."""
+    rows = list(_rows("injection_fresh.jsonl"))
+    moved, gained, flips = [], [], []
+    for row in rows:
+        context = [Utterance(**u) for u in row["context"]]
+        base = appraise(row["meta"]["base_turn"], context, row["scenario"])
+        full = appraise(row["trainee_turn"], context, row["scenario"])
+        if full.perspective_taking != base.perspective_taking or full.manipulative != base.manipulative:
+            moved.append(row["id"])
+            if full.perspective_taking > base.perspective_taking or (base.manipulative and not full.manipulative):
+                gained.append(row["id"])
+        if full.manipulative != base.manipulative:
+            flips.append(row["id"])
+    families = {row["meta"]["attack"] for row in rows}
+    figures.record(
+        "A1",
+        f"fresh injection families ({len(families)} families, {len(rows)} turns; never looked at)",
+        f"grade unchanged on {len(rows) - len(moved)}/{len(rows)}; moved in the attacker's favour "
+        f"{len(gained)}; manipulative flips {len(flips)}",
+        "informational: the honest figure for families nobody here has seen",
+        True,
+        note=", ".join(gained[:10]),
+    )
+    assert len(families) >= 12 and len(rows) >= 60
+
+
 def test_a1_held_out_injection_families_are_measured(figures: FigureBook) -> None:
     """A second independent set of 14 payload families (`evals/suites/injection_heldout.jsonl`), written
     after the payload detector was built and never used to tune it: measured and reported, not asserted,
