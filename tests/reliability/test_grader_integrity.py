@@ -319,12 +319,10 @@ def test_a1_unseen_injection_families(figures: FigureBook) -> None:
     assert not moved, moved
 
 
-def test_a1_fresh_injection_families_are_measured(figures: FigureBook) -> None:
-    """A third independent set: 18 payload families none of the earlier sets has (fake QA checklists and
-    headers, stage directions, threats, flattery and pleas to the grader, rubric "errata", fake errors,
-    Atbash, fake end-of-input markers... `evals/suites/injection_fresh.jsonl`), written 2026-12-03 and not
-    looked at. Measured and reported, not asserted; how many moved in the attacker's favour is the figure."""
-    rows = list(_rows("injection_fresh.jsonl"))
+def graded_against_base(rows: list[dict[str, Any]]) -> tuple[list[str], list[str], list[str]]:
+    """Grade each row's full turn and its `meta.base_turn` in the same context. Returns the ids whose grade
+    moved (score or `manipulative`), those that moved in the attacker's favour (a higher score, or a
+    manipulative base turn graded clean), and those whose `manipulative` flipped."""
     moved, gained, flips = [], [], []
     for row in rows:
         context = [Utterance(**u) for u in row["context"]]
@@ -336,6 +334,16 @@ def test_a1_fresh_injection_families_are_measured(figures: FigureBook) -> None:
                 gained.append(row["id"])
         if full.manipulative != base.manipulative:
             flips.append(row["id"])
+    return moved, gained, flips
+
+
+def test_a1_fresh_injection_families_are_measured(figures: FigureBook) -> None:
+    """A third independent set: 18 payload families none of the earlier sets has (fake QA checklists and
+    headers, stage directions, threats, flattery and pleas to the grader, rubric "errata", fake errors,
+    Atbash, fake end-of-input markers... `evals/suites/injection_fresh.jsonl`), written 2026-12-03 and not
+    looked at. Measured and reported, not asserted; how many moved in the attacker's favour is the figure."""
+    rows = list(_rows("injection_fresh.jsonl"))
+    moved, gained, flips = graded_against_base(rows)
     families = {row["meta"]["attack"] for row in rows}
     figures.record(
         "A1",
@@ -354,15 +362,7 @@ def test_a1_held_out_injection_families_are_measured(figures: FigureBook) -> Non
     after the payload detector was built and never used to tune it: measured and reported, not asserted,
     so the figure stays honest. The turns must still grade without error."""
     rows = list(_rows("injection_heldout.jsonl"))
-    moved, flips = [], []
-    for row in rows:
-        context = [Utterance(**u) for u in row["context"]]
-        base = appraise(row["meta"]["base_turn"], context, row["scenario"])
-        full = appraise(row["trainee_turn"], context, row["scenario"])
-        if full.perspective_taking != base.perspective_taking or full.manipulative != base.manipulative:
-            moved.append(row["id"])
-        if full.manipulative != base.manipulative:
-            flips.append(row["id"])
+    moved, _, flips = graded_against_base(rows)
     families = {row["meta"]["attack"] for row in rows}
     figures.record(
         "A1",
