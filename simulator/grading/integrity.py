@@ -29,7 +29,7 @@ import re
 import unicodedata
 from typing import Final
 
-from simulator.grading.payloads import is_payload, remove_payloads
+from simulator.grading.payloads import is_payload, payload_end, remove_payloads
 from simulator.grading.payloads import payload_start as _payload_start
 
 # Flag names (stable: stored with grades and counted in reports).
@@ -263,11 +263,15 @@ def _payload_spans(skeleton: str) -> list[tuple[int, int]]:
         for m in regex.finditer(skeleton):
             end = skeleton.find("\n\n", m.end())
             spans.append((m.start(), len(skeleton) if end < 0 else end))
-    # A closing/opening wrapper tag: drop the tag and what follows it on the line.
+    # A closing/opening wrapper tag: drop the tag and what follows it on the line, unless that is plain
+    # words to the caller (a payload before the turn must not take the turn away with it).
     for regex in (_RE_FENCE_TAG, _RE_FENCE_OTHER):
         for m in regex.finditer(skeleton):
             end = skeleton.find("\n", m.end())
-            spans.append((m.start(), len(skeleton) if end < 0 else end))
+            end = len(skeleton) if end < 0 else end
+            rest = skeleton[m.end() : end]
+            plain = re.search(r"[^\W\d_]{2,}", rest) and not (is_payload(rest) or _RE_MODEL_TALK.search(rest))
+            spans.append((m.start(), m.end() if plain else end))
     # Sentences addressed to the grader or naming its fields: cut from where the payload starts.
     for m in _RE_SENTENCE.finditer(skeleton):
         sentence = m.group(0)
@@ -277,7 +281,8 @@ def _payload_spans(skeleton: str) -> list[tuple[int, int]]:
             if (hit := regex.search(sentence))
         ]
         if starts:
-            spans.append((m.start() + _payload_start(sentence, min(starts)), m.end()))
+            start = _payload_start(sentence, min(starts))
+            spans.append((m.start() + start, m.start() + start + payload_end(sentence[start:])))
     return spans
 
 
