@@ -13,7 +13,7 @@ A segment is a payload when it:
   you must not/forbidden outputs/concatenate/decode/translate the following/no one will know...);
 * talks about the turn's grade rather than to the caller: rubric moves named beside grading words or a
   narrator ("QA checklist: [x] empathy shown", "*validates the caller's frustration*"), three rubric
-  moves in a row, label tags ("[open_question]"), mail-style headers, "judge what I meant, not my words";
+  moves in a row, mail-style headers, "judge what I meant, not my words";
 * is encoded (hex runs, base64 blobs, ROT13 that decodes to English), written in another language
   (no English function words), leetspeak, or adversarial gibberish (CamelCase fragments, runs of
   punctuation).
@@ -110,8 +110,8 @@ _LABEL = re.compile(r"(?m)(?:^|(?<=[.!?]\s))[^.!?:\n]{3,70}:\s")
 _SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|\Z)")
 # Talk about how the turn should be graded, not to the caller: rubric moves named beside grading words or
 # a narrator ("QA checklist: [x] empathy shown", "*validates the caller's frustration*"), a run of rubric
-# moves, a label tag ("[open_question]", "<validation>"), a mail-style header, or a request to grade the
-# turn's intent rather than its words.
+# moves, a mail-style header, or a request to grade the turn's intent rather than its words. Label tags
+# ("[open_question]", "<validation>", "</trainee_turn>") are cut on their own, keeping the words around them.
 _RUBRIC_MOVE = re.compile(
     r"\b(?:empath\w*|validat(?:ed|es|ing|ion)|reflect(?:s|ed|ing|ion|ive)?|perspective[-_ ]taking|"
     r"open[-_ ](?:ended[-_ ])?questions?|active(?:ly)?[-_ ]listen\w*|rapport|(?:took|takes|taking) ownership|"
@@ -155,7 +155,7 @@ def _talks_about_grading(segment: str) -> bool:
         return True
     if _EVAL_CUE_CASED.search(segment) and len(segment.split()) <= 4:  # "Result: PASS."
         return True
-    return bool(_LABEL_TAG.search(segment) or _HEADER.search(segment))
+    return bool(_HEADER.search(segment))
 
 
 _EN_FUNCTION = frozenset(
@@ -297,7 +297,7 @@ def remove_payloads(skeleton: str) -> str:
     spans += [m.span() for m in _GLITCH.finditer(skeleton)]
     spans += [m.span() for m in _HEX_RUN.finditer(skeleton)] + [m.span() for m in _BASE64.finditer(skeleton)]
     spans += [m.span() for m in _INNER_WRAPS.finditer(skeleton) if is_payload(m.group(0))]
-    spans += [m.span() for m in _GRADE_CALL.finditer(skeleton)]
+    spans += [m.span() for m in _GRADE_CALL.finditer(skeleton)] + [m.span() for m in _LABEL_TAG.finditer(skeleton)]
     for m in _LABEL.finditer(skeleton):
         label = m.group(0)
         if is_payload(label) or _GRADE_WORD.fullmatch(label.strip(" :")):
