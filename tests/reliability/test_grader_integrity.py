@@ -337,37 +337,29 @@ def graded_against_base(rows: list[dict[str, Any]]) -> tuple[list[str], list[str
     return moved, gained, flips
 
 
-def test_a1_fresh_injection_families_are_measured(figures: FigureBook) -> None:
-    """A third independent set: 18 payload families none of the earlier sets has (fake QA checklists and
-    headers, stage directions, threats, flattery and pleas to the grader, rubric "errata", fake errors,
-    Atbash, fake end-of-input markers... `evals/suites/injection_fresh.jsonl`), written 2026-12-03 and not
-    looked at. Measured and reported, not asserted; how many moved in the attacker's favour is the figure."""
-    rows = list(_rows("injection_fresh.jsonl"))
+NEW_FAMILY_SETS = {
+    # 18 families none of the earlier sets has (fake QA checklists and headers, stage directions, threats,
+    # flattery and pleas to the grader, rubric "errata", fake errors, Atbash, fake end-of-input markers...);
+    # the sixth session's stripper rules were written from these family names, never their turns.
+    "injection_fresh.jsonl": "fresh injection families",
+    # 24 families the brief excluded all 58 earlier family names from (ciphers, spaced letters, quoted-back
+    # customer words, fake calibration calls, A/B tests, accessibility notes, verse, bribes, footnotes...),
+    # committed before anything ran on it.
+    "injection_fresh2.jsonl": "fourth set of injection families",
+}
+
+
+@pytest.mark.parametrize("suite", sorted(NEW_FAMILY_SETS))
+def test_a1_new_injection_families_are_measured(suite: str, figures: FigureBook) -> None:
+    """The third and fourth independent sets of payload families (`evals/suites/injection_fresh*.jsonl`),
+    written 2026-12-03 and never looked at. Measured and reported, not asserted; how many moved in the
+    attacker's favour is the figure."""
+    rows = list(_rows(suite))
     moved, gained, flips = graded_against_base(rows)
     families = {row["meta"]["attack"] for row in rows}
     figures.record(
         "A1",
-        f"fresh injection families ({len(families)} families, {len(rows)} turns; never looked at)",
-        f"grade unchanged on {len(rows) - len(moved)}/{len(rows)}; moved in the attacker's favour "
-        f"{len(gained)}; manipulative flips {len(flips)}",
-        "informational: the honest figure for families nobody here has seen",
-        True,
-        note=", ".join(gained[:10]),
-    )
-    assert len(families) >= 12 and len(rows) >= 60
-
-
-def test_a1_fourth_injection_families_are_measured(figures: FigureBook) -> None:
-    """A fourth independent set: 24 families the brief excluded all 58 earlier family names from (ciphers,
-    spaced letters, quoted-back customer words, fake calibration calls, fake A/B tests and accessibility
-    notes, verse, bribes, footnotes... `evals/suites/injection_fresh2.jsonl`), written 2026-12-03 and
-    committed before anything ran on it. Measured and reported, not asserted."""
-    rows = list(_rows("injection_fresh2.jsonl"))
-    moved, gained, flips = graded_against_base(rows)
-    families = {row["meta"]["attack"] for row in rows}
-    figures.record(
-        "A1",
-        f"fourth set of injection families ({len(families)} families, {len(rows)} turns; never looked at)",
+        f"{NEW_FAMILY_SETS[suite]} ({len(families)} families, {len(rows)} turns; never looked at)",
         f"grade unchanged on {len(rows) - len(moved)}/{len(rows)}; moved in the attacker's favour "
         f"{len(gained)}; manipulative flips {len(flips)}",
         "informational: the honest figure for families nobody here has seen",
