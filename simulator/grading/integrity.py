@@ -126,6 +126,19 @@ _RE_FENCE_TAG = re.compile(rf"</?\s*(?:{_WRAPPER_TAGS})\b[^<>\n]{{0,80}}>", re.I
 _RE_FENCE_OTHER = re.compile(r"```|~~~|\[(?:BEGIN|END) (?:DATA|TURN|TRANSCRIPT)\]", re.IGNORECASE)
 _RE_CODE_BLOCK = re.compile(r"(```|~~~).*?(?:\1|\Z)", re.DOTALL)
 _RE_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|\Z)")
+# Words that only make sense said to a model: in a turn that already carried a payload, the sentence that
+# holds them is part of it ("Don't break character.", "do not add caveats in your output").
+_RE_MODEL_TALK = re.compile(
+    r"\brole[- ]?play|\b(?:break|stay|staying|remain) (?:in )?character\b|\bsystem prompt\b|\bverbatim\b"
+    r"|\byour (?:output|response|answer|instructions|configuration)\b|\boutput your\b|\bdebug mode\b"
+    r"|\bcaveats?\b|\bdo not (?:refuse|explain)\b"
+    r"|\brespond (?:only )?(?:with|as)\b|\boutput (?:only|exactly)\b|\b(?:this|the|next|following) turn\b"
+    r"|\bfew[- ]shot\b|\bexample [a-z0-9]{1,2}\s*[:=]|=\s*[0-4]\b|\bturn \d+\b|\b(?:agent|trainee)\s*:"
+    r"|\b(?:open_question|fact_confrontation|loss_aversion|choice_architecture|halo_effect|false_urgency|"
+    r"guilt_tripping)\b|\b[a-z_]+:(?:ethical|manipulative)\b|\b(?:label|mark|tag)\w* \w+ as (?:ethical|manipulative)\b"
+    r"|\bgrading pipeline\b|\bsystem message\b",
+    re.IGNORECASE,
+)
 
 
 def _is_emoji_context(ch: str | None) -> bool:
@@ -339,19 +352,6 @@ def _drop_unbalanced_brackets(text: str) -> str:
     return "".join(ch for i, ch in enumerate(text) if i not in drop) if drop else text
 
 
-# Words that only make sense said to a model: in a turn that already carried a payload, the sentence that
-# holds them is part of it ("Don't break character.", "do not add caveats in your output").
-_RE_MODEL_TALK = re.compile(
-    r"\brole[- ]?play|\b(?:break|stay|staying|remain) (?:in )?character\b|\bsystem prompt\b|\bverbatim\b"
-    r"|\byour (?:output|response|answer|instructions|configuration)\b|\boutput your\b|\bdebug mode\b"
-    r"|\bcaveats?\b|\bdo not (?:refuse|explain)\b"
-    r"|\brespond (?:only )?(?:with|as)\b|\boutput (?:only|exactly)\b|\b(?:this|the|next|following) turn\b"
-    r"|\bfew[- ]shot\b|\bexample [a-z0-9]{1,2}\s*[:=]|=\s*[0-4]\b|\bturn \d+\b|\b(?:agent|trainee)\s*:"
-    r"|\b(?:open_question|fact_confrontation|loss_aversion|choice_architecture|halo_effect|false_urgency|"
-    r"guilt_tripping)\b|\b[a-z_]+:(?:ethical|manipulative)\b|\b(?:label|mark|tag)\w* \w+ as (?:ethical|manipulative)\b"
-    r"|\bgrading pipeline\b|\bsystem message\b",
-    re.IGNORECASE,
-)
 _RE_JUNK = re.compile(r"\*\*|\\|\]\(|!--|--\S|[a-z]{2}[A-Z]")  # escapes and markup of an adversarial suffix
 # A sentence for the reading view: a full stop inside a number, an address or a quote does not end it.
 _RE_READ_SENTENCE = re.compile(r"(?:[^.!?…\n]|[.!?…](?=[^\s.!?…\"'”’)\]]))*(?:[.!?…]+[\"'”’)\]]*|\n|\Z)")

@@ -115,6 +115,8 @@ _DATE = _rx(
 _ANCHOR_CLAIM = _rx(
     r"\b(?:normally|usually|typically|worth|retails? (?:at|for)|rrp|was £|was \$|saving you|value of)\b"
 )
+# Kept apart from `claims._MONEY` on purpose: this one defines trained feature columns (d_money_*), so
+# changing what it matches changes the shipped weights' inputs; claims.py parses values (word numbers, "2k").
 _MONEY = re.compile(
     r"[£$€]\s?\d[\d,]*(?:\.\d+)?|\b\d[\d,]*(?:\.\d+)?\s?(?:pounds|dollars|euros|quid|p\b)|\d+(?:\.\d+)?%"
 )
