@@ -2,6 +2,10 @@
 
 usage: python scripts/blind_agreement.py SUITE.jsonl RATINGS.jsonl... [--json OUT]
 
+SUITE.jsonl holds rater 1's labels, as a suite (`gold`) or as a ratings file (`labels`): once a suite is
+adjudicated its `gold` is the final label, so pass the author's labels kept beside it
+(`evals/suites/blind2_ratings/author_labels.jsonl`).
+
 Prints Cohen's kappa per label (behaviours, technique presence, technique use, tactics, manipulative)
 and quadratic-weighted kappa on the 0-4 score, each with a 95% bootstrap CI over items.
 """
@@ -29,7 +33,7 @@ def main() -> int:
     for line in open(args.suite, encoding="utf-8"):
         if line.strip():
             c = json.loads(line)
-            gold[c["id"]] = c["gold"]
+            gold[c["id"]] = c["gold"] if "gold" in c else c["labels"]
     second = {}
     for path in args.ratings:
         for line in open(path, encoding="utf-8"):
