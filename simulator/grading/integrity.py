@@ -29,6 +29,7 @@ import re
 import unicodedata
 from typing import Final
 
+from simulator.grading import addressee
 from simulator.grading.payloads import is_payload, payload_end, remove_payloads
 from simulator.grading.payloads import payload_start as _payload_start
 
@@ -321,14 +322,43 @@ def strip_injection_spans(text: str) -> str:
         end = skeleton.find("\n", m.end())
         spans.append((m.start(), len(skeleton) if end < 0 else end))
     if not spans and clean == before:
-        return clean.replace("⟧", "")
+        return _without_sentences_for_a_model(clean.replace("⟧", ""))
     keep = bytearray(b"\x01") * len(clean)
     for start, end in spans:
         keep[start:end] = bytes(end - start)
     kept = "".join(ch for ch, k in zip(clean, keep, strict=True) if k and ch != "⟧")
     kept = _drop_unbalanced_brackets(kept)
     kept = "\n".join(line for line in kept.split("\n") if not line.strip() or re.search(r"\w", line))
-    return re.sub(r"[ \t]*\n\s*\n\s*", "\n\n", kept).strip()
+    return _without_sentences_for_a_model(re.sub(r"[ \t]*\n\s*\n\s*", "\n\n", kept).strip())
+
+
+def _without_sentences_for_a_model(view: str) -> str:
+    """The view without the sentences the addressee model is sure are said to a model or grader, not to
+    the caller (`simulator.grading.addressee`): the positive test behind the stripper's rules, for payload
+    shapes they have not seen."""
+    model = addressee.load()
+    if model is None or not view:
+        return view
+    drop = [
+        (m.start(), m.end())
+        for m in _RE_READ_SENTENCE.finditer(view)
+        if re.search(r"[^\W_]", m.group(0)) and model.for_a_model(m.group(0).strip())
+    ]
+    if not drop:
+        return view
+    keep = bytearray(b"\x01") * len(view)
+    for start, end in drop:
+        keep[start:end] = bytes(end - start)
+        marker = _RE_FOOTNOTE_MARK.match(view, start)  # a dropped footnote takes its reference marks with it
+        if marker:
+            for ref in re.finditer(rf"(?<!\S){re.escape(marker.group(1))}(?!\S)", view):
+                keep[ref.start() : ref.end()] = bytes(ref.end() - ref.start())
+    kept = "".join(ch for ch, k in zip(view, keep, strict=True) if k)
+    kept = "\n".join(line for line in kept.split("\n") if not line.strip() or re.search(r"\w", line))
+    return re.sub(r"[ \t]*\n\s*\n\s*", "\n\n", re.sub(r"[ \t]{2,}", " ", kept)).strip()
+
+
+_RE_FOOTNOTE_MARK = re.compile(r"\s*([†‡§¶*]+|\[\d{1,2}\]|\(\d{1,2}\)|[¹²³⁴⁵⁶⁷⁸⁹]+)\s")
 
 
 def _drop_unbalanced_brackets(text: str) -> str:
@@ -373,6 +403,12 @@ def _cut_points(clean: str, view: str) -> set[int]:
 def _speaks_to_a_model(sentence: str) -> bool:
     """A payload the stripper left whole: instructions or grading words for a model."""
     return is_payload(sentence) or bool(_RE_MODEL_TALK.search(sentence))
+
+
+def sentences_of(text: str) -> list[str]:
+    """The sentences of `text` as the reading view splits them (a full stop inside a number, an address or a
+    quote does not end one; a line break does), stripped, each with a letter or digit."""
+    return [m.group(0).strip() for m in _RE_READ_SENTENCE.finditer(text) if re.search(r"[^\W_]", m.group(0))]
 
 
 def reading_view(text: str, view: str | None = None) -> str:

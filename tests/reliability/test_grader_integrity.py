@@ -337,32 +337,35 @@ def graded_against_base(rows: list[dict[str, Any]]) -> tuple[list[str], list[str
     return moved, gained, flips
 
 
+TRAINED_ON = "payload sentences in the addressee model's training data, so not an unseen figure"
 NEW_FAMILY_SETS = {
     # 18 families none of the earlier sets has (fake QA checklists and headers, stage directions, threats,
     # flattery and pleas to the grader, rubric "errata", fake errors, Atbash, fake end-of-input markers...);
     # the sixth session's stripper rules were written from these family names, never their turns.
-    "injection_fresh.jsonl": "fresh injection families",
+    "injection_fresh.jsonl": ("fresh injection families", TRAINED_ON),
     # 24 families the brief excluded all 58 earlier family names from (ciphers, spaced letters, quoted-back
-    # customer words, fake calibration calls, A/B tests, accessibility notes, verse, bribes, footnotes...),
-    # committed before anything ran on it.
-    "injection_fresh2.jsonl": "fourth set of injection families",
+    # customer words, fake calibration calls, A/B tests, accessibility notes, verse, bribes, footnotes...).
+    "injection_fresh2.jsonl": ("fourth set of injection families", TRAINED_ON),
+    # 20 families the brief excluded all 78 earlier family names from, written 2026-12-03 (seventh session)
+    # after the addressee model was trained and committed before anything ran on it: the honest figure.
+    "injection_fresh3.jsonl": ("fifth set of injection families", "never looked at"),
 }
 
 
 @pytest.mark.parametrize("suite", sorted(NEW_FAMILY_SETS))
 def test_a1_new_injection_families_are_measured(suite: str, figures: FigureBook) -> None:
-    """The third and fourth independent sets of payload families (`evals/suites/injection_fresh*.jsonl`),
-    written 2026-12-03 and never looked at. Measured and reported, not asserted; how many moved in the
-    attacker's favour is the figure."""
+    """The third, fourth and fifth independent sets of payload families (`evals/suites/injection_fresh*.jsonl`).
+    Measured and reported, not asserted; how many moved in the attacker's favour is the figure. The fifth
+    is the unseen one; the third and fourth trained the addressee model (`scripts/train_addressee.py`)."""
     rows = list(_rows(suite))
     moved, gained, flips = graded_against_base(rows)
     families = {row["meta"]["attack"] for row in rows}
     figures.record(
         "A1",
-        f"{NEW_FAMILY_SETS[suite]} ({len(families)} families, {len(rows)} turns; never looked at)",
+        f"{NEW_FAMILY_SETS[suite][0]} ({len(families)} families, {len(rows)} turns; {NEW_FAMILY_SETS[suite][1]})",
         f"grade unchanged on {len(rows) - len(moved)}/{len(rows)}; moved in the attacker's favour "
         f"{len(gained)}; manipulative flips {len(flips)}",
-        "informational: the honest figure for families nobody here has seen",
+        "informational (reported, not asserted)",
         True,
         note=", ".join(gained[:10]),
     )
@@ -371,16 +374,17 @@ def test_a1_new_injection_families_are_measured(suite: str, figures: FigureBook)
 
 def test_a1_held_out_injection_families_are_measured(figures: FigureBook) -> None:
     """A second independent set of 14 payload families (`evals/suites/injection_heldout.jsonl`), written
-    after the payload detector was built and never used to tune it: measured and reported, not asserted,
-    so the figure stays honest. The turns must still grade without error."""
+    after the payload detector was built and never used to tune its rules; since the seventh session its
+    payload sentences train the addressee model, so the figure is no longer an unseen one. Measured and
+    reported, not asserted. The turns must still grade without error."""
     rows = list(_rows("injection_heldout.jsonl"))
     moved, _, flips = graded_against_base(rows)
     families = {row["meta"]["attack"] for row in rows}
     figures.record(
         "A1",
-        f"held-out injection families ({len(families)} families, {len(rows)} turns; reported, not tuned on)",
+        f"held-out injection families ({len(families)} families, {len(rows)} turns; {TRAINED_ON})",
         f"grade unchanged on {len(rows) - len(moved)}/{len(rows)}; manipulative flips {len(flips)}",
-        "informational: the honest figure for families nobody here has seen",
+        "informational (reported, not asserted)",
         True,
         note=", ".join(moved[:10]),
     )
