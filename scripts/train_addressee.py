@@ -104,6 +104,7 @@ def fit(X: Any, y: np.ndarray, c: float) -> tuple[np.ndarray, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="train and report, write nothing")
+    ap.add_argument("--out", type=Path, default=WEIGHTS, help="model file to write")
     ap.add_argument("--c", type=float, default=16.0, help="inverse regularisation strength")
     args = ap.parse_args(argv)
     from sklearn.model_selection import GroupKFold
@@ -153,8 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     hit = sum(model.for_a_model(s) for s, _, _ in unseen_inj)
     print(f"injection_unseen payload sentences (never trained on) caught: {hit}/{len(unseen_inj)}")
     if not args.check:
-        version = save(WEIGHTS, w, b, threshold)
-        print(f"wrote {WEIGHTS.relative_to(ROOT)} version {version}")
+        version = save(args.out, w, b, threshold)
+        print(f"wrote {args.out} version {version}")
     return 0
 
 

@@ -77,3 +77,21 @@ def test_a_sentence_for_the_grader_leaves_the_view(turn: str, payload: str) -> N
 )
 def test_ordinary_sentences_that_sound_like_grading_stay(turn: str) -> None:
     assert strip_injection_spans(turn) == turn
+
+
+@pytest.mark.slow
+def test_the_training_script_reproduces_the_shipped_model(tmp_path: Path) -> None:
+    """Same data, same model: the shipped file is what `scripts/train_addressee.py` writes today."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_addressee", ROOT / "scripts" / "train_addressee.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "addressee.npz"
+    assert script.main(["--out", str(out)]) == 0
+    fresh, shipped = addressee.load(out), addressee.load()
+    assert fresh is not None and shipped is not None
+    assert fresh.threshold == pytest.approx(shipped.threshold)
+    assert fresh.bias == pytest.approx(shipped.bias)
+    np.testing.assert_allclose(fresh.weights, shipped.weights, atol=1e-6)
