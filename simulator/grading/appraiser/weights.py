@@ -84,13 +84,16 @@ class Weights:
     blend: np.ndarray | None = None
     """(H,) the reading model's share of each head's logit: `(1 - share) * linear + share * encoder`."""
 
-    def turn_logits(self, features: tuple[np.ndarray, np.ndarray], customer: str, turn: str) -> np.ndarray:
+    def turn_logits(
+        self, features: tuple[np.ndarray, np.ndarray], customer: str, turn: str, scenario: str | None = None
+    ) -> np.ndarray:
         """Every head's logit for one turn: the linear heads over `features`, blended with the reading
-        model over the caller's last line and the turn when the weights name one."""
+        model over the caller's last line and the turn (and the scenario, if that model reads one) when
+        the weights name one."""
         linear = self.logits(features)
         if self.encoder is None or self.blend is None:
             return linear
-        out: np.ndarray = linear + self.blend * (self.encoder.logits(customer, turn) - linear)
+        out: np.ndarray = linear + self.blend * (self.encoder.logits(customer, turn, scenario) - linear)
         return out
 
     def calibrated(self, logits: np.ndarray) -> np.ndarray:
