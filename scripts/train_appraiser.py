@@ -215,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-tune", action="store_true", help="skip threshold tuning (all thresholds 0.5)")
     parser.add_argument("--score-blind", action="store_true",
                         help="also score the blind suites' target figures (spends them: once per candidate)")
+    parser.add_argument("--encoder", type=Path, default=DEFAULT_ENCODER,
+                        help="the reading model to blend (default: the shipped one); copied beside --out")
     parser.add_argument("--linear-only", action="store_true",
                         help="linear heads alone, tuned out of fold (no reading model, no held-out blend)")
     args = parser.parse_args(argv)
@@ -234,7 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         out = Path("/tmp") / "cooldown_appraiser_check.npz"
     meta = {"train_files": [str(p.relative_to(ROOT)) for p in files]}
-    encoder = DEFAULT_ENCODER
+    encoder: Path = args.encoder
     held_files = heldout_files()
     if encoder.is_file() and held_files and not args.linear_only:
         if args.check:

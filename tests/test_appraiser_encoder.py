@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from simulator.grading.appraiser.encoder import DEFAULT_ENCODER, DEFAULT_VOCAB, WordPiece, load_encoder
+from simulator.grading.appraiser.encoder import (
+    DEFAULT_ENCODER,
+    DEFAULT_VOCAB,
+    SCENARIO_TOKENS,
+    WordPiece,
+    _block,
+    _gelu,
+    _Layer,
+    _layer_norm,
+    load_encoder,
+)
 from simulator.grading.appraiser.training import BLENDED_ROWS, PERSUASION_ROWS, PERSUASION_SHARE
 from simulator.grading.appraiser.weights import (
     DEFAULT_WEIGHTS,
@@ -116,3 +127,56 @@ def test_a_reading_model_for_other_heads_is_refused(tmp_path: Path) -> None:
     np.savez_compressed(tmp_path / "encoder.npz", **arrays)
     with pytest.raises(AppraiserWeightsError, match="heads"):
         load_encoder(tmp_path / "encoder.npz")
+
+
+def _masked_reference(x: np.ndarray, layer: _Layer, heads: int, m: int) -> np.ndarray:
+    """One layer over the whole sequence with the scenario's mask written out: the first `m` tokens (the
+    scenario) attend only to each other, the rest attend to everything."""
+    n, width = x.shape
+    size = width // heads
+    qkv = x @ layer.qkv + layer.qkv_b
+    q, k, v = (qkv[:, i * width : (i + 1) * width].reshape(n, heads, size).transpose(1, 0, 2) for i in range(3))
+    scores = q @ k.transpose(0, 2, 1) / np.sqrt(size)
+    scores[:, :m, m:] = -np.inf
+    attn = np.exp(scores - scores.max(axis=-1, keepdims=True))
+    attn /= attn.sum(axis=-1, keepdims=True)
+    context = (attn @ v).transpose(1, 0, 2).reshape(n, width)
+    h = _layer_norm(x + context @ layer.out + layer.out_b, layer.ln1)
+    return _layer_norm(h + _gelu(h @ layer.up + layer.up_b) @ layer.down + layer.down_b, layer.ln2)
+
+
+def test_the_cached_scenario_prefix_equals_attention_with_the_scenario_mask() -> None:
+    rng = np.random.default_rng(0)
+    width, heads, m, n = 8, 2, 5, 4
+
+    def w(*shape: int) -> np.ndarray:
+        return rng.normal(0, 0.5, shape).astype(np.float32)
+
+    layer = _Layer(qkv=w(width, 3 * width), qkv_b=w(3 * width), out=w(width, width), out_b=w(width),
+                   ln1=(np.ones(width, np.float32), np.zeros(width, np.float32)), up=w(width, 16), up_b=w(16),
+                   down=w(16, width), down_b=w(width),
+                   ln2=(np.ones(width, np.float32), np.zeros(width, np.float32)))  # fmt: skip
+    scenario, pair = w(m, width), w(n, width)
+    want = _masked_reference(np.concatenate([scenario, pair]), layer, heads, m)
+    scenario_out, k, v = _block(scenario, layer, heads)
+    pair_out, _, _ = _block(pair, layer, heads, (k, v))
+    assert np.allclose(scenario_out, want[:m], atol=1e-5)
+    assert np.allclose(pair_out, want[m:], atol=1e-5)
+
+
+def test_a_model_trained_without_scenarios_ignores_them_and_one_trained_with_them_caches_them() -> None:
+    encoder = load_encoder()
+    plain = replace(encoder, meta={k: v for k, v in encoder.meta.items() if k != "scenario_tokens"})
+    assert not plain.reads_scenario and plain.prefix("Refunds take 5 days.") is None
+    assert np.array_equal(plain.logits("It never came.", "Sorry.", "Refunds take 5 days."),
+                          plain.logits("It never came.", "Sorry."))  # fmt: skip
+    positions = encoder.position
+    if len(positions) < 160 + SCENARIO_TOKENS:  # a model trained without scenarios ships 160 positions
+        positions = np.concatenate([positions, positions[: 160 + SCENARIO_TOKENS - len(positions)]])
+    reading = replace(encoder, meta={**encoder.meta, "scenario_tokens": SCENARIO_TOKENS}, position=positions)
+    first = reading.prefix("Refunds take  5 days.")
+    assert first is not None and len(first) == len(reading.layers)
+    assert reading.prefix("Refunds take 5 days.") is first  # whitespace-normalised, computed once
+    assert reading.prefix("") is None
+    with_facts = reading.logits("It never came.", "Sorry.", "Refunds take 5 days.")
+    assert not np.array_equal(with_facts, reading.logits("It never came.", "Sorry."))

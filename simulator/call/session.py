@@ -32,6 +32,7 @@ import contextlib
 import functools
 import logging
 import re
+import threading
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -309,6 +310,7 @@ class CallSession:
             early_text=settings.caller_early_text,
         )
         limits = _Limits(settings.max_turn_chars, settings.max_turn_tokens)
+        _prepare_in_background(local_grader, persona.grader_brief())
         return cls(
             store=store,
             session_id=sid,
@@ -750,6 +752,21 @@ async def _safe_grade(grader: TurnGrader, request: GradeRequest) -> TurnGrade:
         raise
     except Exception as exc:  # fail closed: never a default score
         return TurnGrade.ungraded(grader.name, f"grader failed: {type(exc).__name__}: {exc}")
+
+
+def _prepare_in_background(grader: TurnGrader, scenario: str) -> None:
+    """Let a grader that can read the scenario ahead (`LocalAppraiser.prepare`) do so off the call's path."""
+    prepare = getattr(grader, "prepare", None)
+    if not callable(prepare):
+        return
+
+    def run() -> None:
+        try:
+            prepare(scenario)
+        except Exception:  # the first turn's grade does the work again, and fails closed there
+            log.warning("the grader could not read the scenario ahead", exc_info=True)
+
+    threading.Thread(target=run, name="grader-prepare", daemon=True).start()
 
 
 def _new_holder() -> str:

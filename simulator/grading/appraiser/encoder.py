@@ -319,6 +319,14 @@ def load_encoder(path: Path = DEFAULT_ENCODER, vocab_path: Path = DEFAULT_VOCAB)
             f"The appraiser's reading model {path} was trained for {meta.get('heads')} heads, this code has "
             f"{N_HEADS}. Retrain it with scripts/train_encoder.py."
         )
+    if int(meta.get("scenario_tokens") or 0) > SCENARIO_TOKENS or len(data["position"]) < MAX_TOKENS + int(
+        meta.get("scenario_tokens") or 0
+    ):
+        raise AppraiserWeightsError(
+            f"The appraiser's reading model {path} reads {meta.get('scenario_tokens')} scenario tokens but has "
+            f"{len(data['position'])} positions (this code reads up to {SCENARIO_TOKENS}). Retrain it with "
+            "scripts/train_encoder.py."
+        )
     layers = []
     for i in range(int(meta["layers"])):
         p = f"l{i}."

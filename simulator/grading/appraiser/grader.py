@@ -42,6 +42,18 @@ class LocalAppraiser:
         """A hash of the weights file, so grades from different weights are distinguishable."""
         return self._weights.version
 
+    def prepare(self, scenario: str) -> None:
+        """Read the scenario before the first turn (the reading model's cached scenario prefix), so the
+        first turn of a call costs what the others do. Never raises: a failure here only means the first
+        turn computes it."""
+        encoder = self._weights.encoder
+        if encoder is None:
+            return
+        try:
+            encoder.prefix(scenario)
+        except Exception:  # the first grade computes it again and reports any error
+            pass
+
     def grade_sync(self, request: GradeRequest) -> TurnGrade:
         """Grade one turn synchronously (the same result as `grade`)."""
         try:
