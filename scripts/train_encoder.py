@@ -163,6 +163,7 @@ def train(cases: list[LabelledTurn], base: Path, epochs: int, scenario: bool) ->
     pos_weight = torch.tensor(np.clip(np.sqrt(neg / np.maximum(pos, 1)), 1, 10), dtype=torch.float32)
     texts = [pair_text(c) for c in cases]
     scenarios = [scenario_of(c) for c in cases]
+    always = [c.meta.get("category") == "scenario_pair" for c in cases]
     opt = torch.optim.AdamW(
         [{"params": model.bert.parameters(), "lr": LR_ENCODER}, {"params": model.head.parameters(), "lr": LR_HEAD}],
         weight_decay=0.01,
@@ -183,7 +184,8 @@ def train(cases: list[LabelledTurn], base: Path, epochs: int, scenario: bool) ->
                 [texts[j][0] for j in idx], [texts[j][1] for j in idx], truncation="longest_first",
                 max_length=MAX_TOKENS, padding=True, return_tensors="pt",
             )  # fmt: skip
-            kept = [scenarios[j] if scenario and scenarios[j] and rng.random() >= SCENARIO_DROPOUT else "" for j in idx]
+            kept = [scenarios[j] if scenario and scenarios[j] and (always[j] or rng.random() >= SCENARIO_DROPOUT)
+                    else "" for j in idx]  # fmt: skip
             unique = sorted({s for s in kept if s})
             scen = None
             if unique:
@@ -259,8 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--scenario", action="store_true",
                         help="also read the scenario as a prefix (measured, not shipped: data/dev/README.md)")
+    parser.add_argument("--extra", type=Path, nargs="*", default=[],
+                        help="more training files, e.g. scenario pairs (meta.category scenario_pair: the same turn "
+                             "judged against two scenarios; these always keep their scenario)")
     args = parser.parse_args(argv)
-    files = shipped_training_files() + encoder_only_files()
+    files = shipped_training_files() + encoder_only_files() + list(args.extra)
     cases = [c for c in load_many(files) if c.split == "train"]
     print(f"training on {len(cases)} turns from {len(files)} files", flush=True)
     model = train(cases, args.base, args.epochs, args.scenario)
