@@ -5,7 +5,8 @@ usage: python scripts/scenario_pair_figures.py PAIRS.jsonl [WEIGHTS_DIR_OR_FILE 
 A scenario pair is the same context and trainee turn judged against two scenarios that differ in one fact
 (`meta.category: scenario_pair`, one `meta.group` per pair, `meta.version` A or B). Where the gold
 `manipulative` differs between the halves (a "flip"), a grader that never reads the scenario gives both
-halves the same probability, so it orders them right half the time at best. For each weights file:
+halves the same probability, so it orders them right half the time. (The shipped linear heads read it a
+little, through decision features such as "the turn quotes a figure the scenario holds".) For each weights file:
 
 - `ordered`: flip pairs where the manipulative half gets the higher probability of a manipulative verdict
   (ties count a half), with a 95% bootstrap CI over pairs;
@@ -71,7 +72,7 @@ def main(argv: list[str]) -> int:
         lo, hi = vals[int(0.025 * len(vals))], vals[int(0.975 * len(vals)) - 1]
         n = len(pairs)
         print(f"{path} ({weights.version}), {n} flip pairs")
-        print(f"  ordered                     {arr.mean():.3f} [{lo:.3f}, {hi:.3f}]  (never reading the scenario: 0.5)")
+        print(f"  ordered                     {arr.mean():.3f} [{lo:.3f}, {hi:.3f}]  (a grader blind to the scenario: 0.5)")
         print(f"  both right                  {both}/{n}")
         print(f"  honest called manipulative  {honest_flagged}/{n}")
     return 0
