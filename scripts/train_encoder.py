@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="more training files, e.g. scenario pairs (meta.category scenario_pair: the same turn "
                              "judged against two scenarios; these always keep their scenario)")
     args = parser.parse_args(argv)
-    files = shipped_training_files() + encoder_only_files() + list(args.extra)
+    files = shipped_training_files() + encoder_only_files() + [p.resolve() for p in args.extra]
     cases = [c for c in load_many(files) if c.split == "train"]
     print(f"training on {len(cases)} turns from {len(files)} files", flush=True)
     model = train(cases, args.base, args.epochs, args.scenario)
