@@ -72,7 +72,7 @@ def main(argv: list[str]) -> int:
         lo, hi = vals[int(0.025 * len(vals))], vals[int(0.975 * len(vals)) - 1]
         n = len(pairs)
         print(f"{path} ({weights.version}), {n} flip pairs")
-        print(f"  ordered                     {arr.mean():.3f} [{lo:.3f}, {hi:.3f}]  (a grader blind to the scenario: 0.5)")
+        print(f"  ordered                     {arr.mean():.3f} [{lo:.3f}, {hi:.3f}]  (blind to the scenario: 0.5)")
         print(f"  both right                  {both}/{n}")
         print(f"  honest called manipulative  {honest_flagged}/{n}")
     return 0
