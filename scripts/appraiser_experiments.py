@@ -1,6 +1,6 @@
 """Ablation for the local appraiser: which features and data generalise to turns nobody here wrote.
 
-    .venv/bin/python scripts/appraiser_experiments.py [--embeddings] [--json OUT]
+    .venv/bin/python scripts/appraiser_experiments.py [--no-cv] [--json OUT]
 
 Model selection uses leave-one-author-out cross-validation over the training authors only: each
 independent training author's turns are held out in turn, and the heads are trained on everything else.
@@ -8,7 +8,8 @@ The blind suite (`evals/suites/blind.jsonl`, split=test, other authors) is score
 configuration and reported beside it, but never trained on.
 
 Configurations: the shipped weights (as they are); n-grams + cues on the original data; n-grams + cues
-on all training data; + decision features; + SmolLM2 sentence embeddings (with --embeddings).
+on all training data; + decision features. SmolLM2's contextual embeddings are measured apart, by
+`scripts/embedding_probe.py`.
 """
 
 from __future__ import annotations
