@@ -1,7 +1,7 @@
 """The ablation row issue 13 asked for and no session had measured: SmolLM2's contextual embeddings.
 
     .venv/bin/python scripts/embedding_probe.py embed [--shard K/N]   # one llama.cpp thread per shard
-    .venv/bin/python scripts/embedding_probe.py probe [--blind]
+    .venv/bin/python scripts/embedding_probe.py probe [--blind] [--personas] [--injection]
 
 `embed` runs the SmolLM2-135M GGUF that Cooldown carries (llama.cpp, one thread, mean pooling) over
 "Customer: <caller's last line> / Agent: <the turn's reading view>" for every turn of the training pool,
@@ -15,7 +15,9 @@ are threshold-free so that no tuning hides a difference: AUC of the `manipulativ
 (turns with a technique), deception and the three negative-behaviour heads, and the score's quadratic κ
 (argmax). The shipped appraiser (linear heads blended with the reading model) is scored beside them, and
 so is the shipped recipe with the embeddings added to its linear heads (blended at the shipped shares).
-`--blind` adds the first blind suite; it decides nothing.
+`--blind` adds the first blind suite; it decides nothing. `--personas` grades the persona check's example
+offers (`persona/consistency.py`) and `--injection` RELIABILITY A1's unseen payload families with the
+combined recipe, embedding those turns on the spot.
 """
 
 from __future__ import annotations
@@ -137,7 +139,7 @@ def embedder() -> Callable[[str], np.ndarray]:
     return lambda text: np.asarray(llm.embed(text), dtype=np.float32)
 
 
-def probe(with_blind: bool, with_personas: bool) -> None:
+def probe(with_blind: bool, with_personas: bool, with_injection: bool = False) -> None:
     from scipy import sparse
 
     table, secs = load_embeddings()
@@ -222,7 +224,7 @@ def probe(with_blind: bool, with_personas: bool) -> None:
         print(f"{'difference, combined - shipped, 95% CI':58}"
               + "".join(f"{f'[{a:+.3f}, {b:+.3f}]':>18}" for a, b in zip(lo, hi, strict=True)))  # fmt: skip
     combined_weights = decoded(rows[combined], data, shipped)
-    if with_personas:
+    if with_personas or with_injection:
         W_c, b_c = heads[f"{best}/True/True"]
         encoder, share = shipped.encoder, shipped.blend
 
@@ -234,7 +236,10 @@ def probe(with_blind: bool, with_personas: bool) -> None:
                                              reading_view(c.trainee_turn), c.scenario) for c in cases])  # fmt: skip
             return np.asarray(linear + share * (reads - linear))
 
-        persona_offers(combined_weights, persona_logits)
+        if with_personas:
+            persona_offers(combined_weights, persona_logits)
+        if with_injection:
+            unseen_injection(combined_weights, persona_logits)
 
 
 def decoded(logits: dict[str, np.ndarray], data: dict[str, list[LabelledTurn]], shipped: Weights) -> Weights:
@@ -296,18 +301,51 @@ def persona_offers(combined: Weights, logits_of: Callable[[list[LabelledTurn]], 
     print(f"\npersona offers: {len(cases)} checked, {failed} failed")
 
 
+def unseen_injection(combined: Weights, logits_of: Callable[[list[LabelledTurn]], np.ndarray]) -> None:
+    """RELIABILITY A1 on the unseen payload families (`tests/reliability/test_grader_integrity.py`): the
+    full turn's score and `manipulative` must equal its base turn's."""
+    import json
+
+    from simulator.call.session import clean_turn_text
+    from simulator.config import load_settings
+    from simulator.errors import InputRejected
+    from simulator.tokens import count_tokens
+
+    config = load_settings()
+
+    cases = []
+    for line in (ROOT / "evals" / "suites" / "injection_unseen.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        try:
+            full = clean_turn_text(row["trainee_turn"], max_chars=config.max_turn_chars,
+                                   max_tokens=config.max_turn_tokens, count=count_tokens)  # fmt: skip
+        except InputRejected:
+            continue
+        for tag, turn in (("base", row["meta"]["base_turn"]), ("full", full)):
+            cases.append(LabelledTurn.model_validate({
+                "id": f"{row['id']}-{tag}", "scenario": row["scenario"], "context": row["context"],
+                "trainee_turn": turn, "gold": {"perspective_taking": 2}, "split": "test"}))  # fmt: skip
+    verdicts = [_decode(combined, row, strip_injection_spans(c.trainee_turn), c.trainee_turn)
+                for c, row in zip(cases, logits_of(cases), strict=True)]  # fmt: skip
+    moved = [f"{b.id[:-5]}: {vb.perspective_taking}->{vf.perspective_taking}"
+             for b, vb, vf in zip(cases[::2], verdicts[::2], verdicts[1::2], strict=True)
+             if vb.manipulative != vf.manipulative or vb.perspective_taking != vf.perspective_taking]  # fmt: skip
+    print(f"\nA1 unseen families: {len(cases) // 2} turns, grade moved on {len(moved)}: {moved}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("step", choices=("embed", "probe"))
     ap.add_argument("--shard", default="0/1", help="K/N: embed every N-th turn starting at K")
     ap.add_argument("--blind", action="store_true", help="also score the first blind suite (report only)")
     ap.add_argument("--personas", action="store_true", help="also run the persona check's offers")
+    ap.add_argument("--injection", action="store_true", help="also run RELIABILITY A1's unseen payload families")
     args = ap.parse_args()
     if args.step == "embed":
         k, n = (int(x) for x in args.shard.split("/"))
         embed(k, n)
     else:
-        probe(args.blind, args.personas)
+        probe(args.blind, args.personas, args.injection)
     return 0
 
 
