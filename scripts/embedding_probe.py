@@ -50,7 +50,6 @@ from simulator.grading.appraiser.weights import (  # noqa: E402
     load_weights,
 )
 from simulator.grading.integrity import reading_view, strip_injection_spans  # noqa: E402
-from simulator.grading.labels import NEGATIVE_BEHAVIOURS  # noqa: E402
 
 CACHE = ROOT / ".cooldown-cache" / "smollm2-embeddings"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -151,43 +150,52 @@ def probe(with_blind: bool, with_personas: bool, with_injection: bool = False) -
     train = data.pop("train")
     E = np.stack([table[c.id] for c in train])
     mu, sd = E.mean(axis=0), E.std(axis=0) + 1e-6
-    X = tr.featurise(train)
+    shipped = load_weights(DEFAULT_WEIGHTS)
+    assert shipped.encoder is not None and shipped.blend is not None
+    encoder, share = shipped.encoder, shipped.blend
+    sparse_of: dict[str, sparse.csr_matrix] = {}  # featurised once per turn
+    read_of: dict[str, np.ndarray] = {}  # the reading model run once per turn
+
+    def features(cases: list[LabelledTurn]) -> sparse.csr_matrix:
+        todo = [c for c in cases if c.id not in sparse_of]
+        if todo:
+            sparse_of.update(zip((c.id for c in todo), tr.featurise(todo), strict=True))
+        return sparse.vstack([sparse_of[c.id] for c in cases]).tocsr()
+
+    def reads(cases: list[LabelledTurn]) -> np.ndarray:
+        for c in cases:
+            if c.id not in read_of:
+                ctx = [(u.role, u.text) for u in c.context]
+                read_of[c.id] = encoder.logits(last_customer_line(ctx), reading_view(c.trainee_turn), c.scenario)
+        return np.stack([read_of[c.id] for c in cases])
+
+    X = features(train)
     cols = np.flatnonzero(np.asarray(abs(X).sum(axis=0)).ravel() > 0)
     y = tr.targets(train)
 
     def design(cases: list[LabelledTurn], scale: float | None, with_linear: bool = True) -> sparse.csr_matrix:
-        parts = [tr.featurise(cases)[:, cols]] if with_linear else []
+        parts = [features(cases)[:, cols]] if with_linear else []
         if scale is not None:
+            for c in cases:  # turns outside the cache (persona offers, payloads) are embedded here
+                if c.id not in table:
+                    table[c.id] = embedder()(pair_text(c))
             parts.append(sparse.csr_matrix(scale * (np.stack([table[c.id] for c in cases]) - mu) / sd))
         return sparse.hstack(parts).tocsr()
 
-    shipped = load_weights(DEFAULT_WEIGHTS)
-    assert shipped.encoder is not None and shipped.blend is not None
-    read = {name: np.stack([shipped.encoder.logits(last_customer_line([(u.role, u.text) for u in c.context]),
-                                                   reading_view(c.trainee_turn), c.scenario) for c in cases])
-            for name, cases in data.items()}  # fmt: skip
-
-    heads: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    def logits_of(heads: tuple[np.ndarray, np.ndarray], cases: list[LabelledTurn], scale: float | None,
+                  with_linear: bool = True, blended: bool = False) -> np.ndarray:  # fmt: skip
+        W, b = heads
+        linear = np.asarray(design(cases, scale, with_linear) @ W.T) + b
+        return linear + share * (reads(cases) - linear) if blended else linear  # at the shipped per-head shares
 
     def fitted(scale: float | None, with_linear: bool = True, blended: bool = False) -> dict[str, np.ndarray]:
-        W, b = tr.fit_all(design(train, scale, with_linear), y)
-        heads[f"{scale}/{with_linear}/{blended}"] = (W, b)
-        out = {}
-        for name, cases in data.items():
-            logits = np.asarray(design(cases, scale, with_linear) @ W.T) + b
-            if blended:  # the reading model at the shipped weights' per-head shares
-                logits = logits + shipped.blend * (read[name] - logits)
-            out[name] = logits
-        return out
+        heads = tr.fit_all(design(train, scale, with_linear), y)
+        return {name: logits_of(heads, cases, scale, with_linear, blended) for name, cases in data.items()}
 
     def shipped_logits(cases: list[LabelledTurn]) -> np.ndarray:
-        rows = []
-        for c in cases:
-            ctx = [(u.role, u.text) for u in c.context]
-            view = strip_injection_spans(c.trainee_turn)
-            rows.append(shipped.turn_logits(extract(view, ctx, c.scenario), last_customer_line(ctx),
-                                            reading_view(c.trainee_turn, view), c.scenario))  # fmt: skip
-        return np.stack(rows)
+        linear = np.stack([shipped.logits(extract(strip_injection_spans(c.trainee_turn),
+                                                  [(u.role, u.text) for u in c.context], c.scenario)) for c in cases])
+        return linear + share * (reads(cases) - linear)  # what `Weights.turn_logits` computes, turn by turn
 
     rows: dict[str, dict[str, np.ndarray]] = {
         "shipped: linear heads + reading model": {n: shipped_logits(cs) for n, cs in data.items()},
@@ -225,21 +233,15 @@ def probe(with_blind: bool, with_personas: bool, with_injection: bool = False) -
               + "".join(f"{f'[{a:+.3f}, {b:+.3f}]':>18}" for a, b in zip(lo, hi, strict=True)))  # fmt: skip
     combined_weights = decoded(rows[combined], data, shipped)
     if with_personas or with_injection:
-        W_c, b_c = heads[f"{best}/True/True"]
-        encoder, share = shipped.encoder, shipped.blend
+        combined_heads = tr.fit_all(design(train, best), y)
 
-        def persona_logits(cases: list[LabelledTurn]) -> np.ndarray:
-            for c in cases:  # these turns are not in the cache: embed them here
-                table.setdefault(c.id, embedder()(pair_text(c)))
-            linear = np.asarray(design(cases, best) @ W_c.T) + b_c
-            reads = np.stack([encoder.logits(last_customer_line([(u.role, u.text) for u in c.context]),
-                                             reading_view(c.trainee_turn), c.scenario) for c in cases])  # fmt: skip
-            return np.asarray(linear + share * (reads - linear))
+        def combined_logits(cases: list[LabelledTurn]) -> np.ndarray:
+            return logits_of(combined_heads, cases, best, blended=True)
 
         if with_personas:
-            persona_offers(combined_weights, persona_logits)
+            persona_offers(combined_weights, combined_logits)
         if with_injection:
-            unseen_injection(combined_weights, persona_logits)
+            unseen_injection(combined_weights, combined_logits)
 
 
 def decoded(logits: dict[str, np.ndarray], data: dict[str, list[LabelledTurn]], shipped: Weights) -> Weights:
@@ -264,6 +266,7 @@ def decoded(logits: dict[str, np.ndarray], data: dict[str, list[LabelledTurn]], 
 def persona_offers(combined: Weights, logits_of: Callable[[list[LabelledTurn]], np.ndarray]) -> None:
     """The persona check's offers (`persona/consistency.py`) under the combined recipe: an acceptable
     remedy's example offer must not be manipulative; a refused offer must not grade as a good turn."""
+    from simulator.persona.consistency import graded_as_good_turn
     from simulator.persona.loader import load_persona, persona_files
 
     cases, intent = [], []
@@ -290,11 +293,7 @@ def persona_offers(combined: Weights, logits_of: Callable[[list[LabelledTurn]], 
     failed = 0
     for case, kind, row in zip(cases, intent, logits_of(cases), strict=True):
         v = _decode(combined, row, strip_injection_spans(case.trainee_turn), case.trainee_turn)
-        bad = (
-            v.manipulative
-            if kind == "acceptable"
-            else not (v.manipulative or set(v.behaviours) & NEGATIVE_BEHAVIOURS or v.perspective_taking <= 1)
-        )
+        bad = v.manipulative if kind == "acceptable" else graded_as_good_turn(v)
         failed += bad
         if bad:
             print(f"  persona check FAILS: {case.id} ({kind}) {case.trainee_turn!r}: {v.model_dump_json()}")

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simulator.call.transcript import Utterance
 from simulator.grading.base import GradeRequest, TurnGrader
-from simulator.grading.labels import NEGATIVE_BEHAVIOURS, TurnGrade
+from simulator.grading.labels import NEGATIVE_BEHAVIOURS, TurnGrade, TurnVerdict
 from simulator.persona.schema import Persona
 
 _TRIVIAL = re.compile(r"^\W*(?:\w+\W*){0,2}$")
@@ -51,6 +51,12 @@ def _summary(grade: TurnGrade) -> str:
     parts += [f"{t.technique.value} {t.use} ({t.evidence!r})" for t in v.techniques]
     parts += [t.value for t in v.manipulation_tactics]
     return "; ".join(parts)
+
+
+def graded_as_good_turn(verdict: TurnVerdict) -> bool:
+    """No negative move, not manipulative and a score above 1: what an offer the caller refuses must not get."""
+    v = verdict
+    return not (v.manipulative or set(v.behaviours) & NEGATIVE_BEHAVIOURS or v.perspective_taking <= 1)
 
 
 def _common_problems(grade: TurnGrade) -> list[str]:
@@ -87,9 +93,7 @@ async def check_offers(persona: Persona, grader: TurnGrader) -> list[OfferCheck]
                                                 scenario=scenario, persona=persona.id))  # fmt: skip
         problems = _common_problems(grade)
         v = grade.verdict
-        if v is not None and not (
-            v.manipulative or set(v.behaviours) & NEGATIVE_BEHAVIOURS or v.perspective_taking <= 1
-        ):
+        if v is not None and graded_as_good_turn(v):
             problems.append(
                 "an offer the caller will not accept is graded as a good turn (no negative move, not "
                 f"manipulative, score {v.perspective_taking})"
