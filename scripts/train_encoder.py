@@ -47,10 +47,11 @@ from simulator.grading.appraiser.encoder import (  # noqa: E402
 from simulator.grading.appraiser.training import (  # noqa: E402
     binary_rows,
     encoder_only_files,
+    group_of,
     shipped_training_files,
     targets,
 )
-from simulator.grading.appraiser.weights import N_HEADS, S_SLICE  # noqa: E402
+from simulator.grading.appraiser.weights import M_ROW, N_HEADS, S_SLICE, USE_ROW  # noqa: E402
 from simulator.grading.integrity import reading_view  # noqa: E402
 
 SEED = 20261203
@@ -59,6 +60,10 @@ BATCH = 16
 LR_ENCODER = 5e-5
 LR_HEAD = 1e-3
 SCENARIO_DROPOUT = 0.2
+PAIR_WEIGHT = 0.0
+"""Weight of the pairwise loss on counterfactual pairs (`--pair-weight`; 0 as shipped): the manipulative half's
+`manipulative` (and, when both halves use a technique, "used manipulatively") logit must exceed the honest
+half's, and the better-listening half's expected score must exceed the other's."""
 """Share of turns trained without their scenario, so the model also reads a turn whose scenario is unknown."""
 
 
@@ -73,8 +78,59 @@ def scenario_of(case: LabelledTurn) -> str:
     return scenario_text(case.scenario)
 
 
+def _pair_batches(cases: list[LabelledTurn], rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffled batches that keep both halves of a counterfactual pair together, so the pairwise loss sees them."""
+    units: dict[str, list[int]] = {}
+    for i, c in enumerate(cases):
+        key = f"pair:{group_of(c)}" if c.meta.get("pair_axis") else f"item:{i}"
+        units.setdefault(key, []).append(i)
+    keys = sorted(units)
+    batches: list[np.ndarray] = []
+    current: list[int] = []
+    for k in rng.permutation(len(keys)):
+        unit = units[keys[k]]
+        if current and len(current) + len(unit) > BATCH:
+            batches.append(np.array(current))
+            current = []
+        current.extend(unit)
+    if current:
+        batches.append(np.array(current))
+    return batches
+
+
+def _pair_loss(out: Any, idx: np.ndarray, y: dict[str, np.ndarray]) -> Any:
+    """Logistic loss on the difference between the two halves of each pair in the batch (see PAIR_WEIGHT)."""
+    import torch
+    from torch.nn import functional as F
+
+    by_pair: dict[int, list[int]] = {}
+    for pos, j in enumerate(idx):
+        if y["pair_id"][j] >= 0:
+            by_pair.setdefault(int(y["pair_id"][j]), []).append(pos)
+    diffs = []
+    levels = torch.arange(S_SLICE.stop - S_SLICE.start, dtype=out.dtype)
+    expected = (out[:, S_SLICE].softmax(-1) * levels).sum(-1)
+    for a, b in (p for p in by_pair.values() if len(p) == 2):
+        ja, jb = idx[a], idx[b]
+        if y["manipulative"][ja] != y["manipulative"][jb]:
+            hi, lo = (a, b) if y["manipulative"][ja] else (b, a)
+            diffs.append(out[hi, M_ROW] - out[lo, M_ROW])
+            both_use = y["has_technique"][ja] and y["has_technique"][jb]
+            if both_use and y["use:manipulative"][ja] != y["use:manipulative"][jb]:
+                hi, lo = (a, b) if y["use:manipulative"][ja] else (b, a)
+                diffs.append(out[hi, USE_ROW] - out[lo, USE_ROW])
+        if y["score"][ja] != y["score"][jb]:
+            hi, lo = (a, b) if y["score"][ja] > y["score"][jb] else (b, a)
+            diffs.append(2.0 * (expected[hi] - expected[lo]))
+    if not diffs:
+        return out.sum() * 0.0
+    return F.softplus(-torch.stack(diffs)).mean()
+
+
 def _batches(cases: list[LabelledTurn], rng: np.random.Generator, scenario: bool) -> list[np.ndarray]:
     """Shuffled batches; with `scenario`, turns of one scenario are kept together so each batch reads few."""
+    if PAIR_WEIGHT > 0 and not scenario:
+        return _pair_batches(cases, rng)
     order = rng.permutation(len(cases))
     if not scenario:
         return [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
@@ -197,6 +253,8 @@ def train(cases: list[LabelledTurn], base: Path, epochs: int, scenario: bool) ->
             loss = (bce(out, torch.tensor(Y[idx])) * mask).sum() / mask.sum() * 4 + ce(
                 out[:, S_SLICE], torch.tensor(y["score"][idx])
             )
+            if PAIR_WEIGHT > 0:
+                loss = loss + PAIR_WEIGHT * _pair_loss(out, idx, y)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -255,6 +313,7 @@ def export(model: Any, out: Path, meta: dict[str, Any], scenario: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global PAIR_WEIGHT
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", type=Path, required=True, help="folder with the all-MiniLM-L6-v2 files")
     parser.add_argument("--out", type=Path, default=DEFAULT_ENCODER)
@@ -264,13 +323,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra", type=Path, nargs="*", default=[],
                         help="more training files, e.g. scenario pairs (meta.category scenario_pair: the same turn "
                              "judged against two scenarios; these always keep their scenario)")
+    parser.add_argument("--pair-weight", type=float, default=PAIR_WEIGHT,
+                        help="weight of the pairwise loss on counterfactual pairs (0 as shipped; see PAIR_WEIGHT)")
     args = parser.parse_args(argv)
+    PAIR_WEIGHT = args.pair_weight
     files = shipped_training_files() + encoder_only_files() + [p.resolve() for p in args.extra]
     cases = [c for c in load_many(files) if c.split == "train"]
     print(f"training on {len(cases)} turns from {len(files)} files", flush=True)
     model = train(cases, args.base, args.epochs, args.scenario)
     export(model, args.out, {
         "base": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)", "seed": SEED, "epochs": args.epochs,
+        **({"pair_weight": PAIR_WEIGHT} if PAIR_WEIGHT else {}),
         "train_items": len(cases), "train_files": [str(p.relative_to(ROOT)) for p in files],
     }, args.scenario)  # fmt: skip
     print(f"wrote {args.out}")
