@@ -1,15 +1,19 @@
 """The issue's target figures on the development set, for choosing between appraiser weights.
 
-usage: python scripts/dev_figures.py [WEIGHTS_DIR_OR_FILE ...]
+usage: python scripts/dev_figures.py [--set dev|dev2] [--labels author|rater] [WEIGHTS_DIR_OR_FILE ...]
 
-The development set (`simulator/grading/appraiser/data/dev/`, authors r15-r18, 600 turns, one rater) was
-never trained on by any shipped model, so candidates can be compared on it without spending the blind
-suites. With no argument it scores the shipped weights. Each figure has a 95% bootstrap CI over turns
+The development sets were never trained on by any shipped model, so candidates can be compared on them
+without spending the blind suites: `dev` (`simulator/grading/appraiser/data/dev/`, authors r15-r18, 600
+turns, the authors' labels only) and `dev2` (`data/dev2/`, authors r19-r22, with a blind second rater's
+labels in `data/dev2/ratings/rater_labels.jsonl`; `--labels rater` scores against those instead of the
+authors'). With no weights argument it scores the shipped weights. Each figure has a 95% bootstrap CI over turns
 (400 resamples, seed 0); the matched pairs are given as a count, without a CI.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -19,18 +23,41 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simulator.grading.appraiser.appraise import appraise_with  # noqa: E402
-from simulator.grading.appraiser.dataset import load_many  # noqa: E402
+from simulator.grading.appraiser.dataset import LabelledTurn, load_many  # noqa: E402
 from simulator.grading.appraiser.training import PACKAGE_DATA, target_metrics  # noqa: E402
 from simulator.grading.appraiser.weights import DEFAULT_WEIGHTS, load_weights, weights_file  # noqa: E402
+from simulator.grading.labels import TurnVerdict  # noqa: E402
 
-DEV = sorted((PACKAGE_DATA / "dev").glob("*.jsonl"))
+RATER_LABELS = PACKAGE_DATA / "dev2" / "ratings" / "rater_labels.jsonl"
 FIGURES = ("score_qwk", "manipulative_f1", "ethical_called_manipulative", "negative_recall", "negative_precision",
            "surface_cue_scored_le1")  # fmt: skip
 
 
+def with_rater_labels(cases: list[LabelledTurn]) -> list[LabelledTurn]:
+    """The same turns with the blind second rater's labels as their gold."""
+    rater: dict[str, TurnVerdict] = {}
+    for line in RATER_LABELS.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            rater[row["id"]] = TurnVerdict.model_validate(row["labels"])
+    missing = [c.id for c in cases if c.id not in rater]
+    if missing:
+        raise SystemExit(f"{RATER_LABELS} has no rating for {len(missing)} turns (first: {missing[0]})")
+    return [c.model_copy(update={"gold": rater[c.id]}) for c in cases]
+
+
 def main(argv: list[str]) -> int:
-    cases = load_many(DEV)
-    targets = [weights_file(Path(a)) for a in argv] or [DEFAULT_WEIGHTS]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", choices=("dev", "dev2"), default="dev")
+    parser.add_argument("--labels", choices=("author", "rater"), default="author")
+    parser.add_argument("weights", nargs="*")
+    args = parser.parse_args(argv)
+    if args.labels == "rater" and args.set != "dev2":
+        parser.error("only dev2 has a second rater's labels")
+    cases = load_many(sorted((PACKAGE_DATA / args.set).glob("*.jsonl")))
+    if args.labels == "rater":
+        cases = with_rater_labels(cases)
+    targets = [weights_file(Path(a)) for a in args.weights] or [DEFAULT_WEIGHTS]
     rng = np.random.default_rng(0)
     boots = [rng.integers(0, len(cases), len(cases)) for _ in range(400)]
     for path in targets:
@@ -38,7 +65,7 @@ def main(argv: list[str]) -> int:
         preds = [appraise_with(weights, c.trainee_turn, c.context, c.scenario) for c in cases]
         point = target_metrics(cases, preds)
         samples = [target_metrics([cases[i] for i in b], [preds[i] for i in b]) for b in boots]
-        print(f"{path} ({weights.version}), {len(cases)} dev turns")
+        print(f"{path} ({weights.version}), {len(cases)} {args.set} turns, {args.labels} labels")
         for name in FIGURES:
             vals = sorted(float(s[name]) for s in samples)
             lo, hi = vals[int(0.025 * len(vals))], vals[int(0.975 * len(vals)) - 1]
