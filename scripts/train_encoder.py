@@ -60,11 +60,12 @@ BATCH = 16
 LR_ENCODER = 5e-5
 LR_HEAD = 1e-3
 SCENARIO_DROPOUT = 0.2
+"""Share of turns trained without their scenario, so the model also reads a turn whose scenario is unknown."""
 PAIR_WEIGHT = 0.0
 """Weight of the pairwise loss on counterfactual pairs (`--pair-weight`; 0 as shipped): the manipulative half's
 `manipulative` (and, when both halves use a technique, "used manipulatively") logit must exceed the honest
-half's, and the better-listening half's expected score must exceed the other's."""
-"""Share of turns trained without their scenario, so the model also reads a turn whose scenario is unknown."""
+half's, and the better-listening half's expected score must exceed the other's (unless `--pair-no-score`)."""
+PAIR_SCORE = True
 
 
 def pair_text(case: LabelledTurn) -> tuple[str, str]:
@@ -119,7 +120,7 @@ def _pair_loss(out: Any, idx: np.ndarray, y: dict[str, np.ndarray]) -> Any:
             if both_use and y["use:manipulative"][ja] != y["use:manipulative"][jb]:
                 hi, lo = (a, b) if y["use:manipulative"][ja] else (b, a)
                 diffs.append(out[hi, USE_ROW] - out[lo, USE_ROW])
-        if y["score"][ja] != y["score"][jb]:
+        if PAIR_SCORE and y["score"][ja] != y["score"][jb]:
             hi, lo = (a, b) if y["score"][ja] > y["score"][jb] else (b, a)
             diffs.append(2.0 * (expected[hi] - expected[lo]))
     if not diffs:
@@ -313,7 +314,7 @@ def export(model: Any, out: Path, meta: dict[str, Any], scenario: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global PAIR_WEIGHT
+    global PAIR_WEIGHT, PAIR_SCORE
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", type=Path, required=True, help="folder with the all-MiniLM-L6-v2 files")
     parser.add_argument("--out", type=Path, default=DEFAULT_ENCODER)
@@ -325,15 +326,18 @@ def main(argv: list[str] | None = None) -> int:
                              "judged against two scenarios; these always keep their scenario)")
     parser.add_argument("--pair-weight", type=float, default=PAIR_WEIGHT,
                         help="weight of the pairwise loss on counterfactual pairs (0 as shipped; see PAIR_WEIGHT)")
+    parser.add_argument("--pair-no-score", action="store_true",
+                        help="the pairwise loss ranks the manipulative heads only, not the expected score")
     args = parser.parse_args(argv)
     PAIR_WEIGHT = args.pair_weight
+    PAIR_SCORE = not args.pair_no_score
     files = shipped_training_files() + encoder_only_files() + [p.resolve() for p in args.extra]
     cases = [c for c in load_many(files) if c.split == "train"]
     print(f"training on {len(cases)} turns from {len(files)} files", flush=True)
     model = train(cases, args.base, args.epochs, args.scenario)
     export(model, args.out, {
         "base": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)", "seed": SEED, "epochs": args.epochs,
-        **({"pair_weight": PAIR_WEIGHT} if PAIR_WEIGHT else {}),
+        **({"pair_weight": PAIR_WEIGHT, "pair_score": PAIR_SCORE} if PAIR_WEIGHT else {}),
         "train_items": len(cases), "train_files": [str(p.relative_to(ROOT)) for p in files],
     }, args.scenario)  # fmt: skip
     print(f"wrote {args.out}")
