@@ -1,12 +1,13 @@
 """The issue's target figures on the development set, for choosing between appraiser weights.
 
-usage: python scripts/dev_figures.py [--set dev|dev2] [--labels author|rater] [WEIGHTS_DIR_OR_FILE ...]
+usage: python scripts/dev_figures.py [--set dev|dev2] [--labels final|author|rater] [WEIGHTS_DIR_OR_FILE ...]
 
 The development sets were never trained on by any shipped model, so candidates can be compared on them
 without spending the blind suites: `dev` (`simulator/grading/appraiser/data/dev/`, authors r15-r18, 600
-turns, the authors' labels only) and `dev2` (`data/dev2/`, authors r19-r22, with a blind second rater's
-labels in `data/dev2/ratings/rater_labels.jsonl`; `--labels rater` scores against those instead of the
-authors'). With no weights argument it scores the shipped weights. Each figure has a 95% bootstrap CI over turns
+turns, the authors' labels only) and `dev2` (`data/dev2/`, authors r19-r22, 420 turns, adjudicated; the
+authors' and the blind second rater's labels before adjudication are in `data/dev2/ratings/`, and
+`--labels author` or `--labels rater` scores against them instead). With no weights argument it scores the
+shipped weights. Each figure has a 95% bootstrap CI over turns
 (400 resamples, seed 0); the matched pairs are given as a count, without a CI.
 """
 
@@ -28,35 +29,36 @@ from simulator.grading.appraiser.training import PACKAGE_DATA, target_metrics  #
 from simulator.grading.appraiser.weights import DEFAULT_WEIGHTS, load_weights, weights_file  # noqa: E402
 from simulator.grading.labels import TurnVerdict  # noqa: E402
 
-RATER_LABELS = PACKAGE_DATA / "dev2" / "ratings" / "rater_labels.jsonl"
+RATINGS = PACKAGE_DATA / "dev2" / "ratings"
 FIGURES = ("score_qwk", "manipulative_f1", "ethical_called_manipulative", "negative_recall", "negative_precision",
            "surface_cue_scored_le1")  # fmt: skip
 
 
-def with_rater_labels(cases: list[LabelledTurn]) -> list[LabelledTurn]:
-    """The same turns with the blind second rater's labels as their gold."""
-    rater: dict[str, TurnVerdict] = {}
-    for line in RATER_LABELS.read_text(encoding="utf-8").splitlines():
+def with_labels(cases: list[LabelledTurn], who: str) -> list[LabelledTurn]:
+    """The same turns with `who`'s labels before adjudication (`ratings/<who>_labels.jsonl`) as their gold."""
+    path = RATINGS / f"{who}_labels.jsonl"
+    labels: dict[str, TurnVerdict] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            rater[row["id"]] = TurnVerdict.model_validate(row["labels"])
-    missing = [c.id for c in cases if c.id not in rater]
+            labels[row["id"]] = TurnVerdict.model_validate(row["labels"])
+    missing = [c.id for c in cases if c.id not in labels]
     if missing:
-        raise SystemExit(f"{RATER_LABELS} has no rating for {len(missing)} turns (first: {missing[0]})")
-    return [c.model_copy(update={"gold": rater[c.id]}) for c in cases]
+        raise SystemExit(f"{path} has no labels for {len(missing)} turns (first: {missing[0]})")
+    return [c.model_copy(update={"gold": labels[c.id]}) for c in cases]
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", choices=("dev", "dev2"), default="dev")
-    parser.add_argument("--labels", choices=("author", "rater"), default="author")
+    parser.add_argument("--labels", choices=("final", "author", "rater"), default="final")
     parser.add_argument("weights", nargs="*")
     args = parser.parse_args(argv)
-    if args.labels == "rater" and args.set != "dev2":
-        parser.error("only dev2 has a second rater's labels")
+    if args.labels != "final" and args.set != "dev2":
+        parser.error("only dev2 has a second rater and an adjudication; dev has its authors' labels alone")
     cases = load_many(sorted((PACKAGE_DATA / args.set).glob("*.jsonl")))
-    if args.labels == "rater":
-        cases = with_rater_labels(cases)
+    if args.labels != "final":
+        cases = with_labels(cases, args.labels)
     targets = [weights_file(Path(a)) for a in args.weights] or [DEFAULT_WEIGHTS]
     rng = np.random.default_rng(0)
     boots = [rng.integers(0, len(cases), len(cases)) for _ in range(400)]
