@@ -141,14 +141,14 @@ def _batches(cases: list[LabelledTurn], rng: np.random.Generator, scenario: bool
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def train(cases: list[LabelledTurn], base: Path, epochs: int, scenario: bool) -> Any:
+def train(cases: list[LabelledTurn], base: Path, epochs: int, scenario: bool, seed: int = SEED) -> Any:
     import torch
     from torch import nn
     from torch.nn import functional as F
     from transformers import AutoModel, AutoTokenizer
 
-    torch.manual_seed(SEED)
-    rng = np.random.default_rng(SEED)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     tok = AutoTokenizer.from_pretrained(str(base))
 
     class Model(nn.Module):
@@ -326,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
                              "judged against two scenarios; these always keep their scenario)")
     parser.add_argument("--pair-weight", type=float, default=PAIR_WEIGHT,
                         help="weight of the pairwise loss on counterfactual pairs (0 as shipped; see PAIR_WEIGHT)")
+    parser.add_argument("--seed", type=int, default=SEED,
+                        help="another seed of the same recipe, to measure how much a retrain moves by chance")
     parser.add_argument("--pair-no-score", action="store_true",
                         help="the pairwise loss ranks the manipulative heads only, not the expected score")
     args = parser.parse_args(argv)
@@ -334,9 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     files = shipped_training_files() + encoder_only_files() + [p.resolve() for p in args.extra]
     cases = [c for c in load_many(files) if c.split == "train"]
     print(f"training on {len(cases)} turns from {len(files)} files", flush=True)
-    model = train(cases, args.base, args.epochs, args.scenario)
+    model = train(cases, args.base, args.epochs, args.scenario, args.seed)
     export(model, args.out, {
-        "base": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)", "seed": SEED, "epochs": args.epochs,
+        "base": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)", "seed": args.seed, "epochs": args.epochs,
         **({"pair_weight": PAIR_WEIGHT, "pair_score": PAIR_SCORE} if PAIR_WEIGHT else {}),
         "train_items": len(cases), "train_files": [str(p.relative_to(ROOT)) for p in files],
     }, args.scenario)  # fmt: skip
