@@ -31,8 +31,8 @@ from simulator.grading.appraiser.features import extract  # noqa: E402
 from simulator.grading.appraiser.grader import LocalAppraiser  # noqa: E402
 from simulator.grading.appraiser.training import (  # noqa: E402
     PERSUASION_ROWS,
-    _calibrated_log_loss,
     calibrate,
+    calibrated_log_loss,
     heldout_files,
     targets,
     thresholds_for,
@@ -72,8 +72,7 @@ def with_share(weights: Weights, share: float, blend: np.ndarray, y: dict[str, n
 
 
 def persona_failures(weights: Weights) -> list[str]:
-    grader = LocalAppraiser(weights_file(Path(weights.meta["_path"])))
-    grader._weights = weights
+    grader = LocalAppraiser.from_weights(weights)
     failures = []
     for path in sorted((ROOT / "personas").glob("*.yaml")):
         if path.name.startswith("_") or path.stem == "strategies":
@@ -92,7 +91,6 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     path = weights_file(args.weights)
     weights = load_weights(path)
-    weights.meta["_path"] = str(path)
     cases = load_many(heldout_files())
     authors = np.array([str(c.meta.get("author") or c.id.split("-")[0]) for c in cases])
     y = targets(cases)
@@ -105,7 +103,7 @@ def main(argv: list[str]) -> int:
         for author in sorted(set(authors)):
             fit, held = authors != author, authors == author
             calib = calibrate(blend[fit], _subset(y, fit))
-            loss += _calibrated_log_loss(blend[held], calib, _subset(y, held), rows)
+            loss += calibrated_log_loss(blend[held], calib, _subset(y, held), rows)
         failures = persona_failures(with_share(weights, share, blend, y))
         print(f"share {share:.1f}: leave-one-author-out log loss {loss:.1f}; persona check "
               f"{'passes' if not failures else 'fails: ' + ', '.join(failures)}", flush=True)  # fmt: skip
@@ -118,7 +116,7 @@ def main(argv: list[str]) -> int:
     if args.write:
         share = best[0]
         chosen = with_share(weights, share, (1.0 - share) * linear + share * read, y)
-        meta = {k: v for k, v in weights.meta.items() if k != "_path"}
+        meta = dict(weights.meta)
         meta["encoder"] = {**meta["encoder"], "blend": chosen.blend.tolist()}  # type: ignore[union-attr]
         W = np.ascontiguousarray(chosen.WT.T)
         version = save_weights(args.write, chosen.cols, W, chosen.b, chosen.thresholds, meta, chosen.calib)

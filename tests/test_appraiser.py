@@ -115,6 +115,16 @@ def test_grade_returns_graded_turn_with_tip_and_flags() -> None:
     assert grade.verdict.perspective_taking <= 1
 
 
+def test_an_appraiser_over_weights_in_memory_grades_as_one_loaded_from_its_file() -> None:
+    request = GradeRequest(trainee_turn="I can refund the £40 today, or send a new chair if you'd rather.",
+                           context=COMPLAINT, scenario=SCENARIO)  # fmt: skip
+    from_file = LocalAppraiser()
+    in_memory = LocalAppraiser.from_weights(load_weights())
+    a, b = asyncio.run(from_file.grade(request)), asyncio.run(in_memory.grade(request))
+    assert in_memory.version == from_file.version
+    assert a.verdict == b.verdict and a.confidence == b.confidence
+
+
 def test_grade_fails_closed_on_internal_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import simulator.grading.appraiser.grader as grader_module
 

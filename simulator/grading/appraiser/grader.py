@@ -32,6 +32,14 @@ class LocalAppraiser:
         self._weights: Weights = load_weights(weights_path)
         self._max_chars = max_chars
 
+    @classmethod
+    def from_weights(cls, weights: Weights, *, max_chars: int = 4000) -> LocalAppraiser:
+        """An appraiser over weights already in memory (for scripts that compare variants of one file)."""
+        grader = cls.__new__(cls)
+        grader._weights = weights
+        grader._max_chars = max_chars
+        return grader
+
     @property
     def name(self) -> str:
         """Stored with every grade."""

@@ -324,7 +324,7 @@ def fit_blend(
     for share in BLEND_GRID:
         logits = (1.0 - share) * linear + share * encoder
         calib = calibrate(logits, y)
-        loss = _calibrated_log_loss(logits, calib, y, set(rows))
+        loss = calibrated_log_loss(logits, calib, y, set(rows))
         if best is None or loss < best[1] - 1e-9:
             best = (share, loss)
     assert best is not None
@@ -332,7 +332,8 @@ def fit_blend(
     return best[0], thresholds_for(logits, y), calibrate(logits, y)
 
 
-def _calibrated_log_loss(logits: np.ndarray, calib: np.ndarray, y: dict[str, np.ndarray], rows: set[int]) -> float:
+def calibrated_log_loss(logits: np.ndarray, calib: np.ndarray, y: dict[str, np.ndarray], rows: set[int]) -> float:
+    """Log loss of the calibrated heads in `rows` (the score as one 5-way term), summed over the cases."""
     total = 0.0
     for row, name in binary_rows():
         if row not in rows:
