@@ -40,7 +40,7 @@ from simulator.grading.appraiser.training import (  # noqa: E402
 from simulator.grading.appraiser.weights import Weights, load_weights, save_weights, weights_file  # noqa: E402
 from simulator.grading.integrity import reading_view, strip_injection_spans  # noqa: E402
 from simulator.persona.consistency import check_offers  # noqa: E402
-from simulator.persona.loader import load_persona  # noqa: E402
+from simulator.persona.loader import load_persona, persona_files  # noqa: E402
 
 SHARES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
 
@@ -74,9 +74,7 @@ def with_share(weights: Weights, share: float, blend: np.ndarray, y: dict[str, n
 def persona_failures(weights: Weights) -> list[str]:
     grader = LocalAppraiser.from_weights(weights)
     failures = []
-    for path in sorted((ROOT / "personas").glob("*.yaml")):
-        if path.name.startswith("_") or path.stem == "strategies":
-            continue
+    for path in persona_files():
         persona = load_persona(path)
         for check in asyncio.run(check_offers(persona, grader)):
             if check.problems:

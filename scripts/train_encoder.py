@@ -62,10 +62,10 @@ LR_HEAD = 1e-3
 SCENARIO_DROPOUT = 0.2
 """Share of turns trained without their scenario, so the model also reads a turn whose scenario is unknown."""
 PAIR_WEIGHT = 0.0
-"""Weight of the pairwise loss on counterfactual pairs (`--pair-weight`; 0 as shipped): the manipulative half's
-`manipulative` (and, when both halves use a technique, "used manipulatively") logit must exceed the honest
-half's, and the better-listening half's expected score must exceed the other's (unless `--pair-no-score`)."""
-PAIR_SCORE = True
+"""Default weight of the pairwise loss on counterfactual pairs (`--pair-weight`; 0 as shipped): the manipulative
+half's `manipulative` (and, when both halves use a technique, "used manipulatively") logit must exceed the
+honest half's, and the better-listening half's expected score must exceed the other's (unless
+`--pair-no-score`)."""
 
 
 def pair_text(case: LabelledTurn) -> tuple[str, str]:
@@ -99,7 +99,7 @@ def _pair_batches(cases: list[LabelledTurn], rng: np.random.Generator) -> list[n
     return batches
 
 
-def _pair_loss(out: Any, idx: np.ndarray, y: dict[str, np.ndarray]) -> Any:
+def _pair_loss(out: Any, idx: np.ndarray, y: dict[str, np.ndarray], score: bool) -> Any:
     """Logistic loss on the difference between the two halves of each pair in the batch (see PAIR_WEIGHT)."""
     import torch
     from torch.nn import functional as F
@@ -120,7 +120,7 @@ def _pair_loss(out: Any, idx: np.ndarray, y: dict[str, np.ndarray]) -> Any:
             if both_use and y["use:manipulative"][ja] != y["use:manipulative"][jb]:
                 hi, lo = (a, b) if y["use:manipulative"][ja] else (b, a)
                 diffs.append(out[hi, USE_ROW] - out[lo, USE_ROW])
-        if PAIR_SCORE and y["score"][ja] != y["score"][jb]:
+        if score and y["score"][ja] != y["score"][jb]:
             hi, lo = (a, b) if y["score"][ja] > y["score"][jb] else (b, a)
             diffs.append(2.0 * (expected[hi] - expected[lo]))
     if not diffs:
@@ -128,9 +128,10 @@ def _pair_loss(out: Any, idx: np.ndarray, y: dict[str, np.ndarray]) -> Any:
     return F.softplus(-torch.stack(diffs)).mean()
 
 
-def _batches(cases: list[LabelledTurn], rng: np.random.Generator, scenario: bool) -> list[np.ndarray]:
-    """Shuffled batches; with `scenario`, turns of one scenario are kept together so each batch reads few."""
-    if PAIR_WEIGHT > 0 and not scenario:
+def _batches(cases: list[LabelledTurn], rng: np.random.Generator, scenario: bool, pairs: bool) -> list[np.ndarray]:
+    """Shuffled batches; with `scenario`, turns of one scenario are kept together so each batch reads few; with
+    `pairs`, both halves of each counterfactual pair share a batch."""
+    if pairs and not scenario:
         return _pair_batches(cases, rng)
     order = rng.permutation(len(cases))
     if not scenario:
@@ -141,7 +142,10 @@ def _batches(cases: list[LabelledTurn], rng: np.random.Generator, scenario: bool
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
-def train(cases: list[LabelledTurn], base: Path, epochs: int, scenario: bool, seed: int = SEED) -> Any:
+def train(
+    cases: list[LabelledTurn], base: Path, epochs: int, scenario: bool, seed: int = SEED,
+    pair_weight: float = PAIR_WEIGHT, pair_score: bool = True,
+) -> Any:  # fmt: skip
     import torch
     from torch import nn
     from torch.nn import functional as F
@@ -234,7 +238,7 @@ def train(cases: list[LabelledTurn], base: Path, epochs: int, scenario: bool, se
     started = time.perf_counter()
     for epoch in range(epochs):
         model.train()
-        batches = _batches(cases, rng, scenario)
+        batches = _batches(cases, rng, scenario, pair_weight > 0)
         total = 0.0
         for idx in batches:
             pair = tok(
@@ -254,8 +258,8 @@ def train(cases: list[LabelledTurn], base: Path, epochs: int, scenario: bool, se
             loss = (bce(out, torch.tensor(Y[idx])) * mask).sum() / mask.sum() * 4 + ce(
                 out[:, S_SLICE], torch.tensor(y["score"][idx])
             )
-            if PAIR_WEIGHT > 0:
-                loss = loss + PAIR_WEIGHT * _pair_loss(out, idx, y)
+            if pair_weight > 0:
+                loss = loss + pair_weight * _pair_loss(out, idx, y, pair_score)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -314,7 +318,6 @@ def export(model: Any, out: Path, meta: dict[str, Any], scenario: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    global PAIR_WEIGHT, PAIR_SCORE
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", type=Path, required=True, help="folder with the all-MiniLM-L6-v2 files")
     parser.add_argument("--out", type=Path, default=DEFAULT_ENCODER)
@@ -331,15 +334,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pair-no-score", action="store_true",
                         help="the pairwise loss ranks the manipulative heads only, not the expected score")
     args = parser.parse_args(argv)
-    PAIR_WEIGHT = args.pair_weight
-    PAIR_SCORE = not args.pair_no_score
     files = shipped_training_files() + encoder_only_files() + [p.resolve() for p in args.extra]
     cases = [c for c in load_many(files) if c.split == "train"]
     print(f"training on {len(cases)} turns from {len(files)} files", flush=True)
-    model = train(cases, args.base, args.epochs, args.scenario, args.seed)
+    pair_score = not args.pair_no_score
+    model = train(cases, args.base, args.epochs, args.scenario, args.seed, args.pair_weight, pair_score)
     export(model, args.out, {
         "base": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)", "seed": args.seed, "epochs": args.epochs,
-        **({"pair_weight": PAIR_WEIGHT, "pair_score": PAIR_SCORE} if PAIR_WEIGHT else {}),
+        **({"pair_weight": args.pair_weight, "pair_score": pair_score} if args.pair_weight else {}),
         "train_items": len(cases), "train_files": [str(p.relative_to(ROOT)) for p in files],
     }, args.scenario)  # fmt: skip
     print(f"wrote {args.out}")
