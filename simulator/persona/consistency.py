@@ -73,36 +73,33 @@ def _common_problems(grade: TurnGrade) -> list[str]:
 
 async def check_offers(persona: Persona, grader: TurnGrader) -> list[OfferCheck]:
     """Grade every example offer in the persona file; one `OfferCheck` per offer."""
-    context = [Utterance(role="customer", text=persona.opening_lines[0])]
-    scenario = persona.grader_brief()
     checks: list[OfferCheck] = []
     for remedy in persona.scenario.acceptable_remedies:
-        grade = await grader.grade(GradeRequest(trainee_turn=remedy.example_offer, context=context,
-                                                scenario=scenario, persona=persona.id))  # fmt: skip
-        problems = _common_problems(grade)
-        if grade.verdict is not None and grade.verdict.manipulative:
-            problems.append("an acceptable remedy's example offer is graded manipulative")
-        checks.append(
-            OfferCheck(kind=f"acceptable_remedies.{remedy.id}", offer=remedy.example_offer,
-                       summary=_summary(grade), problems=problems)
-        )
+        checks.append(await check_offer(persona, f"acceptable_remedies.{remedy.id}", remedy.example_offer, grader))
     for n, refusal in enumerate(persona.scenario.will_not_accept):
-        if refusal.example_offer is None:
-            continue
-        grade = await grader.grade(GradeRequest(trainee_turn=refusal.example_offer, context=context,
-                                                scenario=scenario, persona=persona.id))  # fmt: skip
-        problems = _common_problems(grade)
-        v = grade.verdict
-        if v is not None and graded_as_good_turn(v):
-            problems.append(
-                "an offer the caller will not accept is graded as a good turn (no negative move, not "
-                f"manipulative, score {v.perspective_taking})"
-            )
-        checks.append(
-            OfferCheck(kind=f"will_not_accept.{n}", offer=refusal.example_offer,
-                       summary=_summary(grade), problems=problems)
-        )
+        if refusal.example_offer is not None:
+            checks.append(await check_offer(persona, f"will_not_accept.{n}", refusal.example_offer, grader))
     return checks
+
+
+async def check_offer(persona: Persona, kind: str, offer: str, grader: TurnGrader) -> OfferCheck:
+    """Grade one offer as the persona file means it (`kind` is 'acceptable_remedies.<id>' or
+    'will_not_accept.<n>'), in answer to the persona's opening line: the example offer itself, or another
+    wording of the same move (`scripts/persona_paraphrases.py`)."""
+    context = [Utterance(role="customer", text=persona.opening_lines[0])]
+    grade = await grader.grade(
+        GradeRequest(trainee_turn=offer, context=context, scenario=persona.grader_brief(), persona=persona.id)
+    )
+    problems = _common_problems(grade)
+    v = grade.verdict
+    if kind.startswith("acceptable_remedies.") and v is not None and v.manipulative:
+        problems.append("an acceptable remedy's example offer is graded manipulative")
+    if kind.startswith("will_not_accept.") and v is not None and graded_as_good_turn(v):
+        problems.append(
+            "an offer the caller will not accept is graded as a good turn (no negative move, not "
+            f"manipulative, score {v.perspective_taking})"
+        )
+    return OfferCheck(kind=kind, offer=offer, summary=_summary(grade), problems=problems)
 
 
 def failures(checks: Sequence[OfferCheck]) -> list[str]:
