@@ -1,6 +1,6 @@
 """`cooldown personas test` on other wordings of the same offers: how robust the persona check's pass is.
 
-usage: python scripts/persona_paraphrases.py [--files F.jsonl ...] [--per-offer] [WEIGHTS_DIR_OR_FILE ...]
+usage: python scripts/persona_paraphrases.py [--file F.jsonl]... [--per-offer] [WEIGHTS_DIR_OR_FILE ...]
 
 The persona check grades each persona's example offers once, in one wording, so a grader can pass it by a
 thin margin (or by the seed of its reading model, `data/dev2/README.md`) and still punish a trainee who makes
@@ -62,7 +62,8 @@ async def score(grader: LocalAppraiser, personas: dict[str, Persona], items: lis
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--files", type=Path, nargs="*", default=None)
+    parser.add_argument("--file", type=Path, action="append", dest="files",
+                        help="a paraphrase file (repeatable; default: every file in data/persona_paraphrases/)")
     parser.add_argument("--per-offer", action="store_true", help="also print the pass count for every offer")
     parser.add_argument("weights", nargs="*")
     args = parser.parse_args(argv)
