@@ -81,7 +81,12 @@ def test_ordinary_sentences_that_sound_like_grading_stay(turn: str) -> None:
 
 @pytest.mark.slow
 def test_the_training_script_reproduces_the_shipped_model(tmp_path: Path) -> None:
-    """Same data, same model: the shipped file is what `scripts/train_addressee.py` writes today."""
+    """Same data, same model: the shipped file is what `scripts/train_addressee.py` writes today.
+
+    Within a tolerance: OpenBLAS picks its kernels by CPU, and on a machine with AVX-512 the same fit lands
+    2e-5 away on the threshold and up to 9e-4 on a weight (of weights up to 10) from the file written on an
+    AVX2 machine. A change to the training data moves them by more: dropping 5 of the dev turns moves the
+    threshold by 0.007 and a weight by 0.025."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("train_addressee", ROOT / "scripts" / "train_addressee.py")
@@ -92,6 +97,6 @@ def test_the_training_script_reproduces_the_shipped_model(tmp_path: Path) -> Non
     assert script.main(["--out", str(out)]) == 0
     fresh, shipped = addressee.load(out), addressee.load()
     assert fresh is not None and shipped is not None
-    assert fresh.threshold == pytest.approx(shipped.threshold)
-    assert fresh.bias == pytest.approx(shipped.bias)
-    np.testing.assert_allclose(fresh.weights, shipped.weights, atol=1e-6)
+    assert fresh.threshold == pytest.approx(shipped.threshold, abs=1e-3)
+    assert fresh.bias == pytest.approx(shipped.bias, abs=5e-3)
+    np.testing.assert_allclose(fresh.weights, shipped.weights, atol=5e-3)
