@@ -1,22 +1,17 @@
 """Check one helper author's JSONL file of labelled turns: format, labels, evidence, pairs.
 
-usage: python3 scripts/check_authored.py FILE   (the authoring checker the helper authors ran)
+usage: .venv/bin/python scripts/check_authored.py FILE   (the authoring checker the helper authors ran)
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
-VENV = str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "python")
-if os.environ.get("_CHECK_REEXEC") != "1" and os.path.exists(VENV) and sys.executable != VENV:
-    os.environ["_CHECK_REEXEC"] = "1"
-    os.execv(VENV, [VENV, *sys.argv])
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from simulator.grading.appraiser.dataset import LabelledTurn  # noqa: E402
+from simulator.grading.appraiser.dataset import LabelledTurn
 
 AXES = {"truth", "transparency", "free_choice", "interest", "conditional", "listening"}
 CATS = {"plain", "pair", "surface_cue"}

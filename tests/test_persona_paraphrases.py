@@ -5,21 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from simulator.persona.consistency import example_offers
 from simulator.persona.loader import load_persona, persona_files
 
 DATA = Path(__file__).resolve().parents[1] / "simulator" / "grading" / "appraiser" / "data" / "persona_paraphrases"
 
 
 def _offers() -> dict[tuple[str, str], str]:
-    out: dict[tuple[str, str], str] = {}
-    for path in persona_files():
-        persona = load_persona(path)
-        for remedy in persona.scenario.acceptable_remedies:
-            out[(persona.id, f"acceptable_remedies.{remedy.id}")] = remedy.example_offer
-        for n, refusal in enumerate(persona.scenario.will_not_accept):
-            if refusal.example_offer is not None:
-                out[(persona.id, f"will_not_accept.{n}")] = refusal.example_offer
-    return out
+    return {
+        (persona.id, kind): offer
+        for persona in (load_persona(path) for path in persona_files())
+        for kind, offer in example_offers(persona)
+    }
 
 
 def test_every_paraphrase_rewords_a_current_example_offer_and_every_offer_has_some() -> None:

@@ -71,15 +71,21 @@ def _common_problems(grade: TurnGrade) -> list[str]:
     return problems
 
 
+def example_offers(persona: Persona) -> list[tuple[str, str]]:
+    """`(kind, offer)` for every example offer in the persona file: 'acceptable_remedies.<id>' for a good
+    remedy, 'will_not_accept.<n>' for an offer the caller refuses (the kinds `check_offer` judges by)."""
+    offers = [(f"acceptable_remedies.{r.id}", r.example_offer) for r in persona.scenario.acceptable_remedies]
+    offers += [
+        (f"will_not_accept.{n}", r.example_offer)
+        for n, r in enumerate(persona.scenario.will_not_accept)
+        if r.example_offer is not None
+    ]
+    return offers
+
+
 async def check_offers(persona: Persona, grader: TurnGrader) -> list[OfferCheck]:
     """Grade every example offer in the persona file; one `OfferCheck` per offer."""
-    checks: list[OfferCheck] = []
-    for remedy in persona.scenario.acceptable_remedies:
-        checks.append(await check_offer(persona, f"acceptable_remedies.{remedy.id}", remedy.example_offer, grader))
-    for n, refusal in enumerate(persona.scenario.will_not_accept):
-        if refusal.example_offer is not None:
-            checks.append(await check_offer(persona, f"will_not_accept.{n}", refusal.example_offer, grader))
-    return checks
+    return [await check_offer(persona, kind, offer, grader) for kind, offer in example_offers(persona)]
 
 
 async def check_offer(persona: Persona, kind: str, offer: str, grader: TurnGrader) -> OfferCheck:
