@@ -162,16 +162,18 @@ async def test_aclose_waits_for_an_appraisal_in_flight(store: SpyStore) -> None:
 
 
 class PreparingGrader(KeywordGrader):
-    """A grader that reads the scenario ahead, as `LocalAppraiser.prepare` does; slow, and it may fail."""
+    """A grader that reads the scenario ahead, as `LocalAppraiser.prepare` does. Its read blocks until the
+    test releases it, so "start did not wait" is checked by order, not by a wall clock; and it may fail."""
 
     def __init__(self, fail: bool = False) -> None:
         super().__init__()
         self.prepared: list[str] = []
+        self.release = threading.Event()
         self.done = threading.Event()
         self.fail = fail
 
     def prepare(self, scenario: str) -> None:
-        time.sleep(0.2)
+        assert self.release.wait(5), "the test never released the read-ahead"
         self.prepared.append(scenario)
         self.done.set()
         if self.fail:
@@ -182,12 +184,12 @@ class PreparingGrader(KeywordGrader):
 @pytest.mark.parametrize("fail", [False, True])
 async def test_a_call_reads_its_scenario_ahead_off_the_call_path(store: SpyStore, fail: bool) -> None:
     grader = PreparingGrader(fail=fail)
-    started = time.perf_counter()
     session = CallSession.start(
         store, PERSONA, caller_model=_caller("Nobody knocked."), local_grader=grader, settings=load_settings(),
         opening_index=0,
     )  # fmt: skip
-    assert time.perf_counter() - started < 0.2  # start did not wait for it
+    assert not grader.done.is_set()  # start returned while the read-ahead was still blocked: it did not wait
+    grader.release.set()
     assert grader.done.wait(5)
     assert grader.prepared == [session.persona.grader_brief()]
     events = [ev async for ev in session.take_turn(EMPATHY)]  # a failed read-ahead changes nothing
