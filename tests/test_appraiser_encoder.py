@@ -180,3 +180,27 @@ def test_a_model_trained_without_scenarios_ignores_them_and_one_trained_with_the
     assert reading.prefix("") is None
     with_facts = reading.logits("It never came.", "Sorry.", "Refunds take 5 days.")
     assert not np.array_equal(with_facts, reading.logits("It never came.", "Sorry."))
+
+
+def test_a_model_pooled_over_the_turn_reads_the_caller_as_context_only() -> None:
+    encoder = load_encoder()
+    turned = replace(encoder, meta={**encoder.meta, "pooling": "turn"})
+    caller, turn = "you email me 'sorry, out of stock'", "I can give you a voucher."
+    ids, segments = encoder.tokenizer.pair("customer: " + caller, turn)
+    x = turned._embed(ids, segments, 0)
+    for layer in turned.layers:
+        x, _, _ = _block(x, layer, turned.heads)
+    after_first_sep = ids.index(encoder.tokenizer.sep) + 1  # the turn and its closing [SEP]
+    want = x[after_first_sep:].mean(axis=0) @ turned.head + turned.head_b
+    assert np.allclose(turned.logits(caller, turn), want, atol=1e-4)
+    assert not np.allclose(encoder.logits(caller, turn), want, atol=1e-2)  # the shipped model pools the pair
+
+
+def test_a_reading_model_with_an_unknown_pooling_is_refused(tmp_path: Path) -> None:
+    with np.load(DEFAULT_ENCODER) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    arrays["meta"] = np.array(json.dumps({**meta, "pooling": "max"}))
+    np.savez_compressed(tmp_path / "encoder.npz", **arrays)
+    with pytest.raises(AppraiserWeightsError, match="pools by 'max'"):
+        load_encoder(tmp_path / "encoder.npz")

@@ -36,7 +36,7 @@ def test_the_logits_it_prints_decode_to_the_appraisers_verdict(turn: str) -> Non
     persona = next(p for p in (load_persona(f) for f in persona_files()) if p.id == "omar_out_of_stock")
     linear, reading = script.head_logits(weights, persona, turn)
     assert reading is not None and weights.blend is not None
-    blended = linear + weights.blend * (reading - linear)
+    blended = weights.blended(linear, reading)
     context = [Utterance(role="customer", text=persona.opening_lines[0])]
     expected = appraise_detailed(weights, turn, context, persona.grader_brief()).verdict
     assert _decode(weights, blended, strip_injection_spans(turn), turn) == expected

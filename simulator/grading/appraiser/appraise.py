@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -145,6 +146,27 @@ def appraise_with(
     return appraise_detailed(weights, turn, context, scenario, view=view).verdict
 
 
+@dataclass(frozen=True)
+class HeadInputs:
+    """What the heads read for one turn: the linear heads' features, and the reading model's segments."""
+
+    features: tuple[np.ndarray, np.ndarray]
+    customer: str
+    """The caller's last line."""
+    read: str
+    """The turn as the reading model reads it: whole sentences said to the caller (`reading_view`)."""
+    scenario: str | None
+
+
+def head_inputs(
+    turn: str, context: Sequence[Utterance] = (), scenario: str | None = None, *, view: str | None = None
+) -> HeadInputs:
+    """The inputs `appraise_detailed` gives `Weights.turn_logits` for this turn (`view` as there)."""
+    view = strip_injection_spans(turn) if view is None else view
+    ctx = [(u.role, u.text) for u in context]
+    return HeadInputs(extract(view, ctx, scenario), last_customer_line(ctx), reading_view(turn, view), scenario)
+
+
 def appraise_detailed(
     weights: Weights,
     turn: str,
@@ -163,19 +185,13 @@ def appraise_detailed(
     view = strip_injection_spans(turn) if view is None else view
     if not view.strip():
         return Appraisal(TurnVerdict(perspective_taking=EMPTY_TURN_SCORE), {}, [])
-    ctx = [(u.role, u.text) for u in context]
-    read = reading_view(turn, view)  # whole sentences said to the caller
-    logits = weights.turn_logits(
-        extract(view, ctx, scenario),
-        last_customer_line(ctx),
-        read if weights.encoder is not None else view,
-        scenario,
-    )
+    inputs = head_inputs(turn, context, scenario, view=view)
+    logits = weights.turn_logits(inputs.features, inputs.customer, inputs.read, inputs.scenario)
     verdict = _decode(weights, logits, view, turn)
     confidence = _confidence(weights, logits, verdict)
     claims: list[ClaimConflict] = []
     if verdict.manipulative:
-        claims = [c for c in claim_conflicts(read, scenario, [u.text for u in context]) if c.quote in turn]
+        claims = [c for c in claim_conflicts(inputs.read, scenario, [u.text for u in context]) if c.quote in turn]
     return Appraisal(verdict, confidence, claims)
 
 

@@ -90,10 +90,23 @@ class Weights:
         """Every head's logit for one turn: the linear heads over `features`, blended with the reading
         model over the caller's last line and the turn (and the scenario, if that model reads one) when
         the weights name one."""
+        return self.blended(*self.logit_parts(features, customer, turn, scenario))
+
+    def logit_parts(
+        self, features: tuple[np.ndarray, np.ndarray], customer: str, turn: str, scenario: str | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The two logits `turn_logits` blends: the linear heads' and the reading model's (None when these
+        weights blend none)."""
         linear = self.logits(features)
         if self.encoder is None or self.blend is None:
+            return linear, None
+        return linear, self.encoder.logits(customer, turn, scenario)
+
+    def blended(self, linear: np.ndarray, reading: np.ndarray | None) -> np.ndarray:
+        """Each head's logit: `(1 - share) * linear + share * reading`, or `linear` without a reading model."""
+        if reading is None or self.blend is None:
             return linear
-        out: np.ndarray = linear + self.blend * (self.encoder.logits(customer, turn, scenario) - linear)
+        out: np.ndarray = linear + self.blend * (reading - linear)
         return out
 
     def calibrated(self, logits: np.ndarray) -> np.ndarray:
