@@ -25,9 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from simulator.grading.appraiser.appraise import head_inputs  # noqa: E402
 from simulator.grading.appraiser.dataset import LabelledTurn, load_many  # noqa: E402
-from simulator.grading.appraiser.encoder import last_customer_line  # noqa: E402
-from simulator.grading.appraiser.features import extract  # noqa: E402
 from simulator.grading.appraiser.grader import LocalAppraiser  # noqa: E402
 from simulator.grading.appraiser.training import (  # noqa: E402
     PERSUASION_ROWS,
@@ -38,7 +37,6 @@ from simulator.grading.appraiser.training import (  # noqa: E402
     thresholds_for,
 )
 from simulator.grading.appraiser.weights import Weights, load_weights, save_weights, weights_file  # noqa: E402
-from simulator.grading.integrity import reading_view, strip_injection_spans  # noqa: E402
 from simulator.persona.consistency import check_offers  # noqa: E402
 from simulator.persona.loader import load_persona, persona_files  # noqa: E402
 
@@ -50,9 +48,10 @@ def _logits(weights: Weights, cases: list[LabelledTurn]) -> tuple[np.ndarray, np
     assert weights.encoder is not None, "these weights have no reading model"
     linear, read = [], []
     for case in cases:
-        ctx = [(u.role, u.text) for u in case.context]
-        linear.append(weights.logits(extract(strip_injection_spans(case.trainee_turn), ctx, case.scenario)))
-        read.append(weights.encoder.logits(last_customer_line(ctx), reading_view(case.trainee_turn), case.scenario))
+        inputs = head_inputs(case.trainee_turn, case.context, case.scenario)
+        lin, reading = weights.logit_parts(inputs.features, inputs.customer, inputs.read, inputs.scenario)
+        linear.append(lin)
+        read.append(reading)
     return np.array(linear), np.array(read)
 
 

@@ -27,6 +27,7 @@ import json
 import math
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,29 @@ LR_HEAD = 1e-3
 SCENARIO_DROPOUT = 0.2
 """Share of turns trained without their scenario, so the model also reads a turn whose scenario is unknown."""
 PAIR_WEIGHT = 0.0
+CALLER_WORDS = 0.0
+"""As shipped, 0: the share of turns, each epoch, whose caller line gets one more sentence in which the caller, not
+the agent, says an apology, empathy or thanks word (`CALLER_SENTENCES`), labels unchanged. Turns with the same
+caller line (both halves of a pair) get the same sentence. The reading model attends to the caller's line, and
+read a caller's quoted "sorry" as the agent's apology (`data/dev2/README.md`, S2 and T)."""
+CALLER_SENTENCES = (
+    "All I ever get from you people is 'sorry'.",
+    "Don't tell me you're sorry.",
+    "Your email said 'we apologise for the inconvenience'. Great.",
+    "Sorry doesn't fix anything.",
+    "I'm sorry, but this is ridiculous.",
+    "Sorry, I'm just completely fed up.",
+    "I understand you're busy, but so am I.",
+    "Everyone there keeps apologising and nothing changes.",
+    "I appreciate it's not your fault, but still.",
+    "Sorry to be blunt.",
+    "The letter said 'we're sorry, we understand your frustration'.",
+    "I know, you hear this all day.",
+    "Thanks for nothing so far.",
+    "The last person said sorry three times and then cut me off.",
+    "Everyone says 'I understand' and then does nothing.",
+    "You lot are always so sorry, aren't you.",
+)
 POOLING = "pair"
 """As shipped: the mean over the whole pair. "turn" pools over the turn's tokens only (`encoder.POOLINGS`), so a
 caller's "sorry" is context, not the agent's apology (measured in `data/dev2/README.md`, T)."""
@@ -81,6 +105,19 @@ def pair_text(case: LabelledTurn) -> tuple[str, str]:
 def scenario_of(case: LabelledTurn) -> str:
     """The third segment: the scenario's facts, read as `Encoder.logits` reads them at run time."""
     return scenario_text(case.scenario)
+
+
+def with_caller_words(customer: str, epoch: int, seed: int, share: float) -> str:
+    """`customer` (as `pair_text` gives it), with one of `CALLER_SENTENCES` said by the caller before or after
+    their line, for a `share` of caller lines each epoch; the same line always gets the same choice."""
+    if share <= 0:
+        return customer
+    rng = np.random.default_rng([seed, epoch, zlib.crc32(customer.encode("utf-8"))])
+    if rng.random() >= share:
+        return customer
+    line = customer.removeprefix(CUSTOMER_PREFIX)
+    extra = CALLER_SENTENCES[int(rng.integers(len(CALLER_SENTENCES)))]
+    return CUSTOMER_PREFIX + (f"{extra} {line}" if rng.random() < 0.5 else f"{line} {extra}").strip()
 
 
 def _pair_batches(cases: list[LabelledTurn], rng: np.random.Generator) -> list[np.ndarray]:
@@ -149,6 +186,7 @@ def _batches(cases: list[LabelledTurn], rng: np.random.Generator, scenario: bool
 def train(
     cases: list[LabelledTurn], base: Path, epochs: int, scenario: bool, seed: int = SEED,
     pair_weight: float = PAIR_WEIGHT, pair_score: bool = True, pooling: str = POOLING,
+    caller_words: float = CALLER_WORDS,
 ) -> Any:  # fmt: skip
     import torch
     from torch import nn
@@ -248,7 +286,8 @@ def train(
         total = 0.0
         for idx in batches:
             pair = tok(
-                [texts[j][0] for j in idx], [texts[j][1] for j in idx], truncation="longest_first",
+                [with_caller_words(texts[j][0], epoch, seed, caller_words) for j in idx], [texts[j][1] for j in idx],
+                truncation="longest_first",
                 max_length=MAX_TOKENS, padding=True, return_tensors="pt",
             )  # fmt: skip
             kept = [scenarios[j] if scenario and scenarios[j] and (always[j] or rng.random() >= SCENARIO_DROPOUT)
@@ -339,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="another seed of the same recipe, to measure how much a retrain moves by chance")
     parser.add_argument("--pool", choices=POOLINGS, default=POOLING,
                         help="mean over the whole pair (as shipped) or over the turn's tokens only")
+    parser.add_argument("--caller-words", type=float, default=CALLER_WORDS,
+                        help="share of caller lines given a sentence with the caller's own apology or empathy "
+                             "words each epoch (0 as shipped; see CALLER_WORDS)")
     parser.add_argument("--pair-no-score", action="store_true",
                         help="the pairwise loss ranks the manipulative heads only, not the expected score")
     args = parser.parse_args(argv)
@@ -346,11 +388,13 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for c in load_many(files) if c.split == "train"]
     print(f"training on {len(cases)} turns from {len(files)} files", flush=True)
     pair_score = not args.pair_no_score
-    model = train(cases, args.base, args.epochs, args.scenario, args.seed, args.pair_weight, pair_score, args.pool)
+    model = train(cases, args.base, args.epochs, args.scenario, args.seed, args.pair_weight, pair_score, args.pool,
+                  args.caller_words)
     export(model, args.out, {
         "base": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0)", "seed": args.seed, "epochs": args.epochs,
         **({"pair_weight": args.pair_weight, "pair_score": pair_score} if args.pair_weight else {}),
         **({"pooling": args.pool} if args.pool != "pair" else {}),
+        **({"caller_words": args.caller_words} if args.caller_words else {}),
         "train_items": len(cases), "train_files": [str(p.relative_to(ROOT)) for p in files],
     }, args.scenario)  # fmt: skip
     print(f"wrote {args.out}")
