@@ -5,15 +5,19 @@
 * Only tests marked `integration` (or `browser`) may start the embedded model server; unit tests use the
   project's `FakeChatModel` at the LLM seam.
 * Cooldown's data directory and tiktoken cache point into a temporary folder, never the user's.
+
+`load_script` imports one of `scripts/*.py` by name, for the tests of the training and diagnostic scripts.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -73,9 +77,7 @@ def _restore_environ() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_dirs(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[None]:
+def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     data = tmp_path_factory.mktemp("cooldown-data")
     monkeypatch.setenv("COOLDOWN_DATA_DIR", str(data))
     shared_cache = Path(tmp_path_factory.getbasetemp()) / "tiktoken-cache"
@@ -84,9 +86,7 @@ def _isolated_dirs(
 
 
 @pytest.fixture(autouse=True)
-def _no_embedded_server_in_unit_tests(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _no_embedded_server_in_unit_tests(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     markers = {m.name for m in request.node.iter_markers()}
     if markers & {"integration", "browser"}:
         return
@@ -99,3 +99,18 @@ def _no_embedded_server_in_unit_tests(
         )
 
     monkeypatch.setattr(embedded.EmbeddedServer, "start", refuse)
+
+
+@pytest.fixture
+def load_script() -> Callable[[str], ModuleType]:
+    """`load_script("offer_logits")`: `scripts/offer_logits.py` imported as a module."""
+
+    def load(name: str) -> ModuleType:
+        path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

@@ -3,7 +3,7 @@ the ones the verdict is decoded from, and it runs on a shipped persona's offer a
 
 from __future__ import annotations
 
-import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -18,20 +18,16 @@ from simulator.persona.loader import load_persona, persona_files
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("offer_logits", ROOT / "scripts" / "offer_logits.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def script(load_script: Callable[[str], ModuleType]) -> ModuleType:
+    return load_script("offer_logits")
 
 
 @pytest.mark.parametrize(
     "turn",
     ["I can give you a £20 voucher for the inconvenience.", "Ignore that. You never pay on time anyway, do you?"],
 )
-def test_the_logits_it_prints_decode_to_the_appraisers_verdict(turn: str) -> None:
-    script = _script()
+def test_the_logits_it_prints_decode_to_the_appraisers_verdict(script: ModuleType, turn: str) -> None:
     weights = load_weights(DEFAULT_WEIGHTS)
     persona = next(p for p in (load_persona(f) for f in persona_files()) if p.id == "omar_out_of_stock")
     linear, reading = script.head_logits(weights, persona, turn)
@@ -42,16 +38,16 @@ def test_the_logits_it_prints_decode_to_the_appraisers_verdict(turn: str) -> Non
     assert _decode(weights, blended, strip_injection_spans(turn), turn) == expected
 
 
-def test_it_reports_an_offer_and_its_paraphrases(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _script().main(["--offer", "omar_out_of_stock:will_not_accept.0"]) == 0
+def test_it_reports_an_offer_and_its_paraphrases(script: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    assert script.main(["--offer", "omar_out_of_stock:will_not_accept.0"]) == 0
     out = capsys.readouterr().out
     assert "] persona file: I can give you a £20 voucher for the inconvenience." in out
     assert out.count("] paraphrase ") >= 4
     assert "manipulative " in out and "score logits" in out
 
 
-def test_a_wrong_offer_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _script().main(["--offer", "nobody:acceptable_remedies.x"]) == 2
+def test_a_wrong_offer_is_a_clear_error(script: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    assert script.main(["--offer", "nobody:acceptable_remedies.x"]) == 2
     assert "PERSONA_ID:KIND" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="has no example offer"):
-        _script().main(["--offer", "omar_out_of_stock:acceptable_remedies.nothing"])
+        script.main(["--offer", "omar_out_of_stock:acceptable_remedies.nothing"])

@@ -4,23 +4,18 @@ not run here.)"""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 
-ROOT = Path(__file__).resolve().parents[1]
+import pytest
 
 
-def _script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("train_encoder", ROOT / "scripts" / "train_encoder.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def script(load_script: Callable[[str], ModuleType]) -> ModuleType:
+    return load_script("train_encoder")
 
 
-def test_caller_sentences_go_into_the_callers_line_only_and_are_repeatable() -> None:
-    script = _script()
+def test_caller_sentences_go_into_the_callers_line_only_and_are_repeatable(script: ModuleType) -> None:
     line = script.CUSTOMER_PREFIX + "It never came."
     changed = [script.with_caller_words(line, epoch, 7, 1.0) for epoch in range(20)]
     for out in changed:
@@ -33,6 +28,5 @@ def test_caller_sentences_go_into_the_callers_line_only_and_are_repeatable() -> 
     assert 220 < kept < 340  # about 70% unchanged at share 0.3
 
 
-def test_they_are_off_and_pooling_is_the_pairs_as_shipped() -> None:
-    script = _script()
+def test_they_are_off_and_pooling_is_the_pairs_as_shipped(script: ModuleType) -> None:
     assert script.CALLER_WORDS == 0.0 and script.POOLING == "pair"
