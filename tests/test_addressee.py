@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -80,19 +82,16 @@ def test_ordinary_sentences_that_sound_like_grading_stay(turn: str) -> None:
 
 
 @pytest.mark.slow
-def test_the_training_script_reproduces_the_shipped_model(tmp_path: Path) -> None:
+def test_the_training_script_reproduces_the_shipped_model(
+    tmp_path: Path, load_script: Callable[[str], ModuleType]
+) -> None:
     """Same data, same model: the shipped file is what `scripts/train_addressee.py` writes today.
 
     Within a tolerance: OpenBLAS picks its kernels by CPU, and on a machine with AVX-512 the same fit lands
     2e-5 away on the threshold and up to 9e-4 on a weight (of weights up to 10) from the file written on an
     AVX2 machine. A change to the training data moves them by more: dropping 5 of the dev turns moves the
     threshold by 0.007 and a weight by 0.025."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("train_addressee", ROOT / "scripts" / "train_addressee.py")
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("train_addressee")
     out = tmp_path / "addressee.npz"
     assert script.main(["--out", str(out)]) == 0
     fresh, shipped = addressee.load(out), addressee.load()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -17,15 +17,6 @@ from simulator.grading.appraiser.training import PACKAGE_DATA
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = PACKAGE_DATA / "scenario_pairs"
 FILES = sorted(PAIRS.glob("*.jsonl"))
-
-
-def _figures_module() -> ModuleType:
-    script = ROOT / "scripts" / "scenario_pair_figures.py"
-    spec = importlib.util.spec_from_file_location("scenario_pair_figures", script)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
@@ -48,9 +39,9 @@ def test_the_authoring_checker_finds_no_problem(path: Path) -> None:
     assert ", 0 problems" in out.splitlines()[0], out
 
 
-def test_flip_pairs_puts_the_manipulative_half_first() -> None:
+def test_flip_pairs_puts_the_manipulative_half_first(load_script: Callable[[str], ModuleType]) -> None:
     cases = load_cases(PAIRS / "diagnostic_sp8.jsonl")
-    pairs = _figures_module().flip_pairs(cases)
+    pairs = load_script("scenario_pair_figures").flip_pairs(cases)
     assert len(pairs) == 22
     assert all(m.gold.manipulative and not h.gold.manipulative for m, h in pairs)
     assert all(m.meta["group"] == h.meta["group"] for m, h in pairs)
