@@ -141,6 +141,17 @@ _RE_MODEL_TALK = re.compile(
     re.IGNORECASE,
 )
 
+# The part of `_RE_MODEL_TALK` nobody says to a caller, so a sentence holding it is dropped from the grading view
+# too, not only from the reading view: the two views then grade the same words. The rest of `_RE_MODEL_TALK`
+# ("your answer", "the next turn", "verbatim") also occurs in ordinary turns ("I'll need your answer before we
+# hang up"), so it stays a reading-view rule for turns that carried a payload or a sentence like these.
+_RE_MODEL_ONLY = re.compile(
+    r"\brole[- ]?play\b|\b(?:break|stay|staying|remain) (?:in )?character\b|\bsystem prompt\b|\bdebug mode\b"
+    r"|\bfew[- ]shot\b|\bgrading pipeline\b|\bsystem message\b"
+    r"|\b(?:open_question|fact_confrontation|loss_aversion|choice_architecture|halo_effect|false_urgency|"
+    r"guilt_tripping)\b|\b[a-z_]+:(?:ethical|manipulative)\b|\b(?:label|mark|tag)\w* \w+ as (?:ethical|manipulative)\b",
+    re.IGNORECASE,
+)
 
 def _is_emoji_context(ch: str | None) -> bool:
     return ch is not None and (unicodedata.category(ch) == "So" or 0x1F000 <= ord(ch) <= 0x1FAFF)
@@ -335,14 +346,15 @@ def strip_injection_spans(text: str) -> str:
 def _without_sentences_for_a_model(view: str) -> str:
     """The view without the sentences the addressee model is sure are said to a model or grader, not to
     the caller (`simulator.grading.addressee`): the positive test behind the stripper's rules, for payload
-    shapes they have not seen."""
+    shapes they have not seen. Sentences with words only a model is told (`_RE_MODEL_ONLY`) go too."""
     model = addressee.load()
-    if model is None or not view:
+    if not view:
         return view
     drop = [
         (m.start(), m.end())
         for m in _RE_READ_SENTENCE.finditer(view)
-        if re.search(r"[^\W_]", m.group(0)) and model.for_a_model(m.group(0).strip())
+        if re.search(r"[^\W_]", m.group(0))
+        and (_RE_MODEL_ONLY.search(m.group(0)) or (model is not None and model.for_a_model(m.group(0).strip())))
     ]
     if not drop:
         return view

@@ -86,7 +86,8 @@ _ANNOTATION = re.compile(
 _WEIRD_TOKEN = re.compile(r"[{}\\%|=~^]|->|==|[a-z][A-Z]|\b[A-Z]{2}[a-z]")
 _GRADE_CALL = re.compile(r"\b(?:label|score|grade|rating|flag|verdict)\s*\([^()\n]{0,60}\)", re.IGNORECASE)
 _QUOTED_LIST = re.compile(r"(?:\s*['\"][^'\"\n]{0,30}['\"]\s*,?)+\.?")
-_HEX_RUN = re.compile(r"\b(?:[0-9a-f]{2}\s?){12,}\b|\b[0-9a-f]{24,}\b", _I)
+# A "0x" prefix is part of the run: without it in the pattern, "0x5468..." has no word boundary to start at.
+_HEX_RUN = re.compile(r"\b(?:0x)?(?:[0-9a-f]{2}\s?){12,}\b|\b(?:0x)?[0-9a-f]{24,}\b", _I)
 _BASE64 = re.compile(r"(?<![\w/+])(?=[A-Za-z0-9+/]*\d)(?=[A-Za-z0-9+/]*[a-z])(?=[A-Za-z0-9+/]*[A-Z])"
                      r"[A-Za-z0-9+/]{20,}={0,2}(?![\w/+])")  # fmt: skip
 _GLITCH: Final = re.compile(
