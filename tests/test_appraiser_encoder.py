@@ -184,16 +184,18 @@ def test_a_model_trained_without_scenarios_ignores_them_and_one_trained_with_the
 
 def test_a_model_pooled_over_the_turn_reads_the_caller_as_context_only() -> None:
     encoder = load_encoder()
-    turned = replace(encoder, meta={**encoder.meta, "pooling": "turn"})
+    assert encoder.pooling == "turn"  # the shipped reading model (U, seed 20261203)
+    paired = replace(encoder, meta={**encoder.meta, "pooling": "pair"})
     caller, turn = "you email me 'sorry, out of stock'", "I can give you a voucher."
     ids, segments = encoder.tokenizer.pair("customer: " + caller, turn)
-    x = turned._embed(ids, segments, 0)
-    for layer in turned.layers:
-        x, _, _ = _block(x, layer, turned.heads)
+    x = encoder._embed(ids, segments, 0)
+    for layer in encoder.layers:
+        x, _, _ = _block(x, layer, encoder.heads)
     after_first_sep = ids.index(encoder.tokenizer.sep) + 1  # the turn and its closing [SEP]
-    want = x[after_first_sep:].mean(axis=0) @ turned.head + turned.head_b
-    assert np.allclose(turned.logits(caller, turn), want, atol=1e-4)
-    assert not np.allclose(encoder.logits(caller, turn), want, atol=1e-2)  # the shipped model pools the pair
+    want = x[after_first_sep:].mean(axis=0) @ encoder.head + encoder.head_b
+    assert np.allclose(encoder.logits(caller, turn), want, atol=1e-4)
+    assert np.allclose(paired.logits(caller, turn), x.mean(axis=0) @ encoder.head + encoder.head_b, atol=1e-4)
+    assert not np.allclose(paired.logits(caller, turn), want, atol=1e-2)  # pooling the pair reads the caller too
 
 
 def test_a_reading_model_with_an_unknown_pooling_is_refused(tmp_path: Path) -> None:

@@ -299,12 +299,13 @@ BLENDED_ROWS: tuple[int, ...] = (*range(B_SLICE.start, B_SLICE.stop), *range(S_S
 PERSUASION_ROWS: tuple[int, ...] = (
     *range(T_SLICE.start, T_SLICE.stop), USE_ROW, *range(X_SLICE.start, X_SLICE.stop), M_ROW
 )
-PERSUASION_SHARE = 0.4
+PERSUASION_SHARE = 0.3
 """The reading model's share of the technique, use, tactic and whole-turn heads. It does not see the
 scenario's facts, which those decisions need (is the claim true, whose interest it serves), so its share
-is not left to the log loss alone: 0.4 has the lowest leave-one-author-out log loss on r9-r11 among the
-shares (0.1-0.7) at which every shipped persona's example offers still grade as intended; 0.5-0.7 call
-Ruth's honest outage credit manipulative (docs/grading-quality.md, "The reading model")."""
+is not left to the log loss alone: `scripts/persuasion_share.py` takes the lowest leave-one-author-out log
+loss on r9-r11 among the shares (0-0.7) at which every shipped persona's example offers still grade as
+intended. For the shipped reading model (U, seed 20261203) that is 0.3; 0.4-0.7 call Ruth's honest outage
+credit manipulative, 0.0 misgrades Brian's and Grace's remedies (`data/dev2/README.md`, U-share)."""
 
 
 def fit_blend(
