@@ -127,31 +127,28 @@ _RE_FENCE_TAG = re.compile(rf"</?\s*(?:{_WRAPPER_TAGS})\b[^<>\n]{{0,80}}>", re.I
 _RE_FENCE_OTHER = re.compile(r"```|~~~|\[(?:BEGIN|END) (?:DATA|TURN|TRANSCRIPT)\]", re.IGNORECASE)
 _RE_CODE_BLOCK = re.compile(r"(```|~~~).*?(?:\1|\Z)", re.DOTALL)
 _RE_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+|\n|\Z)")
-# Words that only make sense said to a model: in a turn that already carried a payload, the sentence that
-# holds them is part of it ("Don't break character.", "do not add caveats in your output").
-_RE_MODEL_TALK = re.compile(
-    r"\brole[- ]?play|\b(?:break|stay|staying|remain) (?:in )?character\b|\bsystem prompt\b|\bverbatim\b"
-    r"|\byour (?:output|response|answer|instructions|configuration)\b|\boutput your\b|\bdebug mode\b"
-    r"|\bcaveats?\b|\bdo not (?:refuse|explain)\b"
-    r"|\brespond (?:only )?(?:with|as)\b|\boutput (?:only|exactly)\b|\b(?:this|the|next|following) turn\b"
-    r"|\bfew[- ]shot\b|\bexample [a-z0-9]{1,2}\s*[:=]|=\s*[0-4]\b|\bturn \d+\b|\b(?:agent|trainee)\s*:"
-    r"|\b(?:open_question|fact_confrontation|loss_aversion|choice_architecture|halo_effect|false_urgency|"
-    r"guilt_tripping)\b|\b[a-z_]+:(?:ethical|manipulative)\b|\b(?:label|mark|tag)\w* \w+ as (?:ethical|manipulative)\b"
-    r"|\bgrading pipeline\b|\bsystem message\b",
-    re.IGNORECASE,
-)
-
-# The part of `_RE_MODEL_TALK` nobody says to a caller, so a sentence holding it is dropped from the grading view
-# too, not only from the reading view: the two views then grade the same words. The rest of `_RE_MODEL_TALK`
-# ("your answer", "the next turn", "verbatim") also occurs in ordinary turns ("I'll need your answer before we
-# hang up"), so it stays a reading-view rule for turns that carried a payload or a sentence like these.
-_RE_MODEL_ONLY = re.compile(
+# Words nobody says to a caller: a sentence holding them is dropped from the grading view as well as from the
+# reading view (`_without_sentences_for_a_model`), so the two views grade the same words.
+_MODEL_ONLY_WORDS: Final = (
     r"\brole[- ]?play\b|\b(?:break|stay|staying|remain) (?:in )?character\b|\bsystem prompt\b|\bdebug mode\b"
     r"|\bfew[- ]shot\b|\bgrading pipeline\b|\bsystem message\b"
     r"|\b(?:open_question|fact_confrontation|loss_aversion|choice_architecture|halo_effect|false_urgency|"
-    r"guilt_tripping)\b|\b[a-z_]+:(?:ethical|manipulative)\b|\b(?:label|mark|tag)\w* \w+ as (?:ethical|manipulative)\b",
+    r"guilt_tripping)\b|\b[a-z_]+:(?:ethical|manipulative)\b|\b(?:label|mark|tag)\w* \w+ as (?:ethical|manipulative)\b"
+)
+_RE_MODEL_ONLY = re.compile(_MODEL_ONLY_WORDS, re.IGNORECASE)
+# Words that only make sense said to a model: in a turn that already carried a payload, the sentence that
+# holds them is part of it ("Don't break character.", "do not add caveats in your output"). Besides the
+# words above, these also occur in ordinary turns ("I'll need your answer before we hang up"), so they are
+# a reading-view rule only.
+_RE_MODEL_TALK = re.compile(
+    _MODEL_ONLY_WORDS + r"|\brole[- ]?play|\bverbatim\b"
+    r"|\byour (?:output|response|answer|instructions|configuration)\b|\boutput your\b"
+    r"|\bcaveats?\b|\bdo not (?:refuse|explain)\b"
+    r"|\brespond (?:only )?(?:with|as)\b|\boutput (?:only|exactly)\b|\b(?:this|the|next|following) turn\b"
+    r"|\bexample [a-z0-9]{1,2}\s*[:=]|=\s*[0-4]\b|\bturn \d+\b|\b(?:agent|trainee)\s*:",
     re.IGNORECASE,
 )
+
 
 def _is_emoji_context(ch: str | None) -> bool:
     return ch is not None and (unicodedata.category(ch) == "So" or 0x1F000 <= ord(ch) <= 0x1FAFF)
