@@ -215,8 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-tune", action="store_true", help="skip threshold tuning (all thresholds 0.5)")
     parser.add_argument("--score-blind", action="store_true",
                         help="also score the blind suites' target figures (spends them: once per candidate)")
-    parser.add_argument("--encoder", type=Path, default=DEFAULT_ENCODER,
-                        help="the reading model to blend (default: the shipped one); copied beside --out")
+    parser.add_argument("--encoder", type=Path, nargs="+", default=[DEFAULT_ENCODER],
+                        help="the reading model to blend (default: the shipped one), or several with distinct "
+                             "file names whose logits are averaged; copied beside --out")
     parser.add_argument("--linear-only", action="store_true",
                         help="linear heads alone, tuned out of fold (no reading model, no held-out blend)")
     args = parser.parse_args(argv)
@@ -236,18 +237,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         out = Path("/tmp") / "cooldown_appraiser_check.npz"
     meta = {"train_files": [str(p.relative_to(ROOT)) for p in files]}
-    encoder: Path = args.encoder
+    encoders: list[Path] = args.encoder
+    if len({p.name for p in encoders}) != len(encoders):
+        parser.error("--encoder: the reading models need distinct file names (rename one, e.g. encoder2.npz)")
+    missing = [str(p) for p in encoders if not p.is_file()]
+    if missing and encoders != [DEFAULT_ENCODER]:
+        parser.error(f"--encoder: no such file: {', '.join(missing)}")
     held_files = heldout_files()
-    if encoder.is_file() and held_files and not args.linear_only:
+    if not missing and held_files and not args.linear_only:
         if args.check:
             out = Path(tempfile.mkdtemp(prefix="cooldown_appraiser_check_")) / DEFAULT_WEIGHTS.name
-            shutil.copy(encoder, out.parent / encoder.name)
-        elif out.parent.resolve() != encoder.parent.resolve():
-            shutil.copy(encoder, out.parent / encoder.name)
+        for encoder in encoders:
+            if out.parent.resolve() != encoder.parent.resolve():
+                shutil.copy(encoder, out.parent / encoder.name)
         heldout = load_many(held_files)
         meta["heldout_files"] = [str(p.relative_to(ROOT)) for p in held_files]
-        print(f"blend with the reading model {encoder.name}, fitted on {len(heldout)} held-out turns")
-        version = train_blended_weights(train, heldout, out.parent / encoder.name, out, meta)
+        names = " + ".join(p.name for p in encoders)
+        print(f"blend with the reading model {names}, fitted on {len(heldout)} held-out turns")
+        version = train_blended_weights(train, heldout, [out.parent / p.name for p in encoders], out, meta)
     else:
         version = train_weights(train, out, meta, tune=not args.no_tune)
     load_weights.cache_clear()

@@ -14,6 +14,7 @@ from simulator.grading.appraiser.encoder import (
     DEFAULT_ENCODER,
     DEFAULT_VOCAB,
     SCENARIO_TOKENS,
+    ReadingModels,
     WordPiece,
     _block,
     _gelu,
@@ -101,6 +102,52 @@ def _weights_pinning(folder: Path, version: str) -> Path:
 def test_weights_pinning_a_reading_model_nobody_has_are_refused_with_the_fix(tmp_path: Path) -> None:
     with pytest.raises(AppraiserWeightsError, match=r"was tuned with reading model 0123456789ab.*beside it"):
         load_weights(_weights_pinning(tmp_path, "0123456789ab"))
+
+
+def _weights_averaging(folder: Path, files: dict[str, str]) -> Path:
+    """A copy of the shipped weights that averages the reading models `files` (name -> pinned version)."""
+    with np.load(DEFAULT_WEIGHTS) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    spec = {"files": list(files), "versions": list(files.values()), "blend": meta["encoder"]["blend"]}
+    arrays["meta"] = np.array(json.dumps({**meta, "encoder": spec}))
+    np.savez_compressed(folder / DEFAULT_WEIGHTS.name, **arrays)
+    return folder / DEFAULT_WEIGHTS.name
+
+
+def _shifted_encoder(path: Path, shift: float) -> str:
+    """Write the shipped reading model with every head's bias moved by `shift`; returns its version."""
+    with np.load(DEFAULT_ENCODER) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["head_b"] = arrays["head_b"] + shift
+    np.savez_compressed(path, **arrays)
+    return load_encoder(path).version
+
+
+def test_weights_naming_two_reading_models_blend_the_mean_of_their_logits(tmp_path: Path) -> None:
+    shipped = load_encoder()
+    shutil.copy(DEFAULT_ENCODER, tmp_path / "encoder.npz")
+    other = _shifted_encoder(tmp_path / "encoder2.npz", 2.0)
+    weights = load_weights(_weights_averaging(tmp_path, {"encoder.npz": shipped.version, "encoder2.npz": other}))
+    assert isinstance(weights.encoder, ReadingModels)
+    assert weights.encoder.version == f"{shipped.version}+{other}"
+    one = shipped.logits("It never came.", "I'll send a new one today.")
+    both = weights.encoder.logits("It never came.", "I'll send a new one today.")
+    assert np.allclose(both, one + 1.0, atol=1e-5)  # the mean of the shipped logits and the shipped + 2
+
+
+def test_an_averaged_reading_model_of_another_version_is_refused_with_its_name(tmp_path: Path) -> None:
+    shipped = load_encoder()
+    shutil.copy(DEFAULT_ENCODER, tmp_path / "encoder.npz")
+    _shifted_encoder(tmp_path / "encoder2.npz", 1.0)
+    path = _weights_averaging(tmp_path, {"encoder.npz": shipped.version, "encoder2.npz": "0123456789ab"})
+    with pytest.raises(AppraiserWeightsError, match=r"reading model 0123456789ab.*beside it as encoder2\.npz"):
+        load_weights(path)
+
+
+def test_reading_models_need_two_or_more() -> None:
+    with pytest.raises(ValueError, match="at least two"):
+        ReadingModels((load_encoder(),))
 
 
 def test_a_reading_model_of_another_version_beside_the_weights_is_refused(tmp_path: Path) -> None:
@@ -206,3 +253,21 @@ def test_a_reading_model_with_an_unknown_pooling_is_refused(tmp_path: Path) -> N
     np.savez_compressed(tmp_path / "encoder.npz", **arrays)
     with pytest.raises(AppraiserWeightsError, match="pools by 'max'"):
         load_encoder(tmp_path / "encoder.npz")
+
+
+def test_blended_weights_trained_on_two_reading_models_name_and_pin_both(tmp_path: Path) -> None:
+    from simulator.grading.appraiser.dataset import load_many
+    from simulator.grading.appraiser.training import heldout_files, shipped_training_files, train_blended_weights
+
+    train = [c for c in load_many(shipped_training_files()) if c.split == "train"][:200]
+    heldout = load_many(heldout_files())[:40]
+    shutil.copy(DEFAULT_ENCODER, tmp_path / "encoder.npz")
+    other = _shifted_encoder(tmp_path / "encoder2.npz", 0.5)
+    paths = [tmp_path / "encoder.npz", tmp_path / "encoder2.npz"]
+    with pytest.raises(ValueError, match="distinct file names"):
+        train_blended_weights(train, heldout, [paths[0], paths[0]], tmp_path / DEFAULT_WEIGHTS.name, {})
+    train_blended_weights(train, heldout, paths, tmp_path / DEFAULT_WEIGHTS.name, {})
+    weights = load_weights(tmp_path / DEFAULT_WEIGHTS.name)
+    assert weights.meta["encoder"]["files"] == ["encoder.npz", "encoder2.npz"]
+    assert weights.meta["encoder"]["versions"] == [load_encoder().version, other]
+    assert isinstance(weights.encoder, ReadingModels) and weights.blend is not None

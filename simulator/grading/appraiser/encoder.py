@@ -262,6 +262,41 @@ class Encoder:
         return out.astype(np.float64)
 
 
+
+@dataclass(frozen=True)
+class ReadingModels:
+    """Several reading models read as one (seeds of one recipe): each head's logit is the plain mean of theirs.
+
+    Averaging seeds removes part of what the seed alone decides (`data/dev2/README.md`, E); each turn costs
+    the sum of the models' costs."""
+
+    models: tuple[Encoder, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.models) < 2:
+            raise ValueError("ReadingModels needs at least two reading models; use the Encoder itself for one")
+
+    @property
+    def version(self) -> str:
+        """The models' versions joined by "+", in order."""
+        return "+".join(m.version for m in self.models)
+
+    @property
+    def reads_scenario(self) -> bool:
+        """Whether any of the models reads the scenario."""
+        return any(m.reads_scenario for m in self.models)
+
+    def prefix(self, scenario: str) -> None:
+        """Compute (and cache) every model's scenario prefix; see `Encoder.prefix`."""
+        for model in self.models:
+            model.prefix(scenario)
+
+    def logits(self, customer: str, turn: str, scenario: str | None = None) -> np.ndarray:
+        """The mean over the models of `Encoder.logits`."""
+        out: np.ndarray = np.mean([m.logits(customer, turn, scenario) for m in self.models], axis=0)
+        return out
+
+
 def _layer_norm(x: np.ndarray, params: tuple[np.ndarray, np.ndarray], eps: float = 1e-12) -> np.ndarray:
     mean = x.mean(axis=-1, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
@@ -376,3 +411,24 @@ def load_encoder(path: Path = DEFAULT_ENCODER, vocab_path: Path = DEFAULT_VOCAB)
     for arr in (enc.word, enc.word_scale, enc.position, enc.segment, enc.head, enc.head_b):
         arr.flags.writeable = False
     return enc
+
+
+def load_reading_models(paths: Sequence[Path]) -> Encoder | ReadingModels:
+    """The reading model in `paths`, or the mean of several (`ReadingModels`), each read once.
+
+    Raises:
+        AppraiserWeightsError: A file is missing, damaged or was trained for other heads.
+    """
+    models = tuple(load_encoder(path) for path in paths)
+    if not models:
+        raise ValueError("no reading model given")
+    return models[0] if len(models) == 1 else ReadingModels(models)
+
+
+def encoder_spec(paths: Sequence[Path], model: Encoder | ReadingModels) -> dict[str, object]:
+    """How a weights file names the reading model(s) it was tuned with (`meta["encoder"]`, without the blend):
+    the file name(s) beside it and the version(s) it pins."""
+    if isinstance(model, Encoder):
+        return {"file": paths[0].name, "version": model.version}
+    return {"files": [p.name for p in paths], "versions": [m.version for m in model.models]}
+

@@ -434,19 +434,27 @@ def heldout_files() -> list[Path]:
 
 
 def train_blended_weights(
-    train: Sequence[LabelledTurn], heldout: Sequence[LabelledTurn], encoder_path: Path, out: Path, meta: dict[str, Any]
+    train: Sequence[LabelledTurn],
+    heldout: Sequence[LabelledTurn],
+    encoder_paths: Sequence[Path],
+    out: Path,
+    meta: dict[str, Any],
 ) -> str:
     """Fit the linear heads on `train` (thresholds and calibration out of fold, as `train_weights` does),
     then the reading model's share of the `BLENDED_ROWS` heads, their thresholds and their calibration on
     `heldout` (authors neither model saw), and the thresholds and calibration of the `PERSUASION_ROWS` at
-    `PERSUASION_SHARE`. `encoder_path` must sit in the folder of `out`: the weights file names it and pins
-    its version. Returns the weights' version."""
-    from simulator.grading.appraiser.encoder import last_customer_line, load_encoder
+    `PERSUASION_SHARE`. `encoder_paths` (one reading model, or several whose logits are averaged) must sit
+    in the folder of `out`, under distinct names: the weights file names them and pins their versions.
+    Returns the weights' version."""
+    from simulator.grading.appraiser.encoder import encoder_spec, last_customer_line, load_reading_models
     from simulator.grading.integrity import reading_view
 
     _require_sklearn()
-    if encoder_path.parent.resolve() != out.parent.resolve():
-        raise ValueError(f"the reading model {encoder_path} must be in the folder of {out}")
+    for encoder_path in encoder_paths:
+        if encoder_path.parent.resolve() != out.parent.resolve():
+            raise ValueError(f"the reading model {encoder_path} must be in the folder of {out}")
+    if len({p.name for p in encoder_paths}) != len(encoder_paths):
+        raise ValueError(f"the reading models {[str(p) for p in encoder_paths]} need distinct file names")
     np.random.seed(SEED)
     X = featurise(train)
     y = targets(train)
@@ -458,7 +466,7 @@ def train_blended_weights(
     calib = calibrate(oof_logits, y)
     W, b = fit_all(Xc, y)
     linear = featurise(heldout)[:, cols].tocsr() @ W.T + b
-    encoder = load_encoder(encoder_path)
+    encoder = load_reading_models(encoder_paths)
     read = [
         encoder.logits(
             last_customer_line([(u.role, u.text) for u in case.context]),
@@ -481,7 +489,7 @@ def train_blended_weights(
     full_meta = {
         "seed": SEED, "c_binary": C_BINARY, "c_score": C_SCORE, "train_items": len(train), **meta,
         "heldout_items": len(heldout),
-        "encoder": {"file": encoder_path.name, "version": encoder.version, "blend": shares.tolist()},
+        "encoder": {**encoder_spec(encoder_paths, encoder), "blend": shares.tolist()},
     }  # fmt: skip
     if PAIR_WEIGHT > 0:
         full_meta["pair_weight"] = PAIR_WEIGHT

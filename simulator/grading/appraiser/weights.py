@@ -33,7 +33,7 @@ from simulator.grading.labels import Behaviour, Tactic, Technique
 from simulator.resources import package_path
 
 if TYPE_CHECKING:
-    from simulator.grading.appraiser.encoder import Encoder
+    from simulator.grading.appraiser.encoder import Encoder, ReadingModels
 
 WEIGHTS_FILE: Final = "appraiser_weights.npz"
 DEFAULT_WEIGHTS: Final = package_path("simulator.grading.appraiser", "data", WEIGHTS_FILE)
@@ -79,8 +79,9 @@ class Weights:
     meta: dict[str, Any]
     calib: np.ndarray | None = None
     """(H, 2) Platt parameters (see the module docstring), or None for uncalibrated weights."""
-    encoder: Encoder | None = None
-    """The reading model whose logits are blended with the linear heads' (None: linear heads alone)."""
+    encoder: Encoder | ReadingModels | None = None
+    """The reading model (or the mean of several) whose logits are blended with the linear heads' (None:
+    linear heads alone)."""
     blend: np.ndarray | None = None
     """(H,) the reading model's share of each head's logit: `(1 - share) * linear + share * encoder`."""
 
@@ -230,26 +231,37 @@ def load_weights(path: Path = DEFAULT_WEIGHTS) -> Weights:
     )
 
 
-def _blended_encoder(path: Path, meta: dict[str, Any]) -> tuple[Encoder | None, np.ndarray | None]:
-    """The reading model a weights file was tuned with (`meta["encoder"]`): the file of that name beside
-    the weights file, else the shipped one (a copy of the shipped weights elsewhere keeps working). Either
-    way it must be the very version the blend, thresholds and calibration were fitted on."""
+def _blended_encoder(
+    path: Path, meta: dict[str, Any]
+) -> tuple[Encoder | ReadingModels | None, np.ndarray | None]:
+    """The reading model a weights file was tuned with (`meta["encoder"]`: one `file`, or several `files`
+    averaged): each the file of that name beside the weights file, else the shipped one (a copy of the
+    shipped weights elsewhere keeps working). Either way each must be the very version the blend,
+    thresholds and calibration were fitted on."""
     spec = meta.get("encoder")
     if not spec:
         return None, None
-    from simulator.grading.appraiser.encoder import DEFAULT_ENCODER, load_encoder
+    from simulator.grading.appraiser.encoder import DEFAULT_ENCODER, ReadingModels, load_encoder
 
-    beside = path.parent / str(spec["file"])
-    where = beside if beside.is_file() or not DEFAULT_ENCODER.is_file() else DEFAULT_ENCODER
-    encoder = load_encoder(where)
-    if encoder.version != spec.get("version"):
-        raise AppraiserWeightsError(
-            f"{path} was tuned with reading model {spec.get('version')}, but {where} is {encoder.version}. "
-            f"Put the reading model it was tuned with beside it as {beside.name}, reinstall Cooldown, or "
-            "retrain both with scripts/train_encoder.py and scripts/train_appraiser.py."
-        )
+    files = spec.get("files") or [spec.get("file")]
+    versions = spec.get("versions") or [spec.get("version")]
+    if len(files) != len(versions) or not all(isinstance(f, str) and f for f in files):
+        raise AppraiserWeightsError(f"{path} names its reading models in a malformed way; retrain it.")
+    models = []
+    for name, version in zip(files, versions, strict=True):
+        beside = path.parent / name
+        shipped = DEFAULT_ENCODER.parent / name
+        where = beside if beside.is_file() or not shipped.is_file() else shipped
+        encoder = load_encoder(where)
+        if encoder.version != version:
+            raise AppraiserWeightsError(
+                f"{path} was tuned with reading model {version}, but {where} is {encoder.version}. "
+                f"Put the reading model it was tuned with beside it as {beside.name}, reinstall Cooldown, or "
+                "retrain both with scripts/train_encoder.py and scripts/train_appraiser.py."
+            )
+        models.append(encoder)
     shares = np.asarray(spec.get("blend"), dtype=np.float64)
     if shares.shape != (N_HEADS,) or not ((shares >= 0) & (shares <= 1)).all():
         raise AppraiserWeightsError(f"{path} has a malformed reading-model blend; retrain it.")
     shares.setflags(write=False)
-    return encoder, shares
+    return (models[0] if len(models) == 1 else ReadingModels(tuple(models))), shares
