@@ -1,7 +1,8 @@
 """Figure 3: the local appraiser's throughput on one core and its latency distribution.
 
 Input: every turn of the shipped gold suites (with their context and scenario), graded one after another
-in this process by `simulator.grading.appraiser.appraise.appraise` (weights loaded once, as in the app). Turns per
+in this process by `simulator.grading.appraiser.appraise.appraise` (weights loaded once, as in the app: the
+shipped ones, or COOLDOWN_APPRAISER_WEIGHTS as calls use them; their version is in the figure's numbers). Turns per
 second are given by wall time and by this process's CPU time (the latter is less affected by other
 work on a shared machine).
 
@@ -13,20 +14,21 @@ Turns are taken scenario by scenario, as calls are. A call reads its scenario ah
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from benchmarks.common import Dist, Figure, check, measured, ms
 from benchmarks.fixtures import gold_requests
 
 
-def appraise_all(passes: int) -> tuple[list[float], list[float], float, float, int]:
-    """Per-turn latencies (ms), each scenario's read-ahead time (ms, first pass), total wall and CPU
-    seconds of the turns, and the number of turns graded."""
+def appraise_all(passes: int, path: Path) -> tuple[list[float], list[float], float, float, int]:
+    """Per-turn latencies (ms) with the weights at `path`, each scenario's read-ahead time (ms, first
+    pass), total wall and CPU seconds of the turns, and the number of turns graded."""
     from simulator.grading.appraiser.appraise import appraise
     from simulator.grading.appraiser.weights import load_weights
 
     requests = sorted(gold_requests(), key=lambda r: r.scenario or "")
-    appraise(requests[0].trainee_turn, requests[0].context, requests[0].scenario)  # load weights
-    encoder = load_weights().encoder
+    appraise(requests[0].trainee_turn, requests[0].context, requests[0].scenario, weights_path=path)  # load
+    encoder = load_weights(path).encoder
     lat: list[float] = []
     ahead: list[float] = []
     wall, cpu = 0.0, 0.0
@@ -41,7 +43,7 @@ def appraise_all(passes: int) -> tuple[list[float], list[float], float, float, i
                     if p == 0:
                         ahead.append(ms(time.perf_counter() - t0))
             t0, c0 = time.perf_counter(), time.process_time()
-            appraise(req.trainee_turn, req.context, req.scenario)
+            appraise(req.trainee_turn, req.context, req.scenario, weights_path=path)
             wall, cpu = wall + time.perf_counter() - t0, cpu + time.process_time() - c0
             lat.append(ms(time.perf_counter() - t0))
     return lat, ahead, wall, cpu, len(lat)
@@ -50,10 +52,16 @@ def appraise_all(passes: int) -> tuple[list[float], list[float], float, float, i
 def run(*, quick: bool) -> Figure:
     """Measure figure 3."""
     fig = Figure(key="appraiser", title="Local appraiser: turns per second on one core, latency")
+    from simulator.grading.appraiser.weights import load_weights
+    from simulator.runtime import appraiser_weights_path
+
     with measured(fig):
-        lat, ahead, wall, cpu, n = appraise_all(1 if quick else 3)
+        path = appraiser_weights_path()
+        lat, ahead, wall, cpu, n = appraise_all(1 if quick else 3, path)
         dist = Dist.of(lat)
+        weights = load_weights(path)
         fig.numbers.update({
+            "weights": weights.version, "reading_model": getattr(weights.encoder, "version", None),
             "turns": n, "latency_ms": dist.model_dump(), "turns_per_s_wall": n / wall, "turns_per_s_cpu": n / cpu,
             "scenarios": len(ahead), "scenario_read_ahead_ms": Dist.of(ahead).model_dump() if ahead else None,
         })  # fmt: skip

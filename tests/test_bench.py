@@ -65,3 +65,24 @@ def test_progress_figure_seeds_and_times_the_views(tmp_path: Path) -> None:
     assert fig.numbers["sqlite.seeded"]["calls"] == 100
     assert {"sqlite.page_trainee", "sqlite.page_cohort", "sqlite.sql_cohort"} <= set(fig.series)
     assert len(fig.targets) == 2 and all(t.value is not None for t in fig.targets)  # figures only, no timing asserted
+
+
+def test_appraiser_figure_times_the_weights_calls_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from benchmarks import appraiser_speed
+    from benchmarks.fixtures import gold_requests
+    from simulator.grading.appraiser.weights import DEFAULT_WEIGHTS, load_weights
+
+    with np.load(DEFAULT_WEIGHTS) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    arrays["meta"] = np.array(json.dumps({**meta, "note": "a user's copy"}))
+    np.savez_compressed(tmp_path / DEFAULT_WEIGHTS.name, **arrays)
+    monkeypatch.setenv("COOLDOWN_APPRAISER_WEIGHTS", str(tmp_path))
+    monkeypatch.setattr(appraiser_speed, "gold_requests", lambda: gold_requests()[:4])
+    fig = appraiser_speed.run(quick=True)
+    assert fig.error is None, fig.error
+    copy = load_weights(tmp_path / DEFAULT_WEIGHTS.name)
+    assert fig.numbers["weights"] == copy.version != load_weights().version
+    assert fig.numbers["turns"] == 4
