@@ -4,10 +4,13 @@ usage: python scripts/pair_readers.py [WEIGHTS_DIR_OR_FILE]
 
 `evals/pair_readers/` holds every ethical/manipulative matched pair of `dev` (r15-r18) and `dev2` (r19-r22),
 shown to helper readers as A/B in random order, and their answers: two readers saw the scenario, two did not
-(each pair was read once in each condition). This prints, per pair axis, how many pairs each condition picked
-right, how many the scenario-blind readers could not tell, and how many the appraiser (`WEIGHTS`, default the
-shipped weights) gets right as `training.target_metrics` counts a pair (both turns' `manipulative` right),
-split by whether a reader without the scenario could tell them apart. Reads no blind data.
+(each pair was read once in each condition), and two more read every pair again without it, blind to the
+first answers (`answers_without_scenario_second.jsonl`), for the agreement printed at the end.
+
+This prints, per pair axis, how many pairs each condition picked right, how many the scenario-blind readers
+could not tell, and how many the appraiser (`WEIGHTS`, default the shipped weights) gets right as
+`training.target_metrics` counts a pair (both turns' `manipulative` right), split by whether a reader without
+the scenario could tell them apart. Reads no blind data.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ def main(argv: list[str]) -> int:
             row[f"without_{blind_kind}"] += 1
             row["appraiser"] += right
             row[f"appraiser_if_{blind_kind}"] += right
+    second = {a["pair"]: a["answer"] for a in _jsonl(HERE / "answers_without_scenario_second.jsonl")}
     print(f"weights {weights.version}; pairs of dev (r15-r18) and dev2 (r19-r22)")
     print("axis | pairs | reader with scenario right | without: right / cannot tell / wrong | appraiser right "
           "| appraiser right where the reader without the scenario could tell / could not")  # fmt: skip
@@ -67,6 +71,16 @@ def main(argv: list[str]) -> int:
         print(f"{axis} | {r['n']} | {r['with_right']} | {r['without_right']} / {r['without_cannot']} / "
               f"{r['without_wrong']} | {r['appraiser']} | {r['appraiser_if_right']} of {r['without_right']} / "
               f"{r['appraiser_if_cannot']} of {r['without_cannot']}")  # fmt: skip
+    agree = sum(blind[p] == second[p] for p in blind)
+    tellable = [(blind[p] != "cannot tell", second[p] != "cannot tell") for p in blind]
+    n = len(tellable)
+    po = sum(a == b for a, b in tellable) / n
+    pa, pb = sum(a for a, _ in tellable) / n, sum(b for _, b in tellable) / n
+    kappa = (po - (pa * pb + (1 - pa) * (1 - pb))) / (1 - (pa * pb + (1 - pa) * (1 - pb)))
+    truth = {p["pair"]: p["manipulative"] for p in pairs}
+    print(f"second reading without the scenario: {sum(second[p] == truth[p] for p in second)} right, "
+          f"{sum(a == 'cannot tell' for a in second.values())} cannot tell; same answer as the first on {agree} "
+          f"of {n}; whether a pair can be told apart: kappa {kappa:.3f}")  # fmt: skip
     return 0
 
 
