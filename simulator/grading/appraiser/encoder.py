@@ -262,7 +262,6 @@ class Encoder:
         return out.astype(np.float64)
 
 
-
 @dataclass(frozen=True)
 class ReadingModels:
     """Several reading models read as one (seeds of one recipe): each head's logit is the plain mean of theirs.
@@ -431,4 +430,3 @@ def encoder_spec(paths: Sequence[Path], model: Encoder | ReadingModels) -> dict[
     if isinstance(model, Encoder):
         return {"file": paths[0].name, "version": model.version}
     return {"files": [p.name for p in paths], "versions": [m.version for m in model.models]}
-
