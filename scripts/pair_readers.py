@@ -21,6 +21,8 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from sklearn.metrics import cohen_kappa_score
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -72,11 +74,8 @@ def main(argv: list[str]) -> int:
               f"{r['without_wrong']} | {r['appraiser']} | {r['appraiser_if_right']} of {r['without_right']} / "
               f"{r['appraiser_if_cannot']} of {r['without_cannot']}")  # fmt: skip
     agree = sum(blind[p] == second[p] for p in blind)
-    tellable = [(blind[p] != "cannot tell", second[p] != "cannot tell") for p in blind]
-    n = len(tellable)
-    po = sum(a == b for a, b in tellable) / n
-    pa, pb = sum(a for a, _ in tellable) / n, sum(b for _, b in tellable) / n
-    kappa = (po - (pa * pb + (1 - pa) * (1 - pb))) / (1 - (pa * pb + (1 - pa) * (1 - pb)))
+    n = len(blind)
+    kappa = cohen_kappa_score([blind[p] != "cannot tell" for p in blind], [second[p] != "cannot tell" for p in blind])
     truth = {p["pair"]: p["manipulative"] for p in pairs}
     print(f"second reading without the scenario: {sum(second[p] == truth[p] for p in second)} right, "
           f"{sum(a == 'cannot tell' for a in second.values())} cannot tell; same answer as the first on {agree} "
