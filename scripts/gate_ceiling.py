@@ -6,7 +6,7 @@ For the training files, r9-r11, r15-r18 and dev2, and every ethical/manipulative
 conditional, free_choice, interest, transparency, truth), this prints:
 
 * **ordering**: how often the manipulative half's gate logit is above its own ethical twin's, for the linear
-  heads alone, the reading model alone and the shipped blend;
+  heads alone, the reading model alone and the shipped blend, and each one's AUC over all the set's turns;
 * **separating**: for reading-model shares 0, 0.3, 0.5, 0.7 and 1, the gate's `manipulative` F1 and pairs with
   both halves right at the F1-best threshold chosen on that very set. That threshold is an oracle, so these
   figures are a ceiling for the gate on these turns (it bounds recall; the verdict also needs a tactic or a
@@ -23,6 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from sklearn.metrics import roc_auc_score
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -91,7 +92,7 @@ def main(argv: list[str]) -> int:
     weights = load_weights(weights_file(Path(args.weights)) if args.weights else DEFAULT_WEIGHTS)
     share = weights.blend[M_ROW] if weights.blend is not None else 0.0
     print(f"gate ordering (manipulative half above its twin); blend share {share:g}")
-    print("set | pairs | linear | reading model | blend")
+    print("set | pairs | linear | reading model | blend | AUC linear / reading model / blend")
     results = {}
     for name, files in sets().items():
         cases = load_many(files)
@@ -100,7 +101,8 @@ def main(argv: list[str]) -> int:
         pairs = pairs_of(cases)
         blend = parts[:, 0] + share * (parts[:, 1] - parts[:, 0])
         ordered = [sum(z[m] > z[e] for _, m, e in pairs) for z in (parts[:, 0], parts[:, 1], blend)]
-        print(f"{name} | {len(pairs)} | " + " | ".join(str(o) for o in ordered))
+        aucs = " / ".join(f"{roc_auc_score(y, z):.3f}" for z in (parts[:, 0], parts[:, 1], blend))
+        print(f"{name} | {len(pairs)} | " + " | ".join(str(o) for o in ordered) + f" | {aucs}")
         results[name] = (parts, y, pairs)
     print("\ngate F1 / pairs right at the oracle threshold, by reading-model share")
     print("set | " + " | ".join(f"share {s:g}" for s in SHARES))
