@@ -113,6 +113,15 @@ def test_banner_warns_about_the_demo_model_and_cards_escape() -> None:
     assert "<b>Caller:</b> scripted caller, seed 7 (no model" in scripted and "Demo-grade" not in scripted
 
 
+def test_banner_points_to_a_grader_model_only_when_the_appraiser_grades_alone() -> None:
+    from simulator.llm.base import ModelInfo
+
+    real = ModelInfo(role="caller", provider="openai", model="gpt-4o-mini")
+    alone = models_banner(real, ["local:appraiser"])
+    assert "data-appraiser-only" in alone and "set a grader model" in alone
+    assert "data-appraiser-only" not in models_banner(real, ["local:appraiser", "llm:gpt-4o"])
+
+
 @pytest.mark.anyio
 async def test_the_designer_shows_the_plan_for_a_trainee_line() -> None:
     from simulator.ui.designer import plan_preview

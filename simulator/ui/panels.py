@@ -145,7 +145,9 @@ def persona_cards(personas: Sequence[Persona], selected: str | None = None) -> s
 
 
 def models_banner(caller: ModelInfo, graders: Sequence[str], *, llm_grader: ModelInfo | None = None) -> str:
-    """Who plays the caller and who grades, with a clear warning for the demo-grade embedded model."""
+    """Who plays the caller and who grades, with a clear warning for the demo-grade embedded model, and a
+    pointer to a grader model when only the local appraiser grades (docs/grading-quality.md: a capable LLM
+    grader catches far more manipulation)."""
     if caller.provider == "scripted":
         parts = [f"<b>Caller:</b> {esc(caller.label)} (no model: the persona's own lines, one per planned reply)"]
     else:
@@ -158,6 +160,11 @@ def models_banner(caller: ModelInfo, graders: Sequence[str], *, llm_grader: Mode
             '<div class="demo">⚠ Demo-grade model: the embedded 135M model loses the thread and cannot '
             "grade reliably. It is for trying Cooldown offline; configure a capable model for real "
             "practice. The caller's mood and outcome come from the local appraiser either way.</div>"
+        )
+    if not any(name.startswith("llm:") for name in graders):
+        warning += (
+            '<div class="meta" data-appraiser-only>Only the local appraiser grades this call. It misses more '
+            "manipulation than a capable LLM grader; set a grader model (README, \"Models\") to add LLM grades.</div>"
         )
     return (
         '<div class="cd-banner" data-models>'
