@@ -18,14 +18,12 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from simulator.grading.appraiser.appraise import appraise_with  # noqa: E402
 from simulator.grading.appraiser.dataset import LabelledTurn, load_many  # noqa: E402
-from simulator.grading.appraiser.training import PACKAGE_DATA, target_metrics  # noqa: E402
+from simulator.grading.appraiser.training import PACKAGE_DATA, target_metrics, target_metrics_with_ci  # noqa: E402
 from simulator.grading.appraiser.weights import DEFAULT_WEIGHTS, load_weights, weights_file  # noqa: E402
 from simulator.grading.labels import TurnVerdict  # noqa: E402
 
@@ -60,19 +58,14 @@ def main(argv: list[str]) -> int:
     if args.labels != "final":
         cases = with_labels(cases, args.labels)
     targets = [weights_file(Path(a)) for a in args.weights] or [DEFAULT_WEIGHTS]
-    rng = np.random.default_rng(0)
-    boots = [rng.integers(0, len(cases), len(cases)) for _ in range(400)]
     for path in targets:
         weights = load_weights(path)
         preds = [appraise_with(weights, c.trainee_turn, c.context, c.scenario) for c in cases]
-        point = target_metrics(cases, preds)
-        samples = [target_metrics([cases[i] for i in b], [preds[i] for i in b]) for b in boots]
+        figures = target_metrics_with_ci(cases, preds, FIGURES)
         print(f"{path} ({weights.version}), {len(cases)} {args.set} turns, {args.labels} labels")
-        for name in FIGURES:
-            vals = sorted(float(s[name]) for s in samples)
-            lo, hi = vals[int(0.025 * len(vals))], vals[int(0.975 * len(vals)) - 1]
-            print(f"  {name:30s} {point[name]:.3f} [{lo:.3f}, {hi:.3f}]")
-        print(f"  {'pairs_right':30s} {point['pairs_right']}")
+        for name, (point, lo, hi) in figures.items():
+            print(f"  {name:30s} {point:.3f} [{lo:.3f}, {hi:.3f}]")
+        print(f"  {'pairs_right':30s} {target_metrics(cases, preds)['pairs_right']}")
     return 0
 
 

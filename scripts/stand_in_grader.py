@@ -32,8 +32,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -41,7 +39,7 @@ from evals.graders import llm_grader  # noqa: E402
 from evals.suites import SUITES_DIR  # noqa: E402
 from simulator.grading.appraiser.appraise import appraise_with  # noqa: E402
 from simulator.grading.appraiser.dataset import LabelledTurn, load_many  # noqa: E402
-from simulator.grading.appraiser.training import target_metrics  # noqa: E402
+from simulator.grading.appraiser.training import target_metrics, target_metrics_with_ci  # noqa: E402
 from simulator.grading.appraiser.weights import DEFAULT_WEIGHTS, load_weights  # noqa: E402
 from simulator.grading.base import GradeRequest, TurnGrade  # noqa: E402
 from simulator.grading.labels import TurnVerdict  # noqa: E402
@@ -97,17 +95,9 @@ def export(out: Path, chunk: int) -> int:
 
 
 def _with_ci(cases: list[LabelledTurn], preds: list[TurnVerdict]) -> dict[str, str]:
-    point = target_metrics(cases, preds)
-    rng = np.random.default_rng(0)
-    draws: dict[str, list[float]] = {k: [] for k in FIGURES}
-    for _ in range(400):
-        idx = rng.integers(0, len(cases), len(cases))
-        m = target_metrics([cases[i] for i in idx], [preds[i] for i in idx])
-        for k in FIGURES:
-            draws[k].append(float(m[k]))
-    out = {k: f"{point[k]:.3f} [{np.percentile(draws[k], 2.5):.3f}, {np.percentile(draws[k], 97.5):.3f}]"
-           for k in FIGURES}
-    out["pairs_right"] = str(point["pairs_right"])
+    figures = target_metrics_with_ci(cases, preds, FIGURES)
+    out = {k: f"{p:.3f} [{lo:.3f}, {hi:.3f}]" for k, (p, lo, hi) in figures.items()}
+    out["pairs_right"] = str(target_metrics(cases, preds)["pairs_right"])
     return out
 
 
