@@ -1,6 +1,6 @@
 """Why a persona's example offer passes or fails: each deciding head's logits on the offer and its paraphrases.
 
-usage: .venv/bin/python scripts/offer_logits.py [--offer PERSONA:KIND]... [WEIGHTS_DIR_OR_FILE ...]
+usage: .venv/bin/python scripts/offer_logits.py [--offer PERSONA:KIND]... [--wording TEXT]... [WEIGHTS_DIR_OR_FILE ...]
 
 For every wording of the offer (the persona file's own, then each paraphrase in `data/persona_paraphrases/`)
 and every weights file, this prints whether the persona check passes and, for the heads that decide the
@@ -9,7 +9,8 @@ a logit). The heads shown: the whole-turn gate (`manipulative`), the "used manip
 technique, tactic and behaviour head whose blended logit is within 2 of its threshold or above it, and the
 score logits. So a failure can be traced to the part of the model that moved, before anything is retrained.
 Default offers: the three that retrains of the reading model keep failing (Ruth's credit, Victor's Gold
-switch, Omar's refused voucher).
+switch, Omar's refused voucher). `--wording TEXT` (repeatable) adds wordings of your own after the paraphrases,
+for example the offer with one phrase removed, to find which words move a head.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +84,7 @@ def describe(weights: Weights, linear: np.ndarray, reading: np.ndarray | None) -
     return lines
 
 
-def wordings(persona: Persona, kind: str) -> list[str]:
+def wordings(persona: Persona, kind: str, extra: Sequence[str] = ()) -> list[str]:
     own = [offer for k, offer in example_offers(persona) if k == kind]
     if not own:
         raise SystemExit(f"{persona.id} has no example offer {kind!r}; see `cooldown personas test` for the kinds")
@@ -91,14 +93,17 @@ def wordings(persona: Persona, kind: str) -> list[str]:
         with f.open(encoding="utf-8") as fh:
             items = [json.loads(line) for line in fh if line.strip()]
         others += [it["paraphrase"] for it in items if it["persona"] == persona.id and it["kind"] == kind]
-    return own + others
+    return own + others + list(extra)
 
 
-async def report(weights: Weights, persona: Persona, kind: str) -> None:
+async def report(weights: Weights, persona: Persona, kind: str, extra: Sequence[str] = ()) -> None:
     grader = LocalAppraiser.from_weights(weights)
-    for n, turn in enumerate(wordings(persona, kind)):
+    texts = wordings(persona, kind, extra)
+    first_extra = len(texts) - len(extra)
+    for n, turn in enumerate(texts):
         check = await check_offer(persona, kind, turn, grader)
-        label = "persona file" if n == 0 else f"paraphrase {n}"
+        label = f"paraphrase {n}" if n < first_extra else f"your wording {n - first_extra + 1}"
+        label = "persona file" if n == 0 else label
         print(f"  [{'pass' if check.passed else 'FAIL'}] {label}: {turn}")
         for line in describe(weights, *head_logits(weights, persona, turn)):
             print(f"        {line}")
@@ -107,6 +112,7 @@ async def report(weights: Weights, persona: Persona, kind: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--offer", action="append", dest="offers", help="PERSONA_ID:KIND (repeatable)")
+    parser.add_argument("--wording", action="append", default=[], help="another wording to score (repeatable)")
     parser.add_argument("weights", nargs="*")
     args = parser.parse_args(argv)
     personas = {p.id: p for p in (load_persona(f) for f in persona_files())}
@@ -119,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     for persona_id, _, kind in offers:
         for weights in loaded:
             print(f"{persona_id} {kind}, weights {weights.version}")
-            asyncio.run(report(weights, personas[persona_id], kind))
+            asyncio.run(report(weights, personas[persona_id], kind, args.wording))
     return 0
 
 

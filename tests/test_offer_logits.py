@@ -51,3 +51,11 @@ def test_a_wrong_offer_is_a_clear_error(script: ModuleType, capsys: pytest.Captu
     assert "PERSONA_ID:KIND" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="has no example offer"):
         script.main(["--offer", "omar_out_of_stock:acceptable_remedies.nothing"])
+
+
+def test_your_own_wordings_come_after_the_paraphrases(script: ModuleType, capsys: pytest.CaptureFixture[str]) -> None:
+    mine = "I can give you a £20 voucher."
+    assert script.main(["--offer", "omar_out_of_stock:will_not_accept.0", "--wording", mine]) == 0
+    out = capsys.readouterr().out
+    assert f"] your wording 1: {mine}" in out
+    assert out.index("] paraphrase ") < out.index("] your wording 1")
