@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +30,7 @@ from simulator.grading.appraiser.dataset import LabelledTurn, load_many  # noqa:
 from simulator.grading.appraiser.training import (  # noqa: E402
     NEGATIVE,
     PACKAGE_DATA,
+    matched_pairs,
     target_metrics,
     target_metrics_with_ci,
 )
@@ -68,18 +69,14 @@ def unsupported(cases: list[LabelledTurn]) -> dict[str, str]:
 
 
 def pairs_by_axis(cases: list[LabelledTurn], preds: list[TurnVerdict]) -> str:
-    """Matched pairs with both halves right, per `meta.pair_axis`, as "axis right/all"."""
-    halves: dict[tuple[str, str], list[bool]] = defaultdict(list)
-    for case, pred in zip(cases, preds, strict=True):
-        axis = case.meta.get("pair_axis")
-        if axis and case.meta.get("group"):
-            halves[(str(axis), str(case.meta["group"]))].append(pred.manipulative == case.gold.manipulative)
+    """The pairs target's matched pairs (`training.matched_pairs`) with both halves right, per `meta.pair_axis`,
+    as "axis right/all"."""
     right: Counter[str] = Counter()
     total: Counter[str] = Counter()
-    for (axis, _), marks in halves.items():
-        if len(marks) == 2:
-            total[axis] += 1
-            right[axis] += all(marks)
+    for ix in matched_pairs(cases):
+        axis = str(cases[ix[0]].meta.get("pair_axis"))
+        total[axis] += 1
+        right[axis] += all(preds[i].manipulative == cases[i].gold.manipulative for i in ix)
     return " ".join(f"{axis} {right[axis]}/{total[axis]}" for axis in sorted(total))
 
 
@@ -92,17 +89,17 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.labels != "final" and (args.set != "dev2" or args.files):
         parser.error("only dev2 has a second rater and an adjudication; dev has its authors' labels alone")
-    name = "given" if args.files else args.set
+    set_name = "given" if args.files else args.set
     cases = load_many(args.files) if args.files else load_many(sorted((PACKAGE_DATA / args.set).glob("*.jsonl")))
     if args.labels != "final":
         cases = with_labels(cases, args.labels)
     targets = [weights_file(Path(a)) for a in args.weights] or [DEFAULT_WEIGHTS]
+    empty = unsupported(cases)
     for path in targets:
         weights = load_weights(path)
         preds = [appraise_with(weights, c.trainee_turn, c.context, c.scenario) for c in cases]
         figures = target_metrics_with_ci(cases, preds, FIGURES)
-        print(f"{path} ({weights.version}), {len(cases)} {name} turns, {args.labels} labels")
-        empty = unsupported(cases)
+        print(f"{path} ({weights.version}), {len(cases)} {set_name} turns, {args.labels} labels")
         for name, (point, lo, hi) in figures.items():
             shown = f"n/a ({empty[name]})" if name in empty else f"{point:.3f} [{lo:.3f}, {hi:.3f}]"
             print(f"  {name:30s} {shown}")

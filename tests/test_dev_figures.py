@@ -11,6 +11,7 @@ from types import ModuleType
 import pytest
 
 from simulator.grading.appraiser.dataset import load_many
+from simulator.grading.appraiser.weights import DEFAULT_WEIGHTS
 from simulator.grading.labels import TurnVerdict
 
 SCENARIO = "The broadband price rose from £30 to £38 on renewal. The Lite plan is £25 with slower speeds."
@@ -74,3 +75,20 @@ def test_it_scores_files_of_your_choice(script: ModuleType, labelled: Path, caps
 def test_other_raters_labels_exist_only_for_dev2(script: ModuleType, labelled: Path) -> None:
     with pytest.raises(SystemExit):
         script.main(["--files", str(labelled), "--labels", "author"])
+
+
+@pytest.mark.filterwarnings("ignore:.*only one label in common")
+def test_every_weights_file_gets_the_same_header_and_pairs_match_the_target(
+    script: ModuleType, labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shipped = str(DEFAULT_WEIGHTS)
+    assert script.main(["--files", str(labelled), "--", shipped, shipped]) == 0
+    out = capsys.readouterr().out
+    assert out.count("3 given turns, final labels") == 2
+    # a listening pair with two honest halves is not one of the pairs target's pairs, so it is not counted
+    listening = [_turn(n, "Lite is £25 a month." + " Sorry." * n, False, "g3", "listening") for n in (4, 5)]
+    more = labelled.with_name("more.jsonl")
+    more.write_text("".join(json.dumps(r) + "\n" for r in listening), encoding="utf-8")
+    cases = load_many([labelled, more])
+    clean = [TurnVerdict.model_validate({"perspective_taking": 1}) for _ in cases]
+    assert script.pairs_by_axis(cases, clean) == "free_choice 0/1"

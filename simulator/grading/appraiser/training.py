@@ -379,6 +379,17 @@ def train_weights(train: Sequence[LabelledTurn], out: Path, meta: dict[str, Any]
     return save_weights(out, cols, W, b, thresholds, full_meta, calib)
 
 
+def matched_pairs(cases: Sequence[LabelledTurn]) -> list[list[int]]:
+    """The matched pairs the pairs target counts, as the two halves' indices into `cases`: turns of one
+    `meta.group` marked as a pair, exactly two of them, one manipulative and one not."""
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(cases):
+        if c.meta.get("category") == "pair" or c.meta.get("pair_axis"):
+            groups.setdefault(str(c.meta.get("group")), []).append(i)
+    gold = [c.gold.manipulative for c in cases]
+    return [ix for ix in groups.values() if len(ix) == 2 and gold[ix[0]] != gold[ix[1]]]
+
+
 def target_metrics(cases: Sequence[LabelledTurn], preds: Sequence[TurnVerdict]) -> dict[str, Any]:
     """The issue's target figures for one prediction set."""
     from sklearn.metrics import cohen_kappa_score, f1_score
@@ -404,11 +415,7 @@ def target_metrics(cases: Sequence[LabelledTurn], preds: Sequence[TurnVerdict]) 
     cue = [(c, v) for c, v in zip(cases, preds, strict=True)
            if c.meta.get("category") == "surface_cue" and c.gold.perspective_taking <= 1]
     out["surface_cue_scored_le1"] = round(sum(v.perspective_taking <= 1 for _, v in cue) / max(1, len(cue)), 3)
-    groups: dict[str, list[int]] = {}
-    for i, c in enumerate(cases):
-        if c.meta.get("category") == "pair" or c.meta.get("pair_axis"):
-            groups.setdefault(str(c.meta.get("group")), []).append(i)
-    pairs = [ix for ix in groups.values() if len(ix) == 2 and golds[ix[0]].manipulative != golds[ix[1]].manipulative]
+    pairs = matched_pairs(cases)
     right = sum(all(preds[i].manipulative == golds[i].manipulative for i in ix) for ix in pairs)
     out["pairs_right"] = f"{right}/{len(pairs)}"
     out["pairs_right_share"] = round(right / max(1, len(pairs)), 3)
