@@ -2,8 +2,8 @@
 
 usage: .venv/bin/python scripts/gate_ceiling.py [WEIGHTS_DIR_OR_FILE]
 
-For the training files, r9-r11, r15-r18 and dev2, and every ethical/manipulative pair in them (axes
-conditional, free_choice, interest, transparency, truth), this prints:
+For the training files, r9-r11, r15-r18 and dev2, and every ethical/manipulative pair in them as the pairs target
+counts them (`training.matched_pairs`), this prints:
 
 * **ordering**: how often the manipulative half's gate logit is above its own ethical twin's, for the linear
   heads alone, the reading model alone and the shipped blend, and each one's AUC over all the set's turns;
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -30,10 +29,9 @@ sys.path.insert(0, str(ROOT))
 
 from simulator.grading.appraiser.appraise import head_inputs  # noqa: E402
 from simulator.grading.appraiser.dataset import LabelledTurn, load_many  # noqa: E402
-from simulator.grading.appraiser.training import PACKAGE_DATA  # noqa: E402
+from simulator.grading.appraiser.training import PACKAGE_DATA, matched_pairs  # noqa: E402
 from simulator.grading.appraiser.weights import DEFAULT_WEIGHTS, M_ROW, Weights, load_weights, weights_file  # noqa: E402
 
-AXES = ("conditional", "free_choice", "interest", "transparency", "truth")
 SHARES = (0.0, 0.3, 0.5, 0.7, 1.0)
 
 
@@ -60,17 +58,12 @@ def gate_parts(weights: Weights, cases: list[LabelledTurn]) -> np.ndarray:
 
 
 def pairs_of(cases: list[LabelledTurn]) -> list[tuple[str, int, int]]:
-    """(axis, manipulative index, ethical index) for every pair of one group that disagrees on `manipulative`."""
-    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for k, c in enumerate(cases):
-        axis = c.meta.get("pair_axis")
-        if axis in AXES:
-            groups[(str(c.meta.get("group")), str(axis))].append(k)
+    """(axis, manipulative index, ethical index) for every matched pair the pairs target counts
+    (`training.matched_pairs`)."""
     out = []
-    for (_, axis), ix in groups.items():
-        if len(ix) == 2 and cases[ix[0]].gold.manipulative != cases[ix[1]].gold.manipulative:
-            m, e = (ix[0], ix[1]) if cases[ix[0]].gold.manipulative else (ix[1], ix[0])
-            out.append((axis, m, e))
+    for a, b in matched_pairs(cases):
+        m, e = (a, b) if cases[a].gold.manipulative else (b, a)
+        out.append((str(cases[a].meta.get("pair_axis") or "other"), m, e))
     return out
 
 
