@@ -11,7 +11,7 @@ usage: .venv/bin/python scripts/interpolate_encoder.py --base DIR --alpha A [--e
 Every transformer weight of the fine-tuned file (`encoder.npz` as `encoder.load_encoder` reads it, int8
 dequantised) becomes (1 - alpha) * base + alpha * fine-tuned: embeddings, attention, feed-forward and layer norms.
 The output head is the fine-tuned file's, unchanged (the base has none). The result is written in the same
-format, int8 with per-column scales (`train_encoder._int8`), with `meta.interpolated` recording alpha, the base
+format, int8 with per-column scales (`encoder.quantize_int8`), with `meta.interpolated` recording alpha, the base
 and the fine-tuned file's version. alpha 1 gives the fine-tuned model back (requantised); alpha 0 the base's
 transformer under the fine-tuned head. The rule that scores it: `data/dev2/README.md`, WiSE.
 
@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from simulator.grading.appraiser.encoder import DEFAULT_ENCODER  # noqa: E402
+from simulator.grading.appraiser.encoder import DEFAULT_ENCODER, quantize_int8  # noqa: E402
 
 
 def read_safetensors(path: Path) -> dict[str, np.ndarray]:
@@ -59,14 +59,6 @@ def read_safetensors(path: Path) -> dict[str, np.ndarray]:
         start, end = spec["data_offsets"]
         out[name] = np.frombuffer(data[start:end], dtype="<f4").reshape(spec["shape"]).copy()
     return out
-
-
-def _int8(m: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8 with one scale per output column (axis=0) or per row (axis=1), as `train_encoder` writes."""
-    scale = np.abs(m).max(axis=axis) / 127.0
-    scale[scale == 0] = 1.0
-    q = np.round(m / (scale[None, :] if axis == 0 else scale[:, None])).astype(np.int8)
-    return np.ascontiguousarray(q), scale.astype(np.float32)
 
 
 def base_arrays(sd: dict[str, np.ndarray], layers: int) -> dict[str, np.ndarray]:
@@ -102,11 +94,11 @@ def interpolate(fine: dict[str, np.ndarray], base: dict[str, np.ndarray], alpha:
         raise SystemExit(f"--alpha must be between 0 and 1, not {alpha}")
     out = dict(fine)
     for name, b in base.items():
-        if name in ("word",) or name.endswith(("qkv", "out", "up", "down")):
+        if name == "word" or name.endswith(("qkv", "out", "up", "down")):
             axis = 1 if name == "word" else 0
             scale = fine[name + ".scale"]
             f = fine[name].astype(np.float32) * (scale[:, None] if axis == 1 else scale[None, :])
-            out[name], out[name + ".scale"] = _int8((1.0 - alpha) * b + alpha * f, axis)
+            out[name], out[name + ".scale"] = quantize_int8((1.0 - alpha) * b + alpha * f, axis)
         elif name == "position":
             f = fine[name].astype(np.float32)
             out[name] = ((1.0 - alpha) * b[: len(f)] + alpha * f).astype(fine[name].dtype)

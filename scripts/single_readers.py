@@ -41,6 +41,8 @@ from simulator.grading.appraiser.weights import DEFAULT_WEIGHTS, load_weights, w
 
 EVALS = ROOT / "evals"
 FIRST, SECOND = "without the scenario", "without, second reading"
+DEV_SETS = (PACKAGE_DATA / "dev" / "authors_r15_r18.jsonl", PACKAGE_DATA / "dev2" / "dev2.jsonl")
+BLIND_SETS = (EVALS / "suites" / "blind.jsonl", EVALS / "suites" / "blind2.jsonl")
 
 
 class Source(NamedTuple):
@@ -76,22 +78,21 @@ def dev_source() -> Source:
              "with the scenario": "answers_with.jsonl"}
     pairs = [(p["axis"], p["A"], p["B"]) for p in _jsonl(EVALS / "pair_readers" / "pairs.jsonl")]
     return Source(
-        (PACKAGE_DATA / "dev" / "authors_r15_r18.jsonl", PACKAGE_DATA / "dev2" / "dev2.jsonl"),
+        DEV_SETS,
         {name: answers(here / f, key) for name, f in files.items()},
         pairs,
     )
 
 
-def blind_source(cases: list[LabelledTurn] | None = None) -> Source:
-    """Every turn of the two blind suites (`evals/blind_readers/`), read twice without the scenario."""
+def blind_source(cases: list[LabelledTurn]) -> Source:
+    """Every turn of the two blind suites (`BLIND_SETS`, loaded as `cases`; `evals/blind_readers/`), read twice
+    without the scenario."""
     here = EVALS / "blind_readers"
-    sets = (EVALS / "suites" / "blind.jsonl", EVALS / "suites" / "blind2.jsonl")
     keys: dict[str, dict[str, str]] = json.loads((here / "key.json").read_text(encoding="utf-8"))
-    cases = cases if cases is not None else load_many(list(sets))
     pairs = [(str(cases[a].meta.get("pair_axis") or "other"), cases[a].id, cases[b].id)
              for a, b in matched_pairs(cases)]
     files = {FIRST: "answers_first.jsonl", SECOND: "answers_second.jsonl"}
-    return Source(sets, {name: answers(here / f, keys[name]) for name, f in files.items()}, pairs)
+    return Source(BLIND_SETS, {name: answers(here / f, keys[name]) for name, f in files.items()}, pairs)
 
 
 def main(argv: list[str]) -> int:
@@ -100,9 +101,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("weights", nargs="?", type=Path, default=DEFAULT_WEIGHTS)
     args = parser.parse_args(argv)
     weights = load_weights(weights_file(args.weights))
-    source = dev_source() if args.on == "dev" else blind_source()
+    loaded = {path: load_many([path]) for path in (DEV_SETS if args.on == "dev" else BLIND_SETS)}
+    source = dev_source() if args.on == "dev" else blind_source([c for cases in loaded.values() for c in cases])
     turns = list(source.readings[FIRST])
-    by_id = {c.id: (c, path.stem) for path in source.sets for c in load_many([path])}
+    by_id = {c.id: (c, path.stem) for path, cases in loaded.items() for c in cases}
     gold = {t: by_id[t][0].gold.manipulative for t in turns}
     said = {}
     for t in turns:

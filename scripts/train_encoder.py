@@ -44,6 +44,7 @@ from simulator.grading.appraiser.encoder import (  # noqa: E402
     POOLINGS,
     SCENARIO_TOKENS,
     last_customer_line,
+    quantize_int8,
     scenario_text,
 )
 from simulator.grading.appraiser.training import (  # noqa: E402
@@ -317,19 +318,11 @@ def train(
     return model
 
 
-def _int8(m: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8 with one scale per output column (axis=0) or per row (axis=1)."""
-    scale = np.abs(m).max(axis=axis) / 127.0
-    scale[scale == 0] = 1.0
-    q = np.round(m / (scale[None, :] if axis == 0 else scale[:, None])).astype(np.int8)
-    return np.ascontiguousarray(q), scale.astype(np.float32)
-
-
 def export(model: Any, out: Path, meta: dict[str, Any], scenario: bool) -> None:
     """Write the numpy file `encoder.load_encoder` reads."""
     sd = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
     d: dict[str, np.ndarray] = {}
-    d["word"], d["word.scale"] = _int8(sd["bert.embeddings.word_embeddings.weight"], 1)
+    d["word"], d["word.scale"] = quantize_int8(sd["bert.embeddings.word_embeddings.weight"], 1)
     positions = MAX_TOKENS + (SCENARIO_TOKENS if scenario else 0)
     d["position"] = sd["bert.embeddings.position_embeddings.weight"][:positions].astype(np.float16)
     d["segment"] = sd["bert.embeddings.token_type_embeddings.weight"].astype(np.float16)
@@ -338,15 +331,15 @@ def export(model: Any, out: Path, meta: dict[str, Any], scenario: bool) -> None:
     while f"bert.encoder.layer.{layers}.attention.self.query.weight" in sd:
         p, o = f"bert.encoder.layer.{layers}.", f"l{layers}."
         qkv = np.concatenate([sd[p + f"attention.self.{x}.weight"].T for x in ("query", "key", "value")], axis=1)
-        d[o + "qkv"], d[o + "qkv.scale"] = _int8(qkv, 0)
+        d[o + "qkv"], d[o + "qkv.scale"] = quantize_int8(qkv, 0)
         d[o + "qkv_b"] = np.concatenate([sd[p + f"attention.self.{x}.bias"] for x in ("query", "key", "value")])
-        d[o + "out"], d[o + "out.scale"] = _int8(sd[p + "attention.output.dense.weight"].T, 0)
+        d[o + "out"], d[o + "out.scale"] = quantize_int8(sd[p + "attention.output.dense.weight"].T, 0)
         d[o + "out_b"] = sd[p + "attention.output.dense.bias"]
         d[o + "ln1_g"] = sd[p + "attention.output.LayerNorm.weight"]
         d[o + "ln1_b"] = sd[p + "attention.output.LayerNorm.bias"]
-        d[o + "up"], d[o + "up.scale"] = _int8(sd[p + "intermediate.dense.weight"].T, 0)
+        d[o + "up"], d[o + "up.scale"] = quantize_int8(sd[p + "intermediate.dense.weight"].T, 0)
         d[o + "up_b"] = sd[p + "intermediate.dense.bias"]
-        d[o + "down"], d[o + "down.scale"] = _int8(sd[p + "output.dense.weight"].T, 0)
+        d[o + "down"], d[o + "down.scale"] = quantize_int8(sd[p + "output.dense.weight"].T, 0)
         d[o + "down_b"] = sd[p + "output.dense.bias"]
         d[o + "ln2_g"], d[o + "ln2_b"] = sd[p + "output.LayerNorm.weight"], sd[p + "output.LayerNorm.bias"]
         layers += 1

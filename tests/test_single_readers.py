@@ -46,7 +46,7 @@ def test_no_blind_reader_saw_both_halves_of_a_pair() -> None:
 
 
 def test_the_blind_answers_give_one_known_answer_per_item(script: ModuleType) -> None:
-    source = script.blind_source()
+    source = script.blind_source(load_many(list(script.BLIND_SETS)))
     assert set(source.readings) == {script.FIRST, script.SECOND}
     for reading in source.readings.values():
         assert len(reading) == 500 and set(reading.values()) <= ANSWERS

@@ -331,6 +331,15 @@ def _block(
     return _layer_norm(x + _gelu(x @ layer.up + layer.up_b) @ layer.down + layer.down_b, layer.ln2), k_own, v_own
 
 
+def quantize_int8(m: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 with one scale per output column (axis=0) or per row (axis=1): how `encoder.npz` stores a
+    matrix (`scripts/train_encoder.py` and `scripts/interpolate_encoder.py` write it; `_dequant` reads it)."""
+    scale = np.abs(m).max(axis=axis) / 127.0
+    scale[scale == 0] = 1.0
+    q = np.round(m / (scale[None, :] if axis == 0 else scale[:, None])).astype(np.int8)
+    return np.ascontiguousarray(q), scale.astype(np.float32)
+
+
 def _dequant(data: dict[str, np.ndarray], name: str) -> np.ndarray:
     q = data[name]
     if q.dtype == np.int8:
